@@ -1,0 +1,79 @@
+// Command swarmcast is WebTorrent in Go: it creates and inspects torrents,
+// downloads, seeds and streams them, and runs a tracker.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+)
+
+// command is one subcommand of the CLI.
+type command struct {
+	name    string
+	summary string
+	run     func(args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"create", "create PATH [-o FILE] [--tracker URL]... [--webseed URL]...   make a .torrent", runCreate},
+		{"info", "info TORRENT|MAGNET [--json]                                  describe a torrent or magnet link", runInfo},
+		{"demo", "demo [--keep]                                                 show what swarmcast does, with no set-up", runDemo},
+		{"version", "version                                                       print the version", runVersion},
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func runVersion(args []string, stdout, stderr io.Writer) error {
+	fmt.Fprintln(stdout, "swarmcast", version)
+	return nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "swarmcast: BitTorrent for the web (WebTorrent in Go)")
+	fmt.Fprintln(w, "\nUsage:")
+	for _, c := range commands() {
+		fmt.Fprintln(w, "  swarmcast", c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'swarmcast COMMAND -h' for a command's flags.")
+}
+
+// errUsage marks an error in how a command was called; main exits with 2.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stdout)
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name != args[0] {
+			continue
+		}
+		err := c.run(args[1:], stdout, stderr)
+		switch {
+		case err == nil:
+			return 0
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
+			fmt.Fprintln(stderr, "swarmcast "+c.name+":", err)
+			return 2
+		default:
+			fmt.Fprintln(stderr, "swarmcast "+c.name+":", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "swarmcast: unknown command %q\n\n", args[0])
+	usage(stderr)
+	return 2
+}

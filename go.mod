@@ -1,0 +1,3 @@
+module github.com/swarmcast/swarmcast
+
+go 1.26

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The README's test command: installs every test dependency (Debian and npm
+# packages, from scripts/install-test-deps.sh), then runs vet, every test with
+# the race detector, and every fuzz target for a bounded time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+
+# Interop tests fail, rather than skip, when a third-party peer is missing.
+export SWARMCAST_INTEROP=1
+
+echo "== go vet"
+go vet ./...
+echo "== go test -race"
+go test -race -timeout 40m ./...
+echo "== fuzz (${FUZZTIME:-20s} per target)"
+bash scripts/fuzz.sh
