@@ -131,14 +131,27 @@ func torrentToJSON(mi *metainfo.MetaInfo, info *metainfo.Info) infoJSON {
 func magnetToJSON(m metainfo.Magnet) infoJSON {
 	out := infoJSON{
 		Name:      m.DisplayName,
-		Announce:  nonNil(m.Trackers),
-		URLList:   nonNil(m.WebSeeds),
+		Announce:  uniq(m.Trackers),
+		URLList:   uniq(m.WebSeeds),
 		Select:    metainfo.Indices(m.Select),
 		Peers:     m.Peers,
 		MagnetURI: m.String(),
 	}
 	if !m.InfoHash.IsZero() {
 		out.InfoHash = m.InfoHash.String()
+	}
+	return out
+}
+
+// uniq returns s without repeats, in order, as parse-torrent lists them.
+func uniq(s []string) []string {
+	out := []string{}
+	seen := map[string]bool{}
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
 	}
 	return out
 }

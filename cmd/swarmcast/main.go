@@ -21,6 +21,8 @@ func commands() []command {
 	return []command{
 		{"create", "create PATH [-o FILE] [--tracker URL]... [--webseed URL]...   make a .torrent", runCreate},
 		{"info", "info TORRENT|MAGNET [--json]                                  describe a torrent or magnet link", runInfo},
+		{"download", "download TORRENT|MAGNET [-o DIR] [--select 0,2-3] [--seed] [--peer HOST:PORT]...  download", runDownload},
+		{"seed", "seed PATH|TORRENT [--tracker URL]... [--listen ADDR]           seed a file, folder or torrent", runSeed},
 		{"demo", "demo [--keep]                                                 show what swarmcast does, with no set-up", runDemo},
 		{"version", "version                                                       print the version", runVersion},
 	}

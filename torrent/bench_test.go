@@ -1,0 +1,32 @@
+package torrent_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/swarmcast/swarmcast/torrent"
+)
+
+// BenchmarkLoopbackTransfer moves a 128 MiB torrent from one client to
+// another over loopback TCP, both with file storage. Whole-program figures
+// (CPU seconds, RSS, side by side with anacrolix/torrent) come from
+// bench/tcp.sh; this one is for profiling the engine.
+func BenchmarkLoopbackTransfer(b *testing.B) {
+	const size = 128 << 20
+	seeder := newNode(b, nil)
+	mi, _ := makeContent(b, seeder.dir, "bench", []int{size}, 1<<20)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(size)
+	for b.Loop() {
+		leecher := newNode(b, nil)
+		lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		waitComplete(b, lt, time.Minute)
+		leecher.c.Close()
+	}
+	seeder.c.Close()
+}

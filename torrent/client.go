@@ -1,0 +1,264 @@
+// Package torrent is swarmcast's BitTorrent engine: a Client holds
+// torrents, each run by one owner goroutine that alone mutates its state;
+// peers, readers, trackers and timers send it events. The engine imports no
+// transport: connections arrive as transport.Conn through Config and
+// Client.HandleConn.
+package torrent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/peerwire"
+	"github.com/swarmcast/swarmcast/transport"
+)
+
+// Errors of the engine.
+var (
+	ErrClosed         = errors.New("torrent: client closed")
+	ErrDuplicate      = errors.New("torrent: torrent already added")
+	ErrUnknownTorrent = errors.New("torrent: peer asked for a torrent we do not have")
+)
+
+// Client runs torrents. Its methods are safe for concurrent use.
+type Client struct {
+	cfg      Config
+	blocks   *peerwire.BlockPool
+	hashSem  chan struct{}
+	upLimit  *rateLimiter
+	dnLimit  *rateLimiter
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	mu       sync.Mutex // guards torrents only: the map, never a torrent's state
+	torrents map[metainfo.Hash]*Torrent
+	closed   bool
+}
+
+// NewClient returns a client configured by cfg.
+func NewClient(cfg Config) *Client {
+	cfg.fill()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := cfg.HashWorkers
+	if n <= 0 {
+		n = runtime.NumCPU()
+	}
+	return &Client{
+		cfg:      cfg,
+		blocks:   peerwire.NewBlockPool(BlockSize),
+		hashSem:  make(chan struct{}, n),
+		upLimit:  newRateLimiter(cfg.UploadRate),
+		dnLimit:  newRateLimiter(cfg.DownloadRate),
+		ctx:      ctx,
+		cancel:   cancel,
+		torrents: map[metainfo.Hash]*Torrent{},
+	}
+}
+
+// PeerID returns our peer id.
+func (c *Client) PeerID() [20]byte { return c.cfg.PeerID }
+
+// AddOptions say how a torrent is added. The zero value downloads every file.
+type AddOptions struct {
+	// Select, if not nil, lists the indices of the files to download (BEP 53);
+	// the others get priority None.
+	Select []int
+	// Verify hash-checks data already on disk before anything else, for
+	// pieces that resume data does not vouch for.
+	Verify bool
+	// AssumeComplete marks every piece verified without reading it: for
+	// seeding data whose torrent was just created from it.
+	AssumeComplete bool
+	// Trackers are announce URLs besides the torrent's own.
+	Trackers []string
+	// Peers are addresses to connect to, as "network://host:port" or plain
+	// "host:port" (TCP).
+	Peers []string
+	// NoTrackers ignores the torrent's own trackers.
+	NoTrackers bool
+}
+
+// AddTorrent adds a torrent from its metainfo.
+func (c *Client) AddTorrent(mi *metainfo.MetaInfo, opt AddOptions) (*Torrent, error) {
+	info, err := mi.UnmarshalInfo()
+	if err != nil {
+		return nil, err
+	}
+	var trackers [][]string
+	if !opt.NoTrackers {
+		trackers = mi.Tiers()
+	}
+	spec := torrentSpec{
+		infoHash:  mi.HashInfoBytes(),
+		infoBytes: mi.InfoBytes,
+		info:      info,
+		name:      info.BestName(),
+		trackers:  trackers,
+		webSeeds:  mi.WebSeeds(),
+	}
+	return c.add(spec, opt)
+}
+
+// AddMagnet adds a torrent from a magnet link; its metadata comes from peers
+// (BEP 9). The link's so= selection and x.pe peers are used.
+func (c *Client) AddMagnet(uri string, opt AddOptions) (*Torrent, error) {
+	m, err := metainfo.ParseMagnet(uri)
+	if err != nil {
+		return nil, err
+	}
+	if m.InfoHash.IsZero() {
+		return nil, fmt.Errorf("torrent: magnet link has only a v2 hash, which swarmcast cannot use yet")
+	}
+	spec := torrentSpec{infoHash: m.InfoHash, name: m.DisplayName, webSeeds: m.WebSeeds}
+	if !opt.NoTrackers {
+		for _, tr := range m.Trackers {
+			spec.trackers = append(spec.trackers, []string{tr})
+		}
+	}
+	if opt.Select == nil && len(m.Select) > 0 {
+		opt.Select = metainfo.Indices(m.Select)
+	}
+	opt.Peers = append(opt.Peers, m.Peers...)
+	return c.add(spec, opt)
+}
+
+func (c *Client) add(spec torrentSpec, opt AddOptions) (*Torrent, error) {
+	for _, tr := range opt.Trackers {
+		spec.trackers = append(spec.trackers, []string{tr})
+	}
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if _, ok := c.torrents[spec.infoHash]; ok {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: %s", ErrDuplicate, spec.infoHash)
+	}
+	t := newTorrent(c, spec, opt)
+	c.torrents[spec.infoHash] = t
+	c.mu.Unlock()
+	if err := t.start(); err != nil {
+		c.mu.Lock()
+		delete(c.torrents, spec.infoHash)
+		c.mu.Unlock()
+		return nil, err
+	}
+	return t, nil
+}
+
+// Torrent returns the torrent with the given info hash.
+func (c *Client) Torrent(h metainfo.Hash) (*Torrent, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.torrents[h]
+	return t, ok
+}
+
+// Torrents returns every torrent of the client.
+func (c *Client) Torrents() []*Torrent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]*Torrent, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		out = append(out, t)
+	}
+	return out
+}
+
+func (c *Client) remove(t *Torrent) {
+	c.mu.Lock()
+	if c.torrents[t.infoHash] == t {
+		delete(c.torrents, t.infoHash)
+	}
+	c.mu.Unlock()
+}
+
+// Serve accepts connections from l and hands each to HandleConn, until l is
+// closed or the client is. It closes l when the client closes.
+func (c *Client) Serve(l transport.Listener) error {
+	c.wg.Add(1)
+	defer c.wg.Done()
+	stop := context.AfterFunc(c.ctx, func() { l.Close() })
+	defer stop()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go c.HandleConn(conn)
+	}
+}
+
+// HandleConn runs the BitTorrent handshake of an inbound connection and, if
+// it names one of our torrents, adds the peer to it. It takes ownership of
+// conn and returns once the handshake is done or has failed.
+func (c *Client) HandleConn(conn transport.Conn) {
+	if err := c.handleConn(conn); err != nil {
+		c.cfg.Logger.Debug("inbound connection refused", "addr", conn.RemoteAddr(), "err", err)
+		conn.Close()
+	}
+}
+
+func (c *Client) handleConn(conn transport.Conn) error {
+	done := closeOnTimeout(conn, handshakeTimeout)
+	hs, err := peerwire.ReadHandshakeHeader(conn)
+	if err != nil {
+		done(false)
+		return err
+	}
+	t, ok := c.Torrent(metainfo.Hash(hs.InfoHash))
+	if !ok {
+		done(false)
+		return ErrUnknownTorrent
+	}
+	if err := peerwire.WriteHandshake(conn, t.ourHandshake()); err != nil {
+		done(false)
+		return err
+	}
+	id, err := peerwire.ReadPeerID(conn)
+	if !done(err == nil) {
+		return errors.Join(err, errors.New("torrent: handshake timed out"))
+	}
+	hs.PeerID = id
+	return t.addConn(conn, hs)
+}
+
+// closeOnTimeout closes conn if the returned function is not called within
+// d, since transport.Conn has no deadlines. The function reports whether it
+// came in time (ok false also closes).
+func closeOnTimeout(conn io.Closer, d time.Duration) func(ok bool) bool {
+	timer := time.AfterFunc(d, func() { conn.Close() })
+	return func(ok bool) bool {
+		stopped := timer.Stop()
+		return ok && stopped
+	}
+}
+
+// Close stops every torrent, closes every connection and waits for the
+// client's goroutines.
+func (c *Client) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	ts := make([]*Torrent, 0, len(c.torrents))
+	for _, t := range c.torrents {
+		ts = append(ts, t)
+	}
+	c.mu.Unlock()
+	var errs []error
+	for _, t := range ts {
+		errs = append(errs, t.Close())
+	}
+	c.cancel()
+	c.wg.Wait()
+	return errors.Join(errs...)
+}

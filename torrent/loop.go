@@ -1,0 +1,144 @@
+package torrent
+
+import (
+	"time"
+
+	"github.com/swarmcast/swarmcast/peerwire"
+)
+
+// event is anything sent to a torrent's owner goroutine.
+type event interface{}
+
+type (
+	evCall struct {
+		fn   func()
+		done chan struct{}
+	}
+	evPeerConn struct{ p *peer }
+	evDialDone struct {
+		addr string
+		p    *peer // nil when the dial or handshake failed
+	}
+	evMsg struct {
+		p *peer
+		m peerwire.Message
+	}
+	evBlock struct {
+		p            *peer
+		index, begin uint32
+		data         []byte // from the client's block pool
+	}
+	evPeerGone struct {
+		p   *peer
+		err error
+	}
+	evHashed struct {
+		piece  int
+		ok     bool
+		check  bool       // part of the start-up verification
+		blocks [][20]byte // per-block SHA-1s of failed data, for smart-ban
+	}
+	evPeers struct {
+		addrs []string
+	}
+)
+
+// run is the owner goroutine: the only code that changes the torrent's state.
+func (t *Torrent) run() {
+	defer close(t.done)
+	tick := time.NewTicker(tickInterval)
+	defer tick.Stop()
+	t.tick()
+	for {
+		select {
+		case ev := <-t.events:
+			t.handle(ev)
+		case <-tick.C:
+			t.tick()
+		case <-t.ctx.Done():
+			t.shutdown()
+			return
+		}
+	}
+}
+
+func (t *Torrent) handle(ev event) {
+	switch ev := ev.(type) {
+	case evCall:
+		ev.fn()
+		close(ev.done)
+	case evPeerConn:
+		t.onPeerConn(ev.p)
+	case evDialDone:
+		t.halfOpen--
+		if c := t.candidates[ev.addr]; c != nil {
+			c.dialing = false
+			if ev.p == nil {
+				c.failures++
+				c.nextTry = time.Now().Add(redialBackoff * time.Duration(min(c.failures, 10)))
+			}
+		}
+		if ev.p != nil {
+			t.onPeerConn(ev.p)
+		}
+		t.dialMore()
+	case evMsg:
+		if _, ok := t.peers[ev.p]; ok {
+			t.onMessage(ev.p, ev.m)
+		}
+	case evBlock:
+		if _, ok := t.peers[ev.p]; ok && t.err == nil {
+			t.onBlock(ev.p, ev.index, ev.begin, ev.data)
+		}
+		t.c.blocks.Put(ev.data)
+	case evPeerGone:
+		t.onPeerGone(ev.p, ev.err)
+	case evHashed:
+		t.onHashed(ev)
+	case evPeers:
+		for _, a := range ev.addrs {
+			t.addCandidate(a)
+		}
+		t.dialMore()
+	}
+}
+
+// tick runs the owner's timers: pipeline sizes, snubs, choking, dialing.
+func (t *Torrent) tick() {
+	now := time.Now()
+	for p := range t.peers {
+		p.updateRates(now)
+		if now.Sub(p.lastRecvTime()) > idleTimeout {
+			p.close(errIdle)
+			continue
+		}
+		if len(p.requests) > 0 && now.Sub(p.lastBlockAt) > snubTimeout && !p.snubbed {
+			p.snubbed = true
+			t.releaseRequests(p)
+			t.rechoke = true
+		}
+		if t.info != nil && p.amInterested && len(p.requests) == 0 {
+			t.updateInterest(p)
+		}
+		if t.info != nil {
+			t.fillRequests(p)
+		}
+	}
+	if t.rechoke || now.Sub(t.lastChoke) >= chokeInterval {
+		t.runChoker(now)
+	}
+	if now.Sub(t.lastPEX) >= pexInterval {
+		t.lastPEX = now
+		t.sendPEX()
+	}
+	t.dialMore()
+}
+
+// shutdown closes every peer; Close waits for their goroutines and then
+// closes storage.
+func (t *Torrent) shutdown() {
+	for p := range t.peers {
+		p.close(errShutdown)
+	}
+	t.broadcast()
+}

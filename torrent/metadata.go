@@ -1,0 +1,139 @@
+package torrent
+
+import (
+	"crypto/sha1"
+	"time"
+
+	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/peerwire"
+)
+
+// metadataTimeout: a metadata piece not received in this long is asked of
+// another peer.
+const metadataTimeout = 15 * time.Second
+
+// metadataState assembles the info dictionary from peers (BEP 9).
+type metadataState struct {
+	size      int
+	pieces    [][]byte
+	requested []time.Time
+	from      []*peer
+}
+
+// maybeRequestMetadata asks peers for missing metadata pieces.
+func (t *Torrent) maybeRequestMetadata() {
+	if t.info != nil {
+		return
+	}
+	now := time.Now()
+	for p := range t.peers {
+		id := p.extIDs[peerwire.UtMetadata]
+		if id == 0 || p.metadataSize <= 0 || p.metadataSize > peerwire.MaxMetadataSize {
+			continue
+		}
+		if t.meta == nil || t.meta.size != p.metadataSize && allEmpty(t.meta.pieces) {
+			n := peerwire.MetadataPieceCount(p.metadataSize)
+			t.meta = &metadataState{size: p.metadataSize, pieces: make([][]byte, n), requested: make([]time.Time, n), from: make([]*peer, n)}
+		}
+		if t.meta.size != p.metadataSize {
+			continue
+		}
+		for i := range t.meta.pieces {
+			if t.meta.pieces[i] != nil || (!t.meta.requested[i].IsZero() && now.Sub(t.meta.requested[i]) < metadataTimeout && t.meta.from[i] != p) {
+				continue
+			}
+			if t.meta.from[i] == p && !t.meta.requested[i].IsZero() {
+				continue
+			}
+			b, err := peerwire.MetadataMessage{Type: peerwire.MetadataRequest, Piece: i}.MarshalBinary()
+			if err != nil {
+				continue
+			}
+			t.meta.requested[i], t.meta.from[i] = now, p
+			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b})
+		}
+	}
+}
+
+func allEmpty(pieces [][]byte) bool {
+	for _, p := range pieces {
+		if p != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// onMetadataMessage handles a ut_metadata message.
+func (t *Torrent) onMetadataMessage(p *peer, payload []byte) {
+	m, err := peerwire.ParseMetadataMessage(payload, peerwire.MaxMetadataSize)
+	if err != nil {
+		return
+	}
+	id := p.extIDs[peerwire.UtMetadata]
+	switch m.Type {
+	case peerwire.MetadataRequest:
+		if id == 0 {
+			return
+		}
+		reply := peerwire.MetadataMessage{Type: peerwire.MetadataReject, Piece: m.Piece}
+		if t.info != nil && !t.info.Private && m.Piece < peerwire.MetadataPieceCount(len(t.spec.infoBytes)) {
+			start := m.Piece * peerwire.MetadataPieceSize
+			end := min(start+peerwire.MetadataPieceSize, len(t.spec.infoBytes))
+			reply = peerwire.MetadataMessage{Type: peerwire.MetadataData, Piece: m.Piece, TotalSize: len(t.spec.infoBytes), Data: t.spec.infoBytes[start:end]}
+		}
+		if b, err := reply.MarshalBinary(); err == nil {
+			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b})
+		}
+	case peerwire.MetadataData:
+		st := t.meta
+		if t.info != nil || st == nil || m.TotalSize != st.size || m.Piece >= len(st.pieces) || st.pieces[m.Piece] != nil {
+			return
+		}
+		if len(m.Data) != peerwire.MetadataPieceLen(m.Piece, st.size) {
+			return
+		}
+		st.pieces[m.Piece] = append([]byte(nil), m.Data...)
+		for _, pc := range st.pieces {
+			if pc == nil {
+				return
+			}
+		}
+		var all []byte
+		for _, pc := range st.pieces {
+			all = append(all, pc...)
+		}
+		t.meta = nil
+		if metainfo.Hash(sha1.Sum(all)) != t.infoHash {
+			t.c.cfg.Logger.Info("metadata from peers does not match the info hash; asking again", "torrent", t.Name())
+			t.maybeRequestMetadata()
+			return
+		}
+		info, err := metainfo.ParseInfo(all)
+		if err != nil {
+			t.fail(err)
+			return
+		}
+		if err := t.setInfo(all, info); err != nil {
+			t.fail(err)
+			return
+		}
+		t.afterInfo()
+	case peerwire.MetadataReject:
+		if st := t.meta; st != nil && m.Piece < len(st.pieces) && st.from[m.Piece] == p {
+			st.requested[m.Piece] = time.Time{}
+			st.from[m.Piece] = nil
+		}
+	}
+}
+
+// afterInfo brings peers that connected before the info up to date.
+func (t *Torrent) afterInfo() {
+	for p := range t.peers {
+		raw, all := p.rawBitfield, p.rawHaveAll
+		p.rawBitfield = nil
+		t.applyBitfield(p, raw, all, false)
+		t.sendExtHandshake(p)
+	}
+	t.wakeAnnouncers()
+}

@@ -1,0 +1,313 @@
+package torrent
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/peerwire"
+	"github.com/swarmcast/swarmcast/transport"
+)
+
+var (
+	errIdle     = errors.New("torrent: peer sent nothing for too long")
+	errProtocol = errors.New("torrent: peer broke the protocol")
+	errBanned   = errors.New("torrent: peer sent data that failed verification")
+)
+
+// blockKey names a block: piece index and offset in the piece.
+type blockKey struct{ index, begin uint32 }
+
+// peer is one connection. The owner goroutine owns every field not marked
+// otherwise; the reader and writer goroutines use only conn, out and the
+// atomics.
+type peer struct {
+	t       *Torrent
+	conn    transport.Conn
+	network string
+	addr    string
+	id      [20]byte
+	ext     peerwire.ExtensionBits
+	fast    bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	out     outQueue
+
+	lastRecv atomic.Int64 // unix nanoseconds of the last message (reader)
+	upBytes  atomic.Int64 // payload bytes sent (writer)
+
+	amChoking, amInterested     bool
+	peerChoking, peerInterested bool
+	has                         bitfield.Bitfield
+	rawBitfield                 []byte // a bitfield that came before the info
+	rawHaveAll                  bool
+	sawFirst                    bool // a message other than the extension handshake arrived
+	requests                    map[blockKey]time.Time
+	reqq                        int
+	pipeline                    int
+	allowedFast                 map[uint32]bool
+	extIDs                      map[string]uint8
+	metadataSize                int
+	listenPort                  uint16
+	downloaded                  int64
+	lastDown, lastUp            int64
+	downRate, upRate            float64 // bytes per second, smoothed
+	lastRate                    time.Time
+	lastBlockAt                 time.Time
+	snubbed                     bool
+	hashFails                   int
+	connectedAt                 time.Time
+	closed                      bool
+}
+
+func newPeer(t *Torrent, conn transport.Conn, hs peerwire.Handshake) *peer {
+	ctx, cancel := context.WithCancel(t.ctx)
+	p := &peer{
+		t: t, conn: conn, network: conn.Network(), addr: conn.RemoteAddr(), id: hs.PeerID, ext: hs.Reserved,
+		fast: hs.Reserved.Has(peerwire.FastBit),
+		ctx:  ctx, cancel: cancel,
+		amChoking: true, peerChoking: true,
+		requests: map[blockKey]time.Time{}, reqq: defaultPeerReqq, pipeline: 4 * minRequests,
+		allowedFast: map[uint32]bool{},
+	}
+	p.out.wake = make(chan struct{}, 1)
+	p.lastRecv.Store(time.Now().UnixNano())
+	return p
+}
+
+func (p *peer) lastRecvTime() time.Time { return time.Unix(0, p.lastRecv.Load()) }
+
+// host returns the peer's IP (or address) for bans.
+func (p *peer) host() string {
+	if ap, err := netip.ParseAddrPort(p.addr); err == nil {
+		return ap.Addr().String()
+	}
+	return p.addr
+}
+
+// close ends the connection; the reader then reports evPeerGone.
+func (p *peer) close(err error) {
+	if p.closed {
+		return
+	}
+	p.closed = true
+	p.t.c.cfg.Logger.Debug("closing peer", "addr", p.addr, "err", err)
+	p.cancel()
+	p.conn.Close()
+}
+
+// hasPiece reports whether the peer has piece i.
+func (p *peer) hasPiece(i int) bool { return p.has.Get(i) }
+
+// canRequest reports whether we may ask the peer for piece i now.
+func (p *peer) canRequest(i int) bool {
+	return p.has.Get(i) && (!p.peerChoking || p.allowedFast[uint32(i)])
+}
+
+// updateRates refreshes the smoothed rates and the pipeline depth.
+func (p *peer) updateRates(now time.Time) {
+	if p.lastRate.IsZero() {
+		p.lastRate = now
+		return
+	}
+	dt := now.Sub(p.lastRate).Seconds()
+	if dt <= 0 {
+		return
+	}
+	up := p.upBytes.Load()
+	// A time constant of a few ticks: quick to follow a peer that speeds up.
+	const alpha = 0.5
+	p.downRate = alpha*float64(p.downloaded-p.lastDown)/dt + (1-alpha)*p.downRate
+	p.upRate = alpha*float64(up-p.lastUp)/dt + (1-alpha)*p.upRate
+	p.lastDown, p.lastUp, p.lastRate = p.downloaded, up, now
+	want := int(p.downRate*requestLatency.Seconds()/BlockSize) + minRequests
+	// Never shrink below what the last second needed; grow freely.
+	p.pipeline = max(min(max(want, p.pipeline*3/4), maxRequests, p.reqq), minRequests)
+}
+
+// outQueue holds what the writer goroutine should send next.
+type outQueue struct {
+	mu      sync.Mutex
+	msgs    []peerwire.Message
+	uploads []blockKey
+	ulens   []uint32
+	wake    chan struct{}
+}
+
+// push queues a message and wakes the writer.
+func (p *peer) push(m peerwire.Message) {
+	p.out.mu.Lock()
+	p.out.msgs = append(p.out.msgs, m)
+	p.out.mu.Unlock()
+	p.wakeWriter()
+}
+
+func (p *peer) wakeWriter() {
+	select {
+	case p.out.wake <- struct{}{}:
+	default:
+	}
+}
+
+// queueUpload queues a block to send.
+func (p *peer) queueUpload(k blockKey, length uint32) {
+	p.out.mu.Lock()
+	p.out.uploads = append(p.out.uploads, k)
+	p.out.ulens = append(p.out.ulens, length)
+	p.out.mu.Unlock()
+	p.wakeWriter()
+}
+
+// queuedUploads returns how many blocks wait to be sent.
+func (p *peer) queuedUploads() int {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	return len(p.out.uploads)
+}
+
+// cancelUpload drops a queued block, if still queued.
+func (p *peer) cancelUpload(k blockKey) bool {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	for i, u := range p.out.uploads {
+		if u == k {
+			p.out.uploads = append(p.out.uploads[:i], p.out.uploads[i+1:]...)
+			p.out.ulens = append(p.out.ulens[:i], p.out.ulens[i+1:]...)
+			return true
+		}
+	}
+	return false
+}
+
+// dropUploads forgets every queued block and returns them.
+func (p *peer) dropUploads() ([]blockKey, []uint32) {
+	p.out.mu.Lock()
+	defer p.out.mu.Unlock()
+	ks, ls := p.out.uploads, p.out.ulens
+	p.out.uploads, p.out.ulens = nil, nil
+	return ks, ls
+}
+
+// startIO starts the reader and writer goroutines.
+func (p *peer) startIO() {
+	p.t.wg.Add(2)
+	go p.readLoop()
+	go p.writeLoop()
+}
+
+// readLoop decodes messages and hands them to the owner.
+func (p *peer) readLoop() {
+	defer p.t.wg.Done()
+	t := p.t
+	maxMsg := peerwire.DefaultMaxMessageLength
+	dec := peerwire.NewDecoderConfig(p.conn, peerwire.DecoderConfig{Blocks: t.c.blocks, MaxMessageLength: maxMsg})
+	var err error
+	for {
+		var m peerwire.Message
+		err = dec.Decode(&m)
+		if errors.Is(err, peerwire.ErrUnknownMessage) {
+			continue
+		}
+		if err != nil {
+			break
+		}
+		p.lastRecv.Store(time.Now().UnixNano())
+		var ev event
+		switch m.Type {
+		case peerwire.KeepAlive:
+			continue
+		case peerwire.Piece:
+			if err = t.c.dnLimit.wait(p.ctx, len(m.Piece)); err != nil {
+				t.c.blocks.Put(m.Piece)
+				break
+			}
+			ev = evBlock{p: p, index: m.Index, begin: m.Begin, data: m.Piece}
+		case peerwire.Bitfield:
+			m.Bitfield = append([]byte(nil), m.Bitfield...)
+			ev = evMsg{p: p, m: m}
+		case peerwire.Extended:
+			m.ExtendedPayload = append([]byte(nil), m.ExtendedPayload...)
+			ev = evMsg{p: p, m: m}
+		default:
+			ev = evMsg{p: p, m: m}
+		}
+		if err != nil {
+			break
+		}
+		if !t.send(ev) {
+			if b, ok := ev.(evBlock); ok {
+				t.c.blocks.Put(b.data)
+			}
+			return
+		}
+	}
+	p.conn.Close()
+	t.send(evPeerGone{p: p, err: err})
+}
+
+// maxUploadsPerRound bounds blocks written between two looks at the queue,
+// so that cancels and control messages are not stuck behind a long queue.
+const maxUploadsPerRound = 32
+
+// writeLoop sends queued messages and blocks, batching them into few writes.
+func (p *peer) writeLoop() {
+	defer p.t.wg.Done()
+	defer p.conn.Close()
+	t := p.t
+	enc := peerwire.NewEncoder(p.conn)
+	keepAlive := time.NewTimer(keepAliveInterval)
+	defer keepAlive.Stop()
+	var msgs []peerwire.Message
+	for {
+		select {
+		case <-p.out.wake:
+		case <-keepAlive.C:
+			if enc.WriteMessage(peerwire.Message{Type: peerwire.KeepAlive}) != nil || enc.Flush() != nil {
+				return
+			}
+		case <-p.ctx.Done():
+			return
+		}
+		for {
+			p.out.mu.Lock()
+			msgs, p.out.msgs = p.out.msgs, msgs[:0]
+			n := min(len(p.out.uploads), maxUploadsPerRound)
+			var ups [maxUploadsPerRound]blockKey
+			var lens [maxUploadsPerRound]uint32
+			copy(ups[:], p.out.uploads[:n])
+			copy(lens[:], p.out.ulens[:n])
+			p.out.uploads = p.out.uploads[n:]
+			p.out.ulens = p.out.ulens[n:]
+			more := len(p.out.uploads) > 0
+			p.out.mu.Unlock()
+			for _, m := range msgs {
+				if enc.WriteMessage(m) != nil {
+					return
+				}
+			}
+			for i := 0; i < n; i++ {
+				if t.c.upLimit.wait(p.ctx, int(lens[i])) != nil {
+					return
+				}
+				off := int64(ups[i].index)*t.pieceLength() + int64(ups[i].begin)
+				if err := enc.WritePieceFrom(ups[i].index, ups[i].begin, int(lens[i]), t.store, off); err != nil {
+					return
+				}
+				p.upBytes.Add(int64(lens[i]))
+				t.bytesUp.Add(int64(lens[i]))
+				t.byNet.add(p.network, 0, int64(lens[i]))
+			}
+			if !more {
+				break
+			}
+		}
+		if enc.Flush() != nil {
+			return
+		}
+		keepAlive.Reset(keepAliveInterval)
+	}
+}

@@ -1,0 +1,453 @@
+package torrent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/peerwire"
+	"github.com/swarmcast/swarmcast/transport"
+)
+
+// Extension ids we ask peers to use for messages to us (BEP 10 "m").
+const (
+	ourMetadataID = 1
+	ourPEXID      = 2
+)
+
+// onPeerConn registers a connection whose handshake is done.
+func (t *Torrent) onPeerConn(p *peer) {
+	reject := func(why string) {
+		t.c.cfg.Logger.Debug("dropping connection", "addr", p.addr, "why", why)
+		p.conn.Close()
+		p.cancel()
+	}
+	switch {
+	case t.err != nil:
+		reject("torrent stopped")
+		return
+	case p.id == t.c.cfg.PeerID:
+		reject("connected to ourselves")
+		return
+	case t.banned[p.host()]:
+		reject("banned")
+		return
+	case len(t.peers) >= t.c.cfg.MaxConns:
+		reject("too many connections")
+		return
+	}
+	for q := range t.peers {
+		if q.id == p.id {
+			reject("already connected to this peer id")
+			return
+		}
+	}
+	t.peers[p] = struct{}{}
+	p.connectedAt = time.Now()
+	p.lastBlockAt = p.connectedAt
+	if c := t.candidates[p.addr]; c != nil {
+		c.connected, c.failures = true, 0
+	}
+	p.startIO()
+	// Say what we have: BEP 6 have-all/none when both sides speak it.
+	if t.info != nil {
+		switch {
+		case p.fast && t.have.All():
+			p.push(peerwire.Message{Type: peerwire.HaveAll})
+		case p.fast && t.have.Count() == 0:
+			p.push(peerwire.Message{Type: peerwire.HaveNone})
+		case t.have.Count() > 0:
+			p.push(peerwire.Message{Type: peerwire.Bitfield, Bitfield: t.have.Clone().Bytes()})
+		}
+	} else if p.fast {
+		p.push(peerwire.Message{Type: peerwire.HaveNone})
+	}
+	if p.ext.Has(peerwire.ExtendedBit) {
+		t.sendExtHandshake(p)
+	}
+	if t.info != nil {
+		p.has = bitfield.New(t.info.NumPieces())
+	}
+	t.rechoke = true
+}
+
+func (t *Torrent) sendExtHandshake(p *peer) {
+	h := peerwire.ExtensionHandshake{
+		M:    map[string]uint8{peerwire.UtMetadata: ourMetadataID, peerwire.UtPex: ourPEXID},
+		V:    t.c.cfg.Version,
+		P:    t.c.cfg.ListenPort,
+		Reqq: ourReqq,
+	}
+	if t.info != nil {
+		h.MetadataSize = len(t.spec.infoBytes)
+	}
+	if ap, err := netip.ParseAddrPort(p.addr); err == nil {
+		h.YourIP = ap.Addr().Unmap()
+	}
+	b, err := h.MarshalBinary()
+	if err != nil {
+		return
+	}
+	p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: 0, ExtendedPayload: b})
+}
+
+// onPeerGone forgets a closed connection.
+func (t *Torrent) onPeerGone(p *peer, err error) {
+	if _, ok := t.peers[p]; !ok {
+		return
+	}
+	delete(t.peers, p)
+	p.closed = true
+	p.cancel()
+	t.releaseRequests(p)
+	if t.info != nil {
+		for i := 0; i < t.info.NumPieces(); i++ {
+			if p.has.Get(i) {
+				t.picker.PeerLost(i)
+			}
+		}
+	}
+	if c := t.candidates[p.addr]; c != nil {
+		c.connected = false
+		c.nextTry = time.Now().Add(redialBackoff)
+	}
+	if t.optimistic == p {
+		t.optimistic = nil
+	}
+	t.rechoke = true
+	t.c.cfg.Logger.Debug("peer gone", "addr", p.addr, "err", err)
+	// Its blocks may be wanted from others now.
+	for q := range t.peers {
+		t.fillRequests(q)
+	}
+	t.dialMore()
+}
+
+// onMessage handles every message but piece.
+func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
+	first := !p.sawFirst
+	if m.Type != peerwire.Extended {
+		p.sawFirst = true
+	}
+	switch m.Type {
+	case peerwire.Choke:
+		p.peerChoking = true
+		t.releaseRequests(p)
+	case peerwire.Unchoke:
+		p.peerChoking = false
+		t.fillRequests(p)
+	case peerwire.Interested:
+		p.peerInterested = true
+		t.rechoke = true
+		t.unchokeIfFree(p)
+	case peerwire.NotInterested:
+		p.peerInterested = false
+		t.rechoke = true
+	case peerwire.Have:
+		if t.info == nil {
+			return // before metadata, a have cannot be placed; it will come again as a bitfield
+		}
+		if int(m.Index) >= t.info.NumPieces() {
+			p.close(fmt.Errorf("%w: have %d of %d pieces", errProtocol, m.Index, t.info.NumPieces()))
+			return
+		}
+		if !p.has.Get(int(m.Index)) {
+			p.has.Set(int(m.Index))
+			t.picker.PeerHas(int(m.Index))
+			if !p.amInterested && t.picker.Wanted(int(m.Index)) {
+				t.setInterested(p, true)
+			}
+			t.fillRequests(p)
+		}
+	case peerwire.Bitfield, peerwire.HaveAll, peerwire.HaveNone:
+		if !first {
+			p.close(fmt.Errorf("%w: %s after other messages", errProtocol, m.Type))
+			return
+		}
+		if m.Type != peerwire.Bitfield && !p.fast {
+			p.close(fmt.Errorf("%w: %s without the fast extension", errProtocol, m.Type))
+			return
+		}
+		if t.info == nil {
+			p.rawBitfield, p.rawHaveAll = m.Bitfield, m.Type == peerwire.HaveAll
+			return
+		}
+		t.applyBitfield(p, m.Bitfield, m.Type == peerwire.HaveAll, m.Type == peerwire.HaveNone)
+	case peerwire.Request:
+		t.onRequest(p, m)
+	case peerwire.Cancel:
+		p.cancelUpload(blockKey{m.Index, m.Begin})
+	case peerwire.RejectRequest:
+		// The block goes back to the pool for any peer; this one is asked
+		// again only at the next tick, so a peer that rejects everything
+		// cannot make us spin.
+		t.releaseRequest(p, blockKey{m.Index, m.Begin})
+	case peerwire.AllowedFast:
+		if t.info != nil && int(m.Index) < t.info.NumPieces() {
+			p.allowedFast[m.Index] = true
+			t.fillRequests(p)
+		}
+	case peerwire.Suggest, peerwire.Port:
+		// Suggestions are hints we do not need; DHT is not wired yet.
+	case peerwire.Extended:
+		t.onExtended(p, m)
+	}
+}
+
+// applyBitfield installs a peer's initial pieces.
+func (t *Torrent) applyBitfield(p *peer, raw []byte, all, none bool) {
+	n := t.info.NumPieces()
+	switch {
+	case all:
+		p.has = bitfield.New(n)
+		p.has.SetAll()
+	case none || raw == nil:
+		p.has = bitfield.New(n)
+	default:
+		bf, err := bitfield.FromBytes(raw, n)
+		if err != nil {
+			p.close(fmt.Errorf("%w: %v", errProtocol, err))
+			return
+		}
+		p.has = bf
+	}
+	for i := 0; i < n; i++ {
+		if p.has.Get(i) {
+			t.picker.PeerHas(i)
+		}
+	}
+	t.updateInterest(p)
+	t.fillRequests(p)
+}
+
+// updateInterest tells the peer whether it has anything we want.
+func (t *Torrent) updateInterest(p *peer) {
+	want := false
+	if t.err == nil {
+		for i := 0; i < t.info.NumPieces(); i++ {
+			if p.has.Get(i) && t.picker.Wanted(i) {
+				want = true
+				break
+			}
+		}
+	}
+	t.setInterested(p, want)
+}
+
+func (t *Torrent) setInterested(p *peer, v bool) {
+	if p.amInterested == v {
+		return
+	}
+	p.amInterested = v
+	typ := peerwire.NotInterested
+	if v {
+		typ = peerwire.Interested
+	}
+	p.push(peerwire.Message{Type: typ})
+}
+
+// onRequest queues a block to serve, or refuses it.
+func (t *Torrent) onRequest(p *peer, m peerwire.Message) {
+	reject := func() {
+		if p.fast {
+			p.push(peerwire.Message{Type: peerwire.RejectRequest, Index: m.Index, Begin: m.Begin, Length: m.Length})
+		}
+	}
+	if t.info == nil || t.c.cfg.NoUpload {
+		reject()
+		return
+	}
+	i := int(m.Index)
+	if i >= t.info.NumPieces() || m.Length == 0 || m.Length > BlockSize || int64(m.Begin)+int64(m.Length) > t.info.PieceSize(i) {
+		p.close(fmt.Errorf("%w: request %d+%d (%d bytes) out of range", errProtocol, m.Index, m.Begin, m.Length))
+		return
+	}
+	if p.amChoking || !t.have.Get(i) || p.queuedUploads() >= maxServedQueue {
+		reject()
+		return
+	}
+	p.queueUpload(blockKey{m.Index, m.Begin}, m.Length)
+}
+
+// onComplete runs when every wanted piece is verified.
+func (t *Torrent) onComplete() {
+	for p := range t.peers {
+		t.setInterested(p, false)
+	}
+	t.wakeAnnouncers()
+	if t.store != nil {
+		t.store.Flush()
+	}
+}
+
+// addCandidate records an address to dial: "host:port" (TCP) or
+// "network://host:port".
+func (t *Torrent) addCandidate(a string) {
+	network, addr := transport.TCP, a
+	if n, rest, ok := strings.Cut(a, "://"); ok {
+		network, addr = n, rest
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return
+	}
+	if t.candidates[addr] != nil || len(t.candidates) >= 4*t.c.cfg.MaxConns+200 {
+		return
+	}
+	t.candidates[addr] = &candidate{network: network, addr: addr}
+}
+
+// dialMore starts dials while there is room.
+func (t *Torrent) dialMore() {
+	if t.err != nil || t.ctx.Err() != nil {
+		return
+	}
+	if t.Complete() && t.info != nil && t.have.All() {
+		return // a seed waits for leechers to come to it
+	}
+	now := time.Now()
+	for _, c := range t.candidates {
+		if t.halfOpen >= t.c.cfg.MaxHalfOpen || len(t.peers)+t.halfOpen >= t.c.cfg.MaxConns {
+			return
+		}
+		if c.connected || c.dialing || now.Before(c.nextTry) {
+			continue
+		}
+		host, _, _ := net.SplitHostPort(c.addr)
+		if t.banned[host] {
+			continue
+		}
+		d := t.c.cfg.Dialers[c.network]
+		if d == nil {
+			continue
+		}
+		c.dialing = true
+		t.halfOpen++
+		t.wg.Add(1)
+		go t.dial(d, c.addr)
+	}
+}
+
+// dial connects to addr and runs the handshake.
+func (t *Torrent) dial(d transport.Dialer, addr string) {
+	defer t.wg.Done()
+	var p *peer
+	defer func() { t.send(evDialDone{addr: addr, p: p}) }()
+	ctx, cancel := context.WithTimeout(t.ctx, handshakeTimeout)
+	defer cancel()
+	conn, err := d.Dial(ctx, addr)
+	if err != nil {
+		return
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	ok := func() bool {
+		if peerwire.WriteHandshake(conn, t.ourHandshake()) != nil {
+			return false
+		}
+		hs, err := peerwire.ReadHandshake(conn)
+		if err != nil || hs.InfoHash != t.infoHash {
+			return false
+		}
+		p = newPeer(t, conn, hs)
+		return true
+	}()
+	if !stop() || !ok {
+		conn.Close()
+		p = nil
+	}
+}
+
+// peerListenAddr returns the address others can dial the peer at.
+func (p *peer) listenAddr() (netip.AddrPort, bool) {
+	ap, err := netip.ParseAddrPort(p.addr)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	if !p.conn.Outbound() {
+		if p.listenPort == 0 {
+			return netip.AddrPort{}, false
+		}
+		ap = netip.AddrPortFrom(ap.Addr(), p.listenPort)
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
+}
+
+// sendPEX tells peers that speak ut_pex whom we are connected to (BEP 11).
+func (t *Torrent) sendPEX() {
+	if t.info != nil && t.info.Private {
+		return
+	}
+	var added []peerwire.PEXPeer
+	for p := range t.peers {
+		if p.network != transport.TCP {
+			continue
+		}
+		if ap, ok := p.listenAddr(); ok && len(added) < peerwire.MaxPEXPeers {
+			added = append(added, peerwire.PEXPeer{Addr: ap})
+		}
+	}
+	if len(added) == 0 {
+		return
+	}
+	for p := range t.peers {
+		id := p.extIDs[peerwire.UtPex]
+		if id == 0 {
+			continue
+		}
+		var mine []peerwire.PEXPeer
+		for _, a := range added {
+			if la, ok := p.listenAddr(); !ok || la != a.Addr {
+				mine = append(mine, a)
+			}
+		}
+		if b, err := (peerwire.PEX{Added: mine}).MarshalBinary(); err == nil && len(mine) > 0 {
+			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b})
+		}
+	}
+}
+
+// onExtended handles BEP 10 messages.
+func (t *Torrent) onExtended(p *peer, m peerwire.Message) {
+	switch m.ExtendedID {
+	case 0:
+		var h peerwire.ExtensionHandshake
+		if err := h.UnmarshalBinary(m.ExtendedPayload); err != nil {
+			p.close(fmt.Errorf("%w: %v", errProtocol, err))
+			return
+		}
+		if p.extIDs == nil {
+			p.extIDs = map[string]uint8{}
+		}
+		for k, v := range h.M {
+			p.extIDs[k] = v
+		}
+		if h.Reqq > 0 {
+			p.reqq = min(h.Reqq, maxRequests)
+		}
+		if h.P != 0 {
+			p.listenPort = h.P
+		}
+		if h.MetadataSize > 0 {
+			p.metadataSize = h.MetadataSize
+		}
+		t.maybeRequestMetadata()
+	case ourMetadataID:
+		t.onMetadataMessage(p, m.ExtendedPayload)
+	case ourPEXID:
+		if t.info != nil && t.info.Private {
+			return
+		}
+		var x peerwire.PEX
+		if x.UnmarshalBinary(m.ExtendedPayload) != nil {
+			return
+		}
+		for _, a := range x.Added {
+			t.addCandidate(net.JoinHostPort(a.Addr.Addr().String(), strconv.Itoa(int(a.Addr.Port()))))
+		}
+		t.dialMore()
+	}
+}

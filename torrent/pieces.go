@@ -1,0 +1,417 @@
+package torrent
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/swarmcast/swarmcast/peerwire"
+)
+
+// pieceState tracks a piece being downloaded, block by block.
+type pieceState struct {
+	index    int
+	size     int64
+	nblocks  int
+	reqs     []uint8 // outstanding requests per block
+	received []bool
+	sources  []*peer // who sent each received block, for smart-ban
+	nrecv    int
+	nfree    int // blocks neither received nor requested
+	hint     int // no free block below this index
+	hashing  bool
+	// suspects holds, after a failed hash, each block's SHA-1 and sender, so
+	// that when the piece later verifies the liar can be named (smart-ban).
+	suspects map[*peer][]suspectBlock
+}
+
+type suspectBlock struct {
+	block int
+	sum   [20]byte
+}
+
+func (t *Torrent) pieceLength() int64 { return t.infoPtr.Load().PieceLength }
+
+func (t *Torrent) blockLen(piece, block int) uint32 {
+	size := t.info.PieceSize(piece)
+	return uint32(min(int64(BlockSize), size-int64(block)*BlockSize))
+}
+
+func (t *Torrent) startPiece(i int) *pieceState {
+	size := t.info.PieceSize(i)
+	n := int((size + BlockSize - 1) / BlockSize)
+	st := &pieceState{index: i, size: size, nblocks: n, reqs: make([]uint8, n), received: make([]bool, n),
+		sources: make([]*peer, n), nfree: n}
+	t.partial[i] = st
+	t.active = append(t.active, i)
+	return st
+}
+
+func (t *Torrent) endPiece(i int) {
+	delete(t.partial, i)
+	for k, a := range t.active {
+		if a == i {
+			t.active = append(t.active[:k], t.active[k+1:]...)
+			break
+		}
+	}
+}
+
+// nextFree returns a block that is neither received nor requested, or -1.
+func (st *pieceState) nextFree() int {
+	if st.nfree == 0 {
+		return -1
+	}
+	for b := st.hint; b < st.nblocks; b++ {
+		if st.reqs[b] == 0 && !st.received[b] {
+			st.hint = b
+			return b
+		}
+	}
+	return -1
+}
+
+func (st *pieceState) request(b int) {
+	if st.reqs[b] == 0 {
+		st.nfree--
+	}
+	st.reqs[b]++
+}
+
+func (st *pieceState) release(b int) {
+	if st.reqs[b] == 0 {
+		return
+	}
+	st.reqs[b]--
+	if st.reqs[b] == 0 && !st.received[b] {
+		st.nfree++
+		st.hint = min(st.hint, b)
+	}
+}
+
+// fillRequests tops up the peer's pipeline.
+func (t *Torrent) fillRequests(p *peer) {
+	if t.info == nil || t.err != nil || t.checking > 0 || !p.amInterested || p.closed {
+		return
+	}
+	if p.peerChoking && len(p.allowedFast) == 0 {
+		return
+	}
+	target := p.pipeline
+	if p.snubbed {
+		target = 1
+	}
+	sent := false
+	now := time.Now()
+	for len(p.requests) < target {
+		k, length, ok := t.nextRequest(p)
+		if !ok {
+			break
+		}
+		p.requests[k] = now
+		p.out.mu.Lock()
+		p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.Request, Index: k.index, Begin: k.begin, Length: length})
+		p.out.mu.Unlock()
+		sent = true
+	}
+	if sent {
+		p.wakeWriter()
+	}
+}
+
+// nextRequest chooses the peer's next block: first blocks of pieces already
+// under way, then a new piece from the picker, and at the very end blocks
+// already asked of slower peers (end-game).
+func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
+	for _, i := range t.active {
+		st := t.partial[i]
+		if st.hashing || st.nfree == 0 || !p.canRequest(i) {
+			continue
+		}
+		if b := st.nextFree(); b >= 0 {
+			st.request(b)
+			return blockKey{uint32(i), uint32(b * BlockSize)}, t.blockLen(i, b), true
+		}
+	}
+	i, ok := t.picker.Pick(p.canRequest, func(i int) bool { return t.partial[i] != nil })
+	if ok {
+		st := t.startPiece(i)
+		b := st.nextFree()
+		st.request(b)
+		return blockKey{uint32(i), 0}, t.blockLen(i, b), true
+	}
+	// End-game: every wanted block is requested somewhere. Ask this peer
+	// too for blocks that only one other peer has been asked for.
+	for _, i := range t.active {
+		st := t.partial[i]
+		if st.hashing || !p.canRequest(i) {
+			continue
+		}
+		for b := 0; b < st.nblocks; b++ {
+			k := blockKey{uint32(i), uint32(b * BlockSize)}
+			if st.received[b] || st.reqs[b] >= 2 {
+				continue
+			}
+			if _, mine := p.requests[k]; mine {
+				continue
+			}
+			st.request(b)
+			return k, t.blockLen(i, b), true
+		}
+	}
+	return blockKey{}, 0, false
+}
+
+// releaseRequests gives back every block requested of p.
+func (t *Torrent) releaseRequests(p *peer) {
+	for k := range p.requests {
+		if st := t.partial[int(k.index)]; st != nil {
+			st.release(int(k.begin / BlockSize))
+		}
+		delete(p.requests, k)
+	}
+}
+
+// releaseRequest gives back one block requested of p.
+func (t *Torrent) releaseRequest(p *peer, k blockKey) {
+	if _, ok := p.requests[k]; !ok {
+		return
+	}
+	delete(p.requests, k)
+	if st := t.partial[int(k.index)]; st != nil {
+		st.release(int(k.begin / BlockSize))
+	}
+}
+
+// onBlock stores a received block. Blocks that nobody needs (a late
+// duplicate, a piece already verified or being verified) are dropped, so that
+// verified data is never overwritten.
+func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) {
+	i := int(index)
+	k := blockKey{index, begin}
+	_, requested := p.requests[k]
+	if requested {
+		delete(p.requests, k)
+	}
+	if t.info == nil || i >= t.info.NumPieces() || begin%BlockSize != 0 || int64(begin) >= t.info.PieceSize(i) {
+		p.close(fmt.Errorf("%w: block %d+%d out of range", errProtocol, index, begin))
+		return
+	}
+	b := int(begin / BlockSize)
+	if uint32(len(data)) != t.blockLen(i, b) {
+		p.close(fmt.Errorf("%w: block %d+%d has %d bytes, want %d", errProtocol, index, begin, len(data), t.blockLen(i, b)))
+		return
+	}
+	st := t.partial[i]
+	if st == nil || st.hashing || st.received[b] {
+		if st != nil && requested {
+			st.release(b)
+		}
+		t.wasted += int64(len(data))
+		t.fillRequests(p)
+		return
+	}
+	off := int64(i)*t.info.PieceLength + int64(begin)
+	if _, err := t.store.WriteAt(data, off); err != nil {
+		t.fail(fmt.Errorf("torrent: writing piece %d: %w", i, err))
+		return
+	}
+	if requested {
+		st.release(b)
+	}
+	st.received[b] = true
+	st.sources[b] = p
+	st.nrecv++
+	if st.reqs[b] == 0 {
+		st.nfree-- // it was counted free until now
+	} else {
+		// End-game duplicates: cancel them at the other peers.
+		for q := range t.peers {
+			if _, ok := q.requests[k]; ok && q != p {
+				delete(q.requests, k)
+				q.push(peerwire.Message{Type: peerwire.Cancel, Index: index, Begin: begin, Length: uint32(len(data))})
+			}
+		}
+		st.reqs[b] = 0
+	}
+	n := int64(len(data))
+	p.downloaded += n
+	p.lastBlockAt = time.Now()
+	p.snubbed = false
+	t.bytesDown.Add(n)
+	t.byNet.add(p.network, n, 0)
+	if st.nrecv == st.nblocks {
+		st.hashing = true
+		t.hashPiece(i, false)
+	}
+	t.fillRequests(p)
+}
+
+// piecePool recycles piece-sized buffers for hashing.
+var piecePools sync.Map // piece length → *sync.Pool
+
+func getPieceBuf(n int64) []byte {
+	v, _ := piecePools.LoadOrStore(n, &sync.Pool{New: func() any { b := make([]byte, n); return &b }})
+	return *(v.(*sync.Pool).Get().(*[]byte))
+}
+
+func putPieceBuf(b []byte) {
+	if v, ok := piecePools.Load(int64(cap(b))); ok {
+		b = b[:cap(b)]
+		v.(*sync.Pool).Put(&b)
+	}
+}
+
+// hashPiece verifies piece i on a worker goroutine, bounded by the client's
+// hash semaphore, and reports evHashed.
+func (t *Torrent) hashPiece(i int, check bool) {
+	size := t.info.PieceSize(i)
+	want := t.info.PieceHash(i)
+	off := int64(i) * t.info.PieceLength
+	store := t.store
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		select {
+		case t.c.hashSem <- struct{}{}:
+		case <-t.ctx.Done():
+			return
+		}
+		buf := getPieceBuf(t.info.PieceLength)[:size]
+		_, err := store.ReadAt(buf, off)
+		ok := err == nil && sha1.Sum(buf) == want
+		var blocks [][20]byte
+		if !ok && !check && err == nil {
+			for b := int64(0); b < size; b += BlockSize {
+				blocks = append(blocks, sha1.Sum(buf[b:min(b+BlockSize, size)]))
+			}
+		}
+		putPieceBuf(buf)
+		<-t.c.hashSem
+		t.send(evHashed{piece: i, ok: ok, check: check, blocks: blocks})
+	}()
+}
+
+// verifyAll hash-checks every piece not already known good (start-up).
+func (t *Torrent) verifyAll() {
+	for i := 0; i < t.info.NumPieces(); i++ {
+		if !t.have.Get(i) {
+			t.checking++
+			t.hashPiece(i, true)
+		}
+	}
+}
+
+func (t *Torrent) onHashed(ev evHashed) {
+	i := ev.piece
+	if ev.check {
+		t.checking--
+		if ev.ok {
+			t.pieceVerified(i)
+		}
+		if t.checking == 0 {
+			t.updateLeft()
+			for p := range t.peers {
+				t.updateInterest(p)
+				t.fillRequests(p)
+			}
+		}
+		return
+	}
+	st := t.partial[i]
+	if st == nil {
+		return
+	}
+	if ev.ok {
+		t.smartBan(st)
+		t.endPiece(i)
+		t.pieceVerified(i)
+		t.updateLeft()
+		return
+	}
+	t.hashFails++
+	t.wasted += st.size
+	t.c.cfg.Logger.Info("piece failed verification", "torrent", t.Name(), "piece", i)
+	// Who sent what: if one peer sent every block, it is the liar.
+	senders := map[*peer]bool{}
+	for _, s := range st.sources {
+		senders[s] = true
+	}
+	if st.suspects == nil {
+		st.suspects = map[*peer][]suspectBlock{}
+	}
+	for b, s := range st.sources {
+		if b < len(ev.blocks) {
+			st.suspects[s] = append(st.suspects[s], suspectBlock{block: b, sum: ev.blocks[b]})
+		}
+	}
+	for s := range senders {
+		s.hashFails++
+		if len(senders) == 1 || s.hashFails >= maxHashFails {
+			t.ban(s)
+		}
+	}
+	// Start the piece again.
+	for b := range st.received {
+		st.received[b] = false
+		st.sources[b] = nil
+	}
+	st.nrecv, st.hint, st.hashing = 0, 0, false
+	st.nfree = 0
+	for b := range st.reqs {
+		if st.reqs[b] == 0 {
+			st.nfree++
+		}
+	}
+	for p := range t.peers {
+		t.fillRequests(p)
+	}
+}
+
+// smartBan compares what suspects sent for a piece that failed before with
+// the data that has now verified, and bans those whose blocks differ.
+func (t *Torrent) smartBan(st *pieceState) {
+	if len(st.suspects) == 0 {
+		return
+	}
+	buf := getPieceBuf(t.info.PieceLength)[:st.size]
+	defer putPieceBuf(buf)
+	if _, err := t.store.ReadAt(buf, int64(st.index)*t.info.PieceLength); err != nil {
+		return
+	}
+	for p, blocks := range st.suspects {
+		for _, sb := range blocks {
+			from := int64(sb.block) * BlockSize
+			if sha1.Sum(buf[from:min(from+BlockSize, st.size)]) != sb.sum {
+				t.ban(p)
+				break
+			}
+		}
+	}
+}
+
+// ban closes p and refuses its host from now on.
+func (t *Torrent) ban(p *peer) {
+	t.banned[p.host()] = true
+	t.c.cfg.Logger.Info("banning peer", "torrent", t.Name(), "addr", p.addr)
+	p.close(errBanned)
+}
+
+// pieceVerified records piece i as ours and tells peers.
+func (t *Torrent) pieceVerified(i int) {
+	if t.have.Get(i) {
+		return
+	}
+	t.markHave(i)
+	if err := t.store.MarkComplete(i, true); err != nil {
+		t.fail(fmt.Errorf("torrent: recording piece %d: %w", i, err))
+		return
+	}
+	for p := range t.peers {
+		if !p.hasPiece(i) {
+			p.push(peerwire.Message{Type: peerwire.Have, Index: uint32(i)})
+		}
+	}
+	t.broadcast()
+}

@@ -1,0 +1,437 @@
+package torrent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/internal/picker"
+	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/peerwire"
+	"github.com/swarmcast/swarmcast/storage"
+	"github.com/swarmcast/swarmcast/transport"
+)
+
+// torrentSpec is what a torrent is added from.
+type torrentSpec struct {
+	infoHash  metainfo.Hash
+	infoBytes []byte
+	info      *metainfo.Info
+	name      string
+	trackers  [][]string
+	webSeeds  []string
+}
+
+// Torrent is one torrent of a Client. Its methods are safe for concurrent
+// use: they ask the torrent's owner goroutine, which alone changes its state.
+type Torrent struct {
+	c         *Client
+	infoHash  metainfo.Hash
+	opt       AddOptions
+	events    chan event
+	ctx       context.Context
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the owner goroutine has returned
+	wg        sync.WaitGroup
+	gotInfo   chan struct{}
+	closeErr  error
+	closeOnce sync.Once
+
+	// Published by the owner for readers on other goroutines.
+	completeFlag atomic.Bool
+	bytesDown    atomic.Int64 // payload bytes received, all sources
+	bytesUp      atomic.Int64 // payload bytes sent
+	bytesLeft    atomic.Int64 // wanted bytes still missing
+	byNet        netCounters
+	changedMu    sync.Mutex
+	changed      chan struct{} // closed and replaced whenever pieces verify
+	haveAtomic   []atomic.Uint32
+	infoPtr      atomic.Pointer[metainfo.Info]
+
+	// Owner state: touched only by the owner goroutine.
+	spec         torrentSpec
+	info         *metainfo.Info
+	files        []*File
+	store        storage.TorrentStorage
+	picker       *picker.Picker
+	have         bitfield.Bitfield
+	partial      map[int]*pieceState
+	active       []int // partial pieces, oldest first
+	peers        map[*peer]struct{}
+	candidates   map[string]*candidate
+	halfOpen     int
+	banned       map[string]bool // hosts of peers that sent bad data
+	meta         *metadataState
+	checking     int // pieces being verified at start
+	err          error
+	lastChoke    time.Time
+	lastOptim    time.Time
+	optimistic   *peer
+	rechoke      bool
+	lastPEX      time.Time
+	hashFails    int
+	wasted       int64
+	rng          *rand.Rand
+	announceWake chan struct{}
+}
+
+// candidate is an address we may dial.
+type candidate struct {
+	network, addr string
+	nextTry       time.Time
+	failures      int
+	connected     bool
+	dialing       bool
+}
+
+// File is one file of a torrent.
+type File struct {
+	t      *Torrent
+	index  int
+	path   string // joined with "/", below the torrent's folder
+	length int64
+	offset int64
+	prio   picker.Priority // owner state
+}
+
+// Path returns the file's path below the torrent's folder, joined with "/".
+func (f *File) Path() string { return f.path }
+
+// Length returns the file's size in bytes.
+func (f *File) Length() int64 { return f.length }
+
+// Offset returns the offset of the file's first byte in the torrent.
+func (f *File) Offset() int64 { return f.offset }
+
+// Index returns the file's index in the torrent.
+func (f *File) Index() int { return f.index }
+
+// Torrent returns the torrent the file belongs to.
+func (f *File) Torrent() *Torrent { return f.t }
+
+// SetPriority sets the file's download priority: picker.None skips it.
+func (f *File) SetPriority(p picker.Priority) {
+	f.t.do(func() {
+		f.prio = p
+		f.t.updatePiecePriorities()
+	})
+}
+
+func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
+	ctx, cancel := context.WithCancel(c.ctx)
+	t := &Torrent{
+		c:            c,
+		infoHash:     spec.infoHash,
+		opt:          opt,
+		events:       make(chan event, 1024),
+		ctx:          ctx,
+		cancel:       cancel,
+		done:         make(chan struct{}),
+		gotInfo:      make(chan struct{}),
+		changed:      make(chan struct{}),
+		spec:         spec,
+		partial:      map[int]*pieceState{},
+		peers:        map[*peer]struct{}{},
+		candidates:   map[string]*candidate{},
+		banned:       map[string]bool{},
+		rng:          rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		announceWake: make(chan struct{}, 1),
+	}
+	t.byNet.init()
+	return t
+}
+
+// start opens storage if the info is known and starts the owner goroutine,
+// trackers and initial peers.
+func (t *Torrent) start() error {
+	if t.spec.info != nil {
+		if err := t.setInfo(t.spec.infoBytes, t.spec.info); err != nil {
+			t.cancel()
+			return err
+		}
+	}
+	for _, a := range t.opt.Peers {
+		t.addCandidate(a)
+	}
+	go t.run()
+	t.startTrackers()
+	return nil
+}
+
+// InfoHash returns the torrent's v1 info hash.
+func (t *Torrent) InfoHash() metainfo.Hash { return t.infoHash }
+
+// Name returns the torrent's name, or the magnet link's display name until
+// the info arrives.
+func (t *Torrent) Name() string {
+	if info := t.infoPtr.Load(); info != nil {
+		return info.BestName()
+	}
+	return t.spec.name
+}
+
+// GotInfo returns a channel closed once the info dictionary is known.
+func (t *Torrent) GotInfo() <-chan struct{} { return t.gotInfo }
+
+// Info returns the info dictionary, or nil until it is known.
+func (t *Torrent) Info() *metainfo.Info { return t.infoPtr.Load() }
+
+// Files returns the torrent's files, or nil until the info is known.
+func (t *Torrent) Files() []*File {
+	var out []*File
+	t.do(func() { out = t.files })
+	return out
+}
+
+// AddPeers adds addresses to dial: "host:port" for TCP, or
+// "network://host:port".
+func (t *Torrent) AddPeers(addrs ...string) {
+	t.send(evPeers{addrs: addrs})
+}
+
+// Complete reports whether every wanted piece is verified.
+func (t *Torrent) Complete() bool { return t.completeFlag.Load() }
+
+// HavePiece reports whether piece i is verified. Safe from any goroutine.
+func (t *Torrent) HavePiece(i int) bool {
+	if i < 0 || i >= len(t.haveAtomic)*32 {
+		return false
+	}
+	return t.haveAtomic[i/32].Load()&(1<<(i%32)) != 0
+}
+
+// changedChan returns a channel that is closed the next time pieces verify
+// or the torrent's state changes.
+func (t *Torrent) changedChan() <-chan struct{} {
+	t.changedMu.Lock()
+	defer t.changedMu.Unlock()
+	return t.changed
+}
+
+func (t *Torrent) broadcast() {
+	t.changedMu.Lock()
+	close(t.changed)
+	t.changed = make(chan struct{})
+	t.changedMu.Unlock()
+}
+
+// WaitComplete waits until every wanted piece is verified, the torrent
+// fails, or ctx ends.
+func (t *Torrent) WaitComplete(ctx context.Context) error {
+	for {
+		ch := t.changedChan()
+		if t.Complete() {
+			return nil
+		}
+		if err := t.Err(); err != nil {
+			return err
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.done:
+			if t.Complete() {
+				return nil
+			}
+			return ErrClosed
+		}
+	}
+}
+
+// Err returns the error that stopped the torrent (a full disk, say), or nil.
+func (t *Torrent) Err() error {
+	var err error
+	if !t.do(func() { err = t.err }) {
+		return ErrClosed
+	}
+	return err
+}
+
+// do runs fn on the owner goroutine and waits for it. It returns false if the
+// torrent is closed.
+func (t *Torrent) do(fn func()) bool {
+	done := make(chan struct{})
+	select {
+	case t.events <- evCall{fn: fn, done: done}:
+	case <-t.done:
+		return false
+	}
+	select {
+	case <-done:
+		return true
+	case <-t.done:
+		return false
+	}
+}
+
+// send delivers an event to the owner unless the torrent is closing.
+func (t *Torrent) send(ev event) bool {
+	select {
+	case t.events <- ev:
+		return true
+	case <-t.ctx.Done():
+		return false
+	}
+}
+
+// Close stops the torrent: it tells trackers, closes connections, flushes
+// storage (keeping verified data and resume state) and removes the torrent
+// from its client.
+func (t *Torrent) Close() error {
+	t.closeOnce.Do(func() {
+		t.cancel()
+		<-t.done
+		t.wg.Wait()
+		if t.store != nil {
+			t.closeErr = t.store.Close()
+		}
+		t.c.remove(t)
+	})
+	return t.closeErr
+}
+
+// ourHandshake is the handshake we send.
+func (t *Torrent) ourHandshake() peerwire.Handshake {
+	h := peerwire.Handshake{InfoHash: t.infoHash, PeerID: t.c.cfg.PeerID}
+	h.Reserved.Set(peerwire.ExtendedBit)
+	h.Reserved.Set(peerwire.FastBit)
+	return h
+}
+
+// addConn hands a connection whose handshake is done to the owner.
+func (t *Torrent) addConn(conn transport.Conn, hs peerwire.Handshake) error {
+	p := newPeer(t, conn, hs)
+	if !t.send(evPeerConn{p: p}) {
+		return ErrClosed
+	}
+	return nil
+}
+
+// setInfo installs the info dictionary: opens storage, lays out files and
+// pieces, and applies the file selection. Owner goroutine (or before it
+// starts).
+func (t *Torrent) setInfo(infoBytes []byte, info *metainfo.Info) error {
+	store, err := t.c.cfg.Storage.OpenTorrent(info, t.infoHash)
+	if err != nil {
+		return fmt.Errorf("torrent %s: %w", info.BestName(), err)
+	}
+	n := info.NumPieces()
+	t.spec.infoBytes = infoBytes
+	t.info = info
+	t.store = store
+	t.picker = picker.New(n, t.rng.Uint64())
+	t.have = bitfield.New(n)
+	t.haveAtomic = make([]atomic.Uint32, (n+31)/32)
+	for i, f := range info.FileList() {
+		prio := picker.Normal
+		if f.IsPadding() {
+			prio = picker.None
+		}
+		t.files = append(t.files, &File{t: t, index: i, path: f.DisplayPath(), length: f.Length, offset: f.Offset, prio: prio})
+	}
+	if t.opt.Select != nil {
+		sel := map[int]bool{}
+		for _, i := range t.opt.Select {
+			sel[i] = true
+		}
+		for _, f := range t.files {
+			if !sel[f.index] {
+				f.prio = picker.None
+			}
+		}
+	}
+	done, err := store.Completion()
+	if err != nil {
+		return fmt.Errorf("torrent %s: %w", info.BestName(), err)
+	}
+	for i := 0; i < n; i++ {
+		if t.opt.AssumeComplete || done.Has(i) {
+			t.markHave(i)
+			if t.opt.AssumeComplete {
+				store.MarkComplete(i, true)
+			}
+		}
+	}
+	t.updatePiecePriorities()
+	t.infoPtr.Store(info)
+	close(t.gotInfo)
+	if t.opt.Verify && !t.opt.AssumeComplete {
+		t.verifyAll()
+	}
+	return nil
+}
+
+// markHave records a verified piece.
+func (t *Torrent) markHave(i int) {
+	t.have.Set(i)
+	t.picker.SetHave(i, true)
+	t.haveAtomic[i/32].Or(1 << (i % 32))
+}
+
+// updatePiecePriorities gives each piece the highest priority of the files
+// it holds bytes of, and recomputes what is left.
+func (t *Torrent) updatePiecePriorities() {
+	if t.info == nil {
+		return
+	}
+	n := t.info.NumPieces()
+	prio := make([]picker.Priority, n)
+	for _, f := range t.files {
+		if f.length == 0 {
+			continue
+		}
+		first, end := t.info.FilePieces(metainfo.File{Offset: f.offset, Length: f.length})
+		for i := first; i < end; i++ {
+			prio[i] = max(prio[i], f.prio)
+		}
+	}
+	for i, p := range prio {
+		t.picker.SetPriority(i, p)
+	}
+	t.updateLeft()
+}
+
+// updateLeft recomputes the wanted bytes still missing and the complete flag.
+func (t *Torrent) updateLeft() {
+	var left int64
+	for i := 0; i < t.info.NumPieces(); i++ {
+		if t.picker.Wanted(i) {
+			left += t.info.PieceSize(i)
+		}
+	}
+	t.bytesLeft.Store(left)
+	was := t.completeFlag.Load()
+	now := left == 0 && t.checking == 0
+	t.completeFlag.Store(now)
+	if now != was {
+		t.broadcast()
+		if now {
+			t.onComplete()
+		}
+	}
+}
+
+// fail stops the torrent's transfers after an error that is not any one
+// peer's fault, such as a full disk. Verified data stays.
+func (t *Torrent) fail(err error) {
+	if t.err != nil {
+		return
+	}
+	t.err = err
+	t.c.cfg.Logger.Error("torrent stopped", "torrent", t.Name(), "err", err)
+	for p := range t.peers {
+		p.close(err)
+	}
+	if t.store != nil {
+		t.store.Flush()
+	}
+	t.broadcast()
+}
+
+var errShutdown = errors.New("torrent: shutting down")
