@@ -56,9 +56,11 @@ const (
 	tickInterval = time.Second
 	// redialBackoff is how long a failed address waits before another try.
 	redialBackoff = 30 * time.Second
-	// maxHashFails: a peer that took part in this many failed pieces is
-	// banned even when smart-ban could not single it out.
-	maxHashFails = 3
+	// maxMixedHashFails: a peer that shared in this many failed pieces is
+	// banned even when smart-ban could not single it out. Failed pieces are
+	// retried from one peer, so an honest peer rarely shares in more than a
+	// couple while a liar is being found.
+	maxMixedHashFails = 8
 	// pexInterval is BEP 11's limit on how often PEX messages are sent.
 	pexInterval = 60 * time.Second
 	// handshakeTimeout bounds the BitTorrent handshake of a new connection.

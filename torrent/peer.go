@@ -81,12 +81,20 @@ func newPeer(t *Torrent, conn transport.Conn, hs peerwire.Handshake) *peer {
 
 func (p *peer) lastRecvTime() time.Time { return time.Unix(0, p.lastRecv.Load()) }
 
-// host returns the peer's IP (or address) for bans.
-func (p *peer) host() string {
-	if ap, err := netip.ParseAddrPort(p.addr); err == nil {
-		return ap.Addr().String()
+// host returns what a ban applies to: the peer's IP, so that a liar cannot
+// come back from another port; but on loopback, where every local client
+// shares one IP, the IP and port.
+func (p *peer) host() string { return banKey(p.addr) }
+
+func banKey(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return addr
 	}
-	return p.addr
+	if ap.Addr().IsLoopback() {
+		return ap.String()
+	}
+	return ap.Addr().String()
 }
 
 // close ends the connection; the reader then reports evPeerGone.

@@ -317,8 +317,7 @@ func (t *Torrent) dialMore() {
 		if c.connected || c.dialing || now.Before(c.nextTry) {
 			continue
 		}
-		host, _, _ := net.SplitHostPort(c.addr)
-		if t.banned[host] {
+		if t.banned[banKey(c.addr)] {
 			continue
 		}
 		d := t.c.cfg.Dialers[c.network]

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/peerwire"
 )
 
@@ -21,6 +22,11 @@ type pieceState struct {
 	nfree    int // blocks neither received nor requested
 	hint     int // no free block below this index
 	hashing  bool
+	// exclusive is set after a failed hash with blocks from several peers:
+	// the next attempt comes from one peer only (owner), so that if it fails
+	// again the liar is known.
+	exclusive bool
+	owner     *peer
 	// suspects holds, after a failed hash, each block's SHA-1 and sender, so
 	// that when the piece later verifies the liar can be named (smart-ban).
 	suspects map[*peer][]suspectBlock
@@ -56,6 +62,17 @@ func (t *Torrent) endPiece(i int) {
 			break
 		}
 	}
+}
+
+// usableBy reports whether p may be asked for blocks of the piece now.
+func (st *pieceState) usableBy(p *peer) bool {
+	if !st.exclusive {
+		return true
+	}
+	if st.owner == nil || st.owner.closed {
+		st.owner = p
+	}
+	return st.owner == p
 }
 
 // nextFree returns a block that is neither received nor requested, or -1.
@@ -124,9 +141,14 @@ func (t *Torrent) fillRequests(p *peer) {
 // under way, then a new piece from the picker, and at the very end blocks
 // already asked of slower peers (end-game).
 func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
+	if len(t.urgent) > 0 {
+		if k, n, ok := t.nextUrgent(p); ok {
+			return k, n, true
+		}
+	}
 	for _, i := range t.active {
 		st := t.partial[i]
-		if st.hashing || st.nfree == 0 || !p.canRequest(i) {
+		if st.hashing || st.nfree == 0 || !p.canRequest(i) || !st.usableBy(p) {
 			continue
 		}
 		if b := st.nextFree(); b >= 0 {
@@ -145,7 +167,48 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 	// too for blocks that only one other peer has been asked for.
 	for _, i := range t.active {
 		st := t.partial[i]
-		if st.hashing || !p.canRequest(i) {
+		if st.hashing || st.exclusive || !p.canRequest(i) {
+			continue
+		}
+		for b := 0; b < st.nblocks; b++ {
+			k := blockKey{uint32(i), uint32(b * BlockSize)}
+			if st.received[b] || st.reqs[b] >= 2 {
+				continue
+			}
+			if _, mine := p.requests[k]; mine {
+				continue
+			}
+			st.request(b)
+			return k, t.blockLen(i, b), true
+		}
+	}
+	return blockKey{}, 0, false
+}
+
+// nextUrgent serves readers first: free blocks of the pieces under them, in
+// the order readers need them, starting those pieces if need be; then, for
+// the piece under a playhead, blocks already asked of another peer (an
+// end-game for the playhead, so one slow peer cannot stall playback).
+func (t *Torrent) nextUrgent(p *peer) (blockKey, uint32, bool) {
+	for _, i := range t.urgent {
+		if !t.picker.Wanted(i) || !p.canRequest(i) {
+			continue
+		}
+		st := t.partial[i]
+		if st == nil {
+			st = t.startPiece(i)
+		}
+		if st.hashing || !st.usableBy(p) {
+			continue
+		}
+		if b := st.nextFree(); b >= 0 {
+			st.request(b)
+			return blockKey{uint32(i), uint32(b * BlockSize)}, t.blockLen(i, b), true
+		}
+	}
+	for _, i := range t.urgent {
+		st := t.partial[i]
+		if st == nil || st.hashing || st.exclusive || t.picker.Priority(i) != picker.Now || !p.canRequest(i) {
 			continue
 		}
 		for b := 0; b < st.nblocks; b++ {
@@ -346,10 +409,19 @@ func (t *Torrent) onHashed(ev evHashed) {
 			st.suspects[s] = append(st.suspects[s], suspectBlock{block: b, sum: ev.blocks[b]})
 		}
 	}
-	for s := range senders {
-		s.hashFails++
-		if len(senders) == 1 || s.hashFails >= maxHashFails {
+	if len(senders) == 1 {
+		for s := range senders {
 			t.ban(s)
+		}
+	} else {
+		// Several peers sent blocks: the next attempt is one peer's alone,
+		// and smart-ban compares blocks once the piece verifies.
+		st.exclusive, st.owner = true, nil
+		for s := range senders {
+			s.hashFails++
+			if s.hashFails >= maxMixedHashFails {
+				t.ban(s)
+			}
 		}
 	}
 	// Start the piece again.

@@ -78,7 +78,7 @@ func (t *Torrent) Stats() Stats {
 			s.Pieces = t.info.NumPieces()
 			s.PiecesHave = t.have.Count()
 			for i := 0; i < s.Pieces; i++ {
-				if t.picker.Priority(i) != 0 {
+				if t.basePrio[i] != 0 {
 					s.BytesWanted += t.info.PieceSize(i)
 				}
 			}

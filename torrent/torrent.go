@@ -77,6 +77,9 @@ type Torrent struct {
 	hashFails    int
 	wasted       int64
 	rng          *rand.Rand
+	basePrio     []picker.Priority // from file priorities alone
+	readers      map[*Reader]readerWindow
+	urgent       []int // pieces under readers, playhead first
 	announceWake chan struct{}
 }
 
@@ -139,6 +142,7 @@ func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 		peers:        map[*peer]struct{}{},
 		candidates:   map[string]*candidate{},
 		banned:       map[string]bool{},
+		readers:      map[*Reader]readerWindow{},
 		rng:          rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		announceWake: make(chan struct{}, 1),
 	}
@@ -375,33 +379,68 @@ func (t *Torrent) markHave(i int) {
 }
 
 // updatePiecePriorities gives each piece the highest priority of the files
-// it holds bytes of, and recomputes what is left.
+// it holds bytes of, raises the pieces under readers to the streaming tiers,
+// cancels requests for pieces nobody wants any more, and recomputes what is
+// left.
 func (t *Torrent) updatePiecePriorities() {
 	if t.info == nil {
 		return
 	}
 	n := t.info.NumPieces()
-	prio := make([]picker.Priority, n)
+	if len(t.basePrio) != n {
+		t.basePrio = make([]picker.Priority, n)
+	}
+	clear(t.basePrio)
 	for _, f := range t.files {
 		if f.length == 0 {
 			continue
 		}
 		first, end := t.info.FilePieces(metainfo.File{Offset: f.offset, Length: f.length})
 		for i := first; i < end; i++ {
-			prio[i] = max(prio[i], f.prio)
+			t.basePrio[i] = max(t.basePrio[i], f.prio)
 		}
 	}
-	for i, p := range prio {
+	for i, p := range t.basePrio {
 		t.picker.SetPriority(i, p)
 	}
+	t.urgent = t.urgent[:0]
+	for _, w := range t.readers {
+		if w.first < 0 {
+			continue
+		}
+		t.picker.SetPriority(w.first, picker.Now)
+		t.urgent = append(t.urgent, w.first)
+		for i := w.first + 1; i < w.end && i < n; i++ {
+			if t.picker.Priority(i) < picker.Readahead {
+				t.picker.SetPriority(i, picker.Readahead)
+			}
+			t.urgent = append(t.urgent, i)
+		}
+	}
+	// Requests for pieces that nobody wants now (a reader moved away) go.
+	for p := range t.peers {
+		for k := range p.requests {
+			if t.picker.Priority(int(k.index)) == picker.None {
+				t.releaseRequest(p, k)
+				p.push(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin, Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
+			}
+		}
+	}
 	t.updateLeft()
+	for p := range t.peers {
+		if p.has.Len() > 0 {
+			t.updateInterest(p)
+			t.fillRequests(p)
+		}
+	}
 }
 
-// updateLeft recomputes the wanted bytes still missing and the complete flag.
+// updateLeft recomputes the bytes of selected files still missing and the
+// complete flag. Pieces wanted only by a reader do not count.
 func (t *Torrent) updateLeft() {
 	var left int64
-	for i := 0; i < t.info.NumPieces(); i++ {
-		if t.picker.Wanted(i) {
+	for i, p := range t.basePrio {
+		if p != picker.None && !t.have.Get(i) {
 			left += t.info.PieceSize(i)
 		}
 	}

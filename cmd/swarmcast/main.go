@@ -23,6 +23,7 @@ func commands() []command {
 		{"info", "info TORRENT|MAGNET [--json]                                  describe a torrent or magnet link", runInfo},
 		{"download", "download TORRENT|MAGNET [-o DIR] [--select 0,2-3] [--seed] [--peer HOST:PORT]...  download", runDownload},
 		{"seed", "seed PATH|TORRENT [--tracker URL]... [--listen ADDR]           seed a file, folder or torrent", runSeed},
+		{"stream", "stream TORRENT|MAGNET [--http ADDR] [--file N|PATH]            stream while downloading; prints the URLs", runStream},
 		{"demo", "demo [--keep]                                                 show what swarmcast does, with no set-up", runDemo},
 		{"version", "version                                                       print the version", runVersion},
 	}
