@@ -3,7 +3,7 @@ package torrent_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
+	mrand "math/rand/v2"
 	"crypto/sha256"
 	"os"
 	"os/exec"
@@ -47,6 +47,9 @@ func newNode(t testing.TB, mutate func(*torrent.Config)) *node {
 	return n
 }
 
+// fastRand fills test content quickly; the bytes need not be secret.
+var fastRand = mrand.NewChaCha8([32]byte{1, 2, 3})
+
 // makeContent writes files under dir/name and returns its torrent.
 func makeContent(t testing.TB, dir, name string, sizes []int, pieceLength int64) (*metainfo.MetaInfo, map[string][]byte) {
 	t.Helper()
@@ -58,7 +61,7 @@ func makeContent(t testing.TB, dir, name string, sizes []int, pieceLength int64)
 			rel = "first.bin"
 		}
 		b := make([]byte, n)
-		rand.Read(b)
+		fastRand.Read(b)
 		p := filepath.Join(root, rel)
 		os.MkdirAll(filepath.Dir(p), 0o755)
 		if err := os.WriteFile(p, b, 0o644); err != nil {

@@ -68,6 +68,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		case errors.Is(err, flag.ErrHelp):
 			return 0
+		case errors.Is(err, errInterrupted):
+			fmt.Fprintln(stderr, "swarmcast "+c.name+":", err)
+			return 130 // the shell's code for a command stopped by Ctrl-C
 		case errors.Is(err, errUsage):
 			fmt.Fprintln(stderr, "swarmcast "+c.name+":", err)
 			return 2
