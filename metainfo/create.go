@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -217,13 +218,24 @@ func hashPieces(files []sourceFile, total, pieceLength int64, opt CreateOptions)
 		firstErr error
 		failed   atomic.Bool
 	)
+	maps := mapFiles(files)
+	defer maps.close()
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// A mapped file that shrinks under us faults; make that an
+			// error rather than a crash.
+			debug.SetPanicOnFault(true)
+			defer func() {
+				if v := recover(); v != nil {
+					errOnce.Do(func() { firstErr = fmt.Errorf("metainfo: a file changed while it was being hashed (%v)", v) })
+					failed.Store(true)
+				}
+			}()
 			r := &fileSetReader{files: files}
 			defer r.close()
-			buf := make([]byte, pieceLength)
+			var buf []byte
 			for !failed.Load() {
 				first := int(next.Add(hashBatch)) - hashBatch
 				if first >= n {
@@ -232,12 +244,19 @@ func hashPieces(files []sourceFile, total, pieceLength int64, opt CreateOptions)
 				for i := first; i < min(first+hashBatch, n); i++ {
 					off := int64(i) * pieceLength
 					size := min(pieceLength, total-off)
-					if err := r.readAt(buf[:size], off); err != nil {
-						errOnce.Do(func() { firstErr = err })
-						failed.Store(true)
-						return
+					data, ok := maps.view(off, size)
+					if !ok {
+						if buf == nil {
+							buf = make([]byte, pieceLength)
+						}
+						if err := r.readAt(buf[:size], off); err != nil {
+							errOnce.Do(func() { firstErr = err })
+							failed.Store(true)
+							return
+						}
+						data = buf[:size]
 					}
-					sum := sha1.Sum(buf[:size])
+					sum := sha1.Sum(data)
 					copy(out[i*HashSize:], sum[:])
 					d := done.Add(size)
 					if opt.Progress != nil {
@@ -302,4 +321,42 @@ func (r *fileSetReader) readAt(p []byte, off int64) error {
 		i++
 	}
 	return nil
+}
+
+// mappedFiles holds read-only maps of the source files, where the system
+// allows them.
+type mappedFiles struct {
+	files  []sourceFile
+	data   [][]byte
+	unmaps []func()
+}
+
+func mapFiles(files []sourceFile) *mappedFiles {
+	m := &mappedFiles{files: files, data: make([][]byte, len(files))}
+	for i, f := range files {
+		if b, unmap, ok := mapFile(f.disk, f.length); ok {
+			m.data[i] = b
+			m.unmaps = append(m.unmaps, unmap)
+		}
+	}
+	return m
+}
+
+// view returns the bytes at off when they lie within one mapped file.
+func (m *mappedFiles) view(off, size int64) ([]byte, bool) {
+	i := sort.Search(len(m.files), func(i int) bool { return m.files[i].offset+m.files[i].length > off })
+	if i >= len(m.files) || m.data[i] == nil {
+		return nil, false
+	}
+	f := m.files[i]
+	if off+size > f.offset+f.length || int64(len(m.data[i])) != f.length {
+		return nil, false
+	}
+	return m.data[i][off-f.offset : off-f.offset+size], true
+}
+
+func (m *mappedFiles) close() {
+	for _, u := range m.unmaps {
+		u()
+	}
 }

@@ -290,3 +290,23 @@ func TestAutoPieceLength(t *testing.T) {
 		}
 	}
 }
+
+// A file that shrinks while it is hashed gives an error, not a crash or a
+// torrent of wrong hashes.
+func TestCreateFileShrinks(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "shrinks.bin")
+	if err := os.WriteFile(p, bytes.Repeat([]byte{7}, 8<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	once := false
+	_, _, err := Create(p, CreateOptions{PieceLength: 16 << 10, Progress: func(done, total int64) {
+		if !once {
+			once = true
+			os.Truncate(p, 1<<20)
+		}
+	}})
+	if err == nil {
+		t.Fatal("Create succeeded on a file that shrank")
+	}
+	t.Log(err)
+}
