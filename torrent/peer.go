@@ -212,7 +212,7 @@ func (p *peer) readLoop() {
 	defer p.t.wg.Done()
 	t := p.t
 	maxMsg := peerwire.DefaultMaxMessageLength
-	dec := peerwire.NewDecoderConfig(p.conn, peerwire.DecoderConfig{Blocks: t.c.blocks, MaxMessageLength: maxMsg})
+	dec := peerwire.NewDecoderConfig(p.conn, peerwire.DecoderConfig{Blocks: t.c.blocks, MaxMessageLength: maxMsg, BufferSize: readBufferSize})
 	var err error
 	for {
 		var m peerwire.Message
@@ -256,6 +256,11 @@ func (p *peer) readLoop() {
 	p.conn.Close()
 	t.send(evPeerGone{p: p, err: err})
 }
+
+// readBufferSize is each connection's read buffer: 16 full piece messages,
+// so a fast peer's data takes a quarter as many read calls as with the
+// decoder's default, for 256 KiB per connection.
+const readBufferSize = 16 * (13 + BlockSize)
 
 // maxUploadsPerRound bounds blocks written between two looks at the queue,
 // so that cancels and control messages are not stuck behind a long queue.

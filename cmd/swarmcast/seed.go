@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/torrent"
@@ -51,16 +52,21 @@ func runSeed(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	info := t.Info()
-	fmt.Fprintf(stdout, "seeding %s\ninfo hash: %s\nlistening on %s\nmagnet: %s\n", info.BestName(), t.InfoHash(), s.listen, mi.Magnet(info))
-	if err := t.WaitComplete(ctx); err != nil {
-		if ctx.Err() != nil {
+	// Check the data before saying we seed it, so that whoever waits for
+	// these lines can count on the seeder being ready.
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for t.Stats().Checking {
+		select {
+		case <-ctx.Done():
 			return nil
+		case <-tick.C:
 		}
-		return err
 	}
 	if st := t.Stats(); st.BytesLeft > 0 {
-		return fmt.Errorf("the data in %s does not match the torrent (%d bytes missing or wrong)", dir, st.BytesLeft)
+		fmt.Fprintf(stderr, "swarmcast seed: %s of the data in %s is missing or wrong; fetching it from peers\n", formatBytes(st.BytesLeft), dir)
 	}
+	fmt.Fprintf(stdout, "seeding %s\ninfo hash: %s\nlistening on %s\nmagnet: %s\n", info.BestName(), t.InfoHash(), s.listen, mi.Magnet(info))
 	rep := newReporter(stderr, &cf)
 	return seedUntilInterrupted(ctx, t, rep)
 }
