@@ -398,3 +398,28 @@ func (t *fileTorrent) Close() error {
 	errs = append(errs, t.root.Close())
 	return errors.Join(errs...)
 }
+
+var _ DataPresence = (*fileTorrent)(nil)
+
+// HasData implements DataPresence: a range may hold data when one of its
+// files exists on disk and reaches into the range.
+func (t *fileTorrent) HasData(off, n int64) bool {
+	if n <= 0 || off >= t.l.total || t.closed.Load() {
+		return false
+	}
+	end := min(off+n, t.l.total)
+	for i := t.l.fileAt(off); i < len(t.l.spans) && t.l.spans[i].off < end; i++ {
+		s, df := t.l.spans[i], &t.files[i]
+		if df.padding || s.length == 0 {
+			continue
+		}
+		st, err := t.root.Stat(df.rel)
+		if err != nil {
+			continue
+		}
+		if s.off+st.Size() > off {
+			return true
+		}
+	}
+	return false
+}

@@ -288,3 +288,21 @@ func TestFileErrorHints(t *testing.T) {
 		}
 	}
 }
+
+func TestHasData(t *testing.T) {
+	info := multiInfo("t", 16, fileSpec{"a", 40, ""}, fileSpec{"b", 40, ""})
+	ts := open(t, NewFile(t.TempDir()), info)
+	hd := ts.(DataPresence)
+	if hd.HasData(0, 80) {
+		t.Fatal("a fresh torrent has data")
+	}
+	mustWrite(t, ts, []byte("xy"), 50) // file b, 10 bytes in
+	for _, c := range []struct {
+		off, n int64
+		want   bool
+	}{{0, 40, false}, {40, 5, true}, {48, 16, true}, {0, 80, true}, {64, 16, false}, {80, 16, false}} {
+		if got := hd.HasData(c.off, c.n); got != c.want {
+			t.Errorf("HasData(%d, %d) = %v, want %v", c.off, c.n, got, c.want)
+		}
+	}
+}

@@ -103,3 +103,12 @@ func (p Piece) WriteAt(b []byte, off int64) (int, error) {
 // MarkComplete records the piece as verified or not; see
 // TorrentStorage.MarkComplete.
 func (p Piece) MarkComplete(done bool) error { return p.t.MarkComplete(p.index, done) }
+
+// DataPresence is implemented by backends that can tell cheaply whether any
+// byte of a range was ever stored. The engine uses it to skip hash-checking
+// pieces whose data is simply not there (a fresh download).
+type DataPresence interface {
+	// HasData reports whether some byte in [off, off+n) may have been
+	// written. False means certainly none.
+	HasData(off, n int64) bool
+}

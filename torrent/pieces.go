@@ -8,6 +8,7 @@ import (
 
 	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/peerwire"
+	"github.com/swarmcast/swarmcast/storage"
 )
 
 // pieceState tracks a piece being downloaded, block by block.
@@ -358,11 +359,18 @@ func (t *Torrent) hashPiece(i int, check bool) {
 
 // verifyAll hash-checks every piece not already known good (start-up).
 func (t *Torrent) verifyAll() {
+	presence, _ := t.store.(storage.DataPresence)
 	for i := 0; i < t.info.NumPieces(); i++ {
-		if !t.have.Get(i) {
-			t.checking++
-			t.hashPiece(i, true)
+		if t.have.Get(i) {
+			continue
 		}
+		// Hashing a piece whose bytes were never written only proves it
+		// missing; a fresh download skips all of that.
+		if presence != nil && !presence.HasData(int64(i)*t.info.PieceLength, t.info.PieceSize(i)) {
+			continue
+		}
+		t.checking++
+		t.hashPiece(i, true)
 	}
 }
 
