@@ -99,6 +99,18 @@ func (d *Decoder) Reset(r io.Reader) {
 // before waking the writer.
 func (d *Decoder) Buffered() int { return d.w - d.r }
 
+// MessageBuffered reports whether a whole message is already buffered, so
+// that the next Decode returns without reading from the stream. A reader
+// loop can batch the messages that arrived together and hand them on at
+// once, without holding any back while it waits for more bytes.
+func (d *Decoder) MessageBuffered() bool {
+	if d.w-d.r < prefixLen {
+		return false
+	}
+	n := int(binary.BigEndian.Uint32(d.buf[d.r:]))
+	return d.w-d.r >= prefixLen+n
+}
+
 // Decode reads the next message into m.
 //
 // The Bitfield and ExtendedPayload slices of m, and Piece unless the

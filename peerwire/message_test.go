@@ -590,3 +590,39 @@ func TestTCPVectoredWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMessageBuffered(t *testing.T) {
+	var wire []byte
+	wire, _ = Message{Type: Have, Index: 1}.AppendBinary(wire)
+	wire, _ = Message{Type: Have, Index: 2}.AppendBinary(wire)
+	r := &slowReader{data: wire, chunk: len(wire) - 2} // the second message arrives short
+	d := NewDecoder(r)
+	var m Message
+	if d.MessageBuffered() {
+		t.Fatal("nothing read yet, but a message is buffered")
+	}
+	if err := d.Decode(&m); err != nil || m.Index != 1 {
+		t.Fatalf("first: %v %v", m, err)
+	}
+	if d.MessageBuffered() {
+		t.Fatal("half a message counts as buffered")
+	}
+	if err := d.Decode(&m); err != nil || m.Index != 2 {
+		t.Fatalf("second: %v %v", m, err)
+	}
+}
+
+// slowReader returns at most chunk bytes per Read.
+type slowReader struct {
+	data  []byte
+	chunk int
+}
+
+func (r *slowReader) Read(p []byte) (int, error) {
+	if len(r.data) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p[:min(len(p), r.chunk)], r.data)
+	r.data = r.data[n:]
+	return n, nil
+}

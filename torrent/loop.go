@@ -41,6 +41,9 @@ type (
 	evPeers struct {
 		addrs []string
 	}
+	// evBatch is several events from one connection's reader that arrived
+	// together; peers' requests are topped up once after the whole batch.
+	evBatch []event
 )
 
 // run is the owner goroutine: the only code that changes the torrent's state.
@@ -95,6 +98,16 @@ func (t *Torrent) handle(ev event) {
 		t.onPeerGone(ev.p, ev.err)
 	case evHashed:
 		t.onHashed(ev)
+	case evBatch:
+		t.inBatch = true
+		for _, e := range ev {
+			t.handle(e)
+		}
+		t.inBatch = false
+		for p := range t.refill {
+			delete(t.refill, p)
+			t.fillRequests(p)
+		}
 	case evPeers:
 		for _, a := range ev.addrs {
 			t.addCandidate(a)

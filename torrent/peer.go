@@ -207,12 +207,38 @@ func (p *peer) startIO() {
 	go p.writeLoop()
 }
 
-// readLoop decodes messages and hands them to the owner.
+// maxBatch bounds the messages a reader hands over in one event.
+const maxBatch = 64
+
+// readLoop decodes messages and hands them to the owner, batching those that
+// arrived together so the owner wakes once per batch rather than per block.
 func (p *peer) readLoop() {
 	defer p.t.wg.Done()
 	t := p.t
 	maxMsg := peerwire.DefaultMaxMessageLength
 	dec := peerwire.NewDecoderConfig(p.conn, peerwire.DecoderConfig{Blocks: t.c.blocks, MaxMessageLength: maxMsg, BufferSize: readBufferSize})
+	var batch []event
+	flush := func() bool {
+		var ev event
+		switch len(batch) {
+		case 0:
+			return true
+		case 1:
+			ev = batch[0]
+		default:
+			ev = evBatch(batch)
+		}
+		if !t.send(ev) {
+			for _, e := range batch {
+				if b, ok := e.(evBlock); ok {
+					t.c.blocks.Put(b.data)
+				}
+			}
+			return false
+		}
+		batch = nil
+		return true
+	}
 	var err error
 	for {
 		var m peerwire.Message
@@ -246,12 +272,15 @@ func (p *peer) readLoop() {
 		if err != nil {
 			break
 		}
-		if !t.send(ev) {
-			if b, ok := ev.(evBlock); ok {
-				t.c.blocks.Put(b.data)
+		batch = append(batch, ev)
+		if len(batch) >= maxBatch || !dec.MessageBuffered() {
+			if !flush() {
+				return
 			}
-			return
 		}
+	}
+	if !flush() {
+		return
 	}
 	p.conn.Close()
 	t.send(evPeerGone{p: p, err: err})

@@ -108,8 +108,13 @@ func (st *pieceState) release(b int) {
 	}
 }
 
-// fillRequests tops up the peer's pipeline.
+// fillRequests tops up the peer's pipeline. Inside a batch of events it
+// only notes the peer, and the batch's end tops it up once.
 func (t *Torrent) fillRequests(p *peer) {
+	if t.inBatch {
+		t.refill[p] = struct{}{}
+		return
+	}
 	if t.info == nil || t.err != nil || t.checking > 0 || !p.amInterested || p.closed {
 		return
 	}

@@ -3,8 +3,8 @@ package torrent_test
 import (
 	"bytes"
 	"context"
-	mrand "math/rand/v2"
 	"crypto/sha256"
+	mrand "math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"

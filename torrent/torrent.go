@@ -80,6 +80,8 @@ type Torrent struct {
 	basePrio     []picker.Priority // from file priorities alone
 	readers      map[*Reader]readerWindow
 	urgent       []int // pieces under readers, playhead first
+	inBatch      bool  // handling an evBatch: fillRequests defers to refill
+	refill       map[*peer]struct{}
 	announceWake chan struct{}
 }
 
@@ -143,6 +145,7 @@ func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 		candidates:   map[string]*candidate{},
 		banned:       map[string]bool{},
 		readers:      map[*Reader]readerWindow{},
+		refill:       map[*peer]struct{}{},
 		rng:          rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		announceWake: make(chan struct{}, 1),
 	}
