@@ -450,3 +450,34 @@ func (t *Torrent) onExtended(p *peer, m peerwire.Message) {
 		t.dialMore()
 	}
 }
+
+// AddConn runs the BitTorrent handshake on a connection that some discovery
+// made for this torrent (a WebRTC data channel from a WebSocket tracker,
+// say) and adds the peer. Both sides send their handshake at once, as
+// WebTorrent does on data channels, so neither waits for the other. It takes
+// ownership of conn and returns when the handshake is done or has failed.
+func (t *Torrent) AddConn(conn transport.Conn) error {
+	done := closeOnTimeout(conn, handshakeTimeout)
+	if err := peerwire.WriteHandshake(conn, t.ourHandshake()); err != nil {
+		done(false)
+		conn.Close()
+		return err
+	}
+	hs, err := peerwire.ReadHandshake(conn)
+	if !done(err == nil) {
+		conn.Close()
+		if err == nil {
+			err = fmt.Errorf("torrent: handshake timed out")
+		}
+		return err
+	}
+	if hs.InfoHash != t.infoHash {
+		conn.Close()
+		return fmt.Errorf("torrent: peer %s answered for another torrent", conn.RemoteAddr())
+	}
+	if err := t.addConn(conn, hs); err != nil {
+		conn.Close()
+		return err
+	}
+	return nil
+}

@@ -208,6 +208,9 @@ func (t *Torrent) nextUrgent(p *peer) (blockKey, uint32, bool) {
 			continue
 		}
 		if b := st.nextFree(); b >= 0 {
+			if t.picker.Priority(i) == picker.Now {
+				t.cancelBackground(p)
+			}
 			st.request(b)
 			return blockKey{uint32(i), uint32(b * BlockSize)}, t.blockLen(i, b), true
 		}
@@ -230,6 +233,22 @@ func (t *Torrent) nextUrgent(p *peer) (blockKey, uint32, bool) {
 		}
 	}
 	return blockKey{}, 0, false
+}
+
+// cancelBackground withdraws p's requests for pieces no reader is waiting
+// for, so that a block under a playhead is not queued at the peer behind
+// half a second of background data. They are asked again, after it.
+func (t *Torrent) cancelBackground(p *peer) {
+	for k := range p.requests {
+		if t.picker.Priority(int(k.index)) >= picker.Readahead {
+			continue
+		}
+		t.releaseRequest(p, k)
+		p.out.mu.Lock()
+		p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin,
+			Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
+		p.out.mu.Unlock()
+	}
 }
 
 // releaseRequests gives back every block requested of p.

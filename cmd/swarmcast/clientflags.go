@@ -9,13 +9,16 @@ import (
 	"strconv"
 	"sync"
 
+	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
 	"github.com/swarmcast/swarmcast/tracker"
 	"github.com/swarmcast/swarmcast/tracker/httptracker"
 	"github.com/swarmcast/swarmcast/tracker/udptracker"
+	"github.com/swarmcast/swarmcast/tracker/wstracker"
 	"github.com/swarmcast/swarmcast/transport"
 	"github.com/swarmcast/swarmcast/transport/tcp"
+	"github.com/swarmcast/swarmcast/transport/webrtc"
 )
 
 // defaultListen is BitTorrent's customary port; when it is taken, any free
@@ -33,6 +36,9 @@ type clientFlags struct {
 	quiet     bool
 	json      bool
 	verbose   bool
+	noWebRTC  bool
+	stun      stringList
+	loopback  bool
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -45,6 +51,14 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.quiet, "quiet", false, "print no progress")
 	fs.BoolVar(&f.json, "json", false, "print progress as JSON lines")
 	fs.BoolVar(&f.verbose, "v", false, "log the engine's decisions to stderr")
+	fs.BoolFunc("webrtc", "connect to browsers over WebRTC through ws:// and wss:// trackers (the default)", func(s string) error {
+		v, err := strconv.ParseBool(s)
+		f.noWebRTC = err == nil && !v
+		return nil
+	})
+	fs.BoolVar(&f.noWebRTC, "no-webrtc", false, "no WebRTC peers: ignore ws:// and wss:// trackers")
+	fs.Var(&f.stun, "stun", "STUN server `URL` for WebRTC behind NAT, like stun:stun.example:3478 (repeatable; none needed on one host)")
+	fs.BoolVar(&f.loopback, "webrtc-loopback", false, "WebRTC over 127.0.0.1 only (for a machine without a network)")
 }
 
 // session is a running client with its listener.
@@ -77,8 +91,18 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	if f.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	trackers := newTrackerCache(logger)
-	c := torrent.NewClient(torrent.Config{
+	var c *torrent.Client
+	rtc := webrtc.Config{ICEServers: f.stun, Loopback: f.loopback || !hasNetwork(), Logger: logger}
+	onConn := func(ih metainfo.Hash, _ [20]byte, conn transport.Conn) {
+		t, ok := c.Torrent(ih)
+		if !ok {
+			conn.Close()
+			return
+		}
+		go t.AddConn(conn)
+	}
+	trackers := newTrackerCache(logger, !f.noWebRTC, rtc, onConn)
+	c = torrent.NewClient(torrent.Config{
 		Storage:      storage.NewFile(dir),
 		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.Dialer{}},
 		Tracker:      trackers.get,
@@ -111,19 +135,38 @@ type trackerCache struct {
 	clients map[string]tracker.Client
 }
 
-func newTrackerCache(logger *slog.Logger) *trackerCache {
+func newTrackerCache(logger *slog.Logger, withWebRTC bool, rtc webrtc.Config, onConn func(metainfo.Hash, [20]byte, transport.Conn)) *trackerCache {
+	schemes := tracker.Schemes{
+		"http":  httptracker.Opener(httptracker.Config{}),
+		"https": httptracker.Opener(httptracker.Config{}),
+		"udp":   udptracker.Opener(udptracker.Config{}),
+	}
+	if withWebRTC {
+		ws := wstracker.Opener(wstracker.Config{WebRTC: rtc, OnConn: onConn, Logger: logger})
+		schemes["ws"], schemes["wss"] = ws, ws
+	}
 	return &trackerCache{
-		cfg: tracker.Config{
-			Schemes: tracker.Schemes{
-				"http":  httptracker.Opener(httptracker.Config{}),
-				"https": httptracker.Opener(httptracker.Config{}),
-				"udp":   udptracker.Opener(udptracker.Config{}),
-			},
-			UserAgent: "swarmcast/" + version,
-			Logger:    logger,
-		},
+		cfg:     tracker.Config{Schemes: schemes, UserAgent: "swarmcast/" + version, Logger: logger},
 		clients: map[string]tracker.Client{},
 	}
+}
+
+// hasNetwork reports whether any interface other than loopback is up with an
+// address: without one, WebRTC can only use loopback candidates.
+func hasNetwork() bool {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return true
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		if addrs, err := ifc.Addrs(); err == nil && len(addrs) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *trackerCache) get(url string) (tracker.Client, error) {

@@ -24,6 +24,7 @@ func commands() []command {
 		{"download", "download TORRENT|MAGNET [-o DIR] [--select 0,2-3] [--seed] [--peer HOST:PORT]...  download", runDownload},
 		{"seed", "seed PATH|TORRENT [--tracker URL]... [--listen ADDR]           seed a file, folder or torrent", runSeed},
 		{"stream", "stream TORRENT|MAGNET [--http ADDR] [--file N|PATH]            stream while downloading; prints the URLs", runStream},
+		{"tracker", "tracker [--http ADDR] [--udp ADDR]                           run a tracker: HTTP, WebSocket (WebTorrent), UDP", runTracker},
 		{"demo", "demo [--keep] [--serve]                                       a swarm on loopback: create, seed, download, stream", runDemo},
 		{"version", "version                                                       print the version", runVersion},
 	}

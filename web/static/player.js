@@ -11,7 +11,7 @@ function fmtBytes(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return (i ? n.toFixed(1) : n) + ' ' + units[i];
+  return (i ? n.toFixed(1) : Math.round(n)) + ' ' + units[i];
 }
 
 let mediaStarted = false;

@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/swarmcast/swarmcast/trackerserver"
+)
+
+// trackerShutdownTimeout bounds the goodbye to WebSocket peers on exit;
+// coder/websocket waits up to 5 s for each peer's close frame.
+const trackerShutdownTimeout = 6 * time.Second
+
+// runTracker runs a tracker until SIGINT or SIGTERM.
+func runTracker(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveTracker(ctx, args, stdout, stderr)
+}
+
+// serveTracker runs a tracker until ctx ends.
+func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("tracker", "[flags]", stderr)
+	httpAddr := fs.String("http", ":8000", "serve HTTP announce and scrape, WebSocket (WebTorrent), /stats and /metrics on `ADDR`; empty for none")
+	udpAddr := fs.String("udp", "", "also serve UDP announce and scrape (BEP 15) on `ADDR`, e.g. :8000")
+	interval := fs.Duration("interval", trackerserver.DefaultInterval, "announce `INTERVAL` for HTTP and UDP clients; WebSocket clients get a fifth of it")
+	maxPeers := fs.Int("max-peers-per-torrent", trackerserver.DefaultMaxPeersPerTorrent, "peers kept per torrent (`N`)")
+	trustIP := fs.Bool("trust-ip", false, "take a peer's address from the announce's ip parameter")
+	trustProxy := fs.Bool("trust-proxy", false, "take an HTTP client's address from X-Forwarded-For (behind a reverse proxy)")
+	verbose := fs.Bool("v", false, "log refused requests to stderr")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := exactArgs(pos, 0, "no arguments"); err != nil {
+		return err
+	}
+	if *httpAddr == "" && *udpAddr == "" {
+		return fmt.Errorf("%w: nothing to serve: give --http ADDR, --udp ADDR or both", errUsage)
+	}
+	if *interval < time.Second {
+		return fmt.Errorf("%w: --interval %v is too short; use at least 1s", errUsage, *interval)
+	}
+	cfg := trackerserver.Config{
+		Interval:           *interval,
+		MaxPeersPerTorrent: *maxPeers,
+		TrustIPParam:       *trustIP,
+		TrustProxy:         *trustProxy,
+	}
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	s := trackerserver.New(cfg)
+	serveErr := make(chan error, 2)
+	running := 0
+	if *httpAddr != "" {
+		ln, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("HTTP: %w", err)
+		}
+		host := displayAddr(ln.Addr())
+		fmt.Fprintf(stdout, "http: http://%s/announce\nws:   ws://%s\nstats: http://%s/stats\n", host, host, host)
+		running++
+		go func() { serveErr <- s.Serve(ln) }()
+	}
+	if *udpAddr != "" {
+		pc, err := net.ListenPacket("udp", *udpAddr)
+		if err != nil {
+			s.Close()
+			drain(serveErr, running)
+			return fmt.Errorf("UDP: %w", err)
+		}
+		fmt.Fprintf(stdout, "udp:  udp://%s\n", displayAddr(pc.LocalAddr()))
+		running++
+		go func() { serveErr <- s.ServeUDP(pc) }()
+	}
+	var failed error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		running--
+		failed = err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), trackerShutdownTimeout)
+	defer cancel()
+	if err := s.Shutdown(sctx); err != nil && failed == nil && !errors.Is(err, context.DeadlineExceeded) {
+		failed = err
+	}
+	drain(serveErr, running)
+	if failed != nil && !errors.Is(failed, trackerserver.ErrServerClosed) {
+		return failed
+	}
+	fmt.Fprintln(stderr, "tracker stopped")
+	return nil
+}
+
+// drain waits for n Serve calls to return.
+func drain(ch <-chan error, n int) {
+	for range n {
+		<-ch
+	}
+}
+
+// displayAddr is a listener's address as a URL host; an unspecified IP
+// (":8000") shows as localhost, which is how a user on the machine reaches it.
+func displayAddr(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/tracker"
+	"github.com/swarmcast/swarmcast/tracker/httptracker"
+	"github.com/swarmcast/swarmcast/tracker/udptracker"
+	"go.uber.org/goleak"
+)
+
+// TestTrackerCommand runs the tracker command on loopback, uses all three
+// protocols, and stops it as a signal would.
+func TestTrackerCommand(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		done <- serveTracker(ctx, []string{"--http", "127.0.0.1:0", "--udp", "127.0.0.1:0", "--interval", "1m"}, pw, &stderr)
+		pw.Close()
+	}()
+	urls := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for len(urls) < 4 && sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		urls[k] = strings.TrimSpace(v)
+	}
+	go io.Copy(io.Discard, pr)
+	if urls["http"] == "" || urls["ws"] == "" || urls["udp"] == "" {
+		t.Fatalf("printed %v", urls)
+	}
+	tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer tcancel()
+
+	var ih metainfo.Hash
+	copy(ih[:], "0123456789abcdefghij")
+	hc, err := httptracker.New(urls["http"], httptracker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	r, err := hc.Announce(tctx, tracker.AnnounceRequest{InfoHash: ih, PeerID: [20]byte{1}, Port: 6881, Left: 1})
+	if err != nil || r.Interval != time.Minute {
+		t.Fatalf("HTTP announce: %+v, %v", r, err)
+	}
+	uc, err := udptracker.New(urls["udp"], udptracker.Config{Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	r, err = uc.Announce(tctx, tracker.AnnounceRequest{InfoHash: ih, PeerID: [20]byte{2}, Port: 6882})
+	if err != nil || len(r.Peers) != 1 {
+		t.Fatalf("UDP announce: %+v, %v", r, err)
+	}
+	ws, _, err := websocket.Dial(tctx, urls["ws"]+"/announce", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	msg, _ := json.Marshal(map[string]any{"action": "scrape", "info_hash": string([]rune(string(ih[:])))})
+	if err := ws.Write(tctx, websocket.MessageText, msg); err != nil {
+		t.Fatal(err)
+	}
+	_, reply, err := ws.Read(tctx)
+	if err != nil || !strings.Contains(string(reply), `"complete":1,"incomplete":1`) {
+		t.Fatalf("WebSocket scrape: %s, %v", reply, err)
+	}
+	resp, err := http.Get(strings.TrimSuffix(urls["http"], "/announce") + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+
+	// What SIGINT does: the WebSocket gets a goodbye, the command returns.
+	cancel()
+	if _, _, err := ws.Read(tctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Fatalf("WebSocket after stop: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tracker: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tracker did not stop")
+	}
+	if !strings.Contains(stderr.String(), "tracker stopped") {
+		t.Fatalf("stderr %q", stderr.String())
+	}
+}
+
+func TestTrackerCommandErrors(t *testing.T) {
+	tests := []struct {
+		args  []string
+		usage bool
+		msg   string
+	}{
+		{[]string{"extra"}, true, "no arguments"},
+		{[]string{"--http", ""}, true, "nothing to serve"},
+		{[]string{"--interval", "10ms"}, true, "too short"},
+		{[]string{"--bogus"}, false, "not defined"},
+		{[]string{"--http", "256.0.0.1:1"}, false, "HTTP"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stderr bytes.Buffer
+			err := runTracker(tt.args, io.Discard, &stderr)
+			if err == nil || errors.Is(err, errUsage) != tt.usage || !strings.Contains(err.Error()+stderr.String(), tt.msg) {
+				t.Fatalf("err %v (stderr %q), want usage=%v with %q", err, stderr.String(), tt.usage, tt.msg)
+			}
+		})
+	}
+	if err := runTracker([]string{"-h"}, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("-h: %v", err)
+	}
+}
