@@ -10,8 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -39,6 +42,9 @@ type Client struct {
 	mu       sync.Mutex // guards torrents only: the map, never a torrent's state
 	torrents map[metainfo.Hash]*Torrent
 	closed   bool
+	// listenPort is the port we tell trackers and peers: Config.ListenPort,
+	// or else the port of the first listener given to Serve.
+	listenPort atomic.Uint32
 }
 
 // NewClient returns a client configured by cfg.
@@ -49,7 +55,7 @@ func NewClient(cfg Config) *Client {
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
-	return &Client{
+	c := &Client{
 		cfg:      cfg,
 		blocks:   peerwire.NewBlockPool(BlockSize),
 		hashSem:  make(chan struct{}, n),
@@ -59,6 +65,8 @@ func NewClient(cfg Config) *Client {
 		cancel:   cancel,
 		torrents: map[metainfo.Hash]*Torrent{},
 	}
+	c.listenPort.Store(uint32(cfg.ListenPort))
+	return c
 }
 
 // PeerID returns our peer id.
@@ -185,6 +193,11 @@ func (c *Client) remove(t *Torrent) {
 func (c *Client) Serve(l transport.Listener) error {
 	c.wg.Add(1)
 	defer c.wg.Done()
+	if _, port, err := net.SplitHostPort(l.Addr()); err == nil {
+		if n, err := strconv.Atoi(port); err == nil {
+			c.listenPort.CompareAndSwap(0, uint32(n))
+		}
+	}
 	stop := context.AfterFunc(c.ctx, func() { l.Close() })
 	defer stop()
 	for {

@@ -140,10 +140,7 @@ func (t *Torrent) tick() {
 	if t.rechoke || now.Sub(t.lastChoke) >= chokeInterval {
 		t.runChoker(now)
 	}
-	if now.Sub(t.lastPEX) >= pexInterval {
-		t.lastPEX = now
-		t.sendPEX()
-	}
+	t.sendPEX(now)
 	t.dialMore()
 }
 

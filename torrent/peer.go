@@ -61,6 +61,7 @@ type peer struct {
 	snubbed                     bool
 	hashFails                   int
 	connectedAt                 time.Time
+	lastPEX                     time.Time // when we last sent it a PEX message
 	closed                      bool
 }
 

@@ -80,7 +80,7 @@ func (t *Torrent) sendExtHandshake(p *peer) {
 	h := peerwire.ExtensionHandshake{
 		M:    map[string]uint8{peerwire.UtMetadata: ourMetadataID, peerwire.UtPex: ourPEXID},
 		V:    t.c.cfg.Version,
-		P:    t.c.cfg.ListenPort,
+		P:    uint16(t.c.listenPort.Load()),
 		Reqq: ourReqq,
 	}
 	if t.info != nil {
@@ -375,8 +375,15 @@ func (p *peer) listenAddr() (netip.AddrPort, bool) {
 	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }
 
-// sendPEX tells peers that speak ut_pex whom we are connected to (BEP 11).
-func (t *Torrent) sendPEX() {
+// firstPEXDelay is how long after connecting a peer gets its first PEX
+// message: long enough for peers that arrive together (a flash crowd) to be
+// in it, short enough that they find each other while the download is young.
+// Later ones follow BEP 11's limit of one a minute.
+const firstPEXDelay = 3 * time.Second
+
+// sendPEX tells peers that speak ut_pex whom we are connected to (BEP 11),
+// each at most once a minute.
+func (t *Torrent) sendPEX(now time.Time) {
 	if t.info != nil && t.info.Private {
 		return
 	}
@@ -389,21 +396,29 @@ func (t *Torrent) sendPEX() {
 			added = append(added, peerwire.PEXPeer{Addr: ap})
 		}
 	}
-	if len(added) == 0 {
-		return
-	}
 	for p := range t.peers {
 		id := p.extIDs[peerwire.UtPex]
 		if id == 0 {
 			continue
 		}
+		due := p.connectedAt.Add(firstPEXDelay)
+		if !p.lastPEX.IsZero() {
+			due = p.lastPEX.Add(pexInterval)
+		}
+		if now.Before(due) {
+			continue
+		}
+		p.lastPEX = now
 		var mine []peerwire.PEXPeer
 		for _, a := range added {
 			if la, ok := p.listenAddr(); !ok || la != a.Addr {
 				mine = append(mine, a)
 			}
 		}
-		if b, err := (peerwire.PEX{Added: mine}).MarshalBinary(); err == nil && len(mine) > 0 {
+		if len(mine) == 0 {
+			continue
+		}
+		if b, err := (peerwire.PEX{Added: mine}).MarshalBinary(); err == nil {
 			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b})
 		}
 	}

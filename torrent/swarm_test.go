@@ -232,3 +232,35 @@ func TestEngineImports(t *testing.T) {
 }
 
 var _ = bytes.Equal
+
+// Leechers that only know the seeder find each other through PEX (BEP 11)
+// and trade pieces among themselves.
+func TestPEXJoinsLeechers(t *testing.T) {
+	seeder := newNode(t, func(c *torrent.Config) { c.UploadRate = 1 << 20 })
+	mi, data := makeContent(t, seeder.dir, "pex", []int{6 << 20}, 64<<10)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	var ts []*torrent.Torrent
+	var nodes []*node
+	for i := 0; i < 3; i++ {
+		n := newNode(t, func(c *torrent.Config) {})
+		tt, err := n.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts, nodes = append(ts, tt), append(nodes, n)
+	}
+	for i, tt := range ts {
+		waitComplete(t, tt, 60*time.Second)
+		checkFiles(t, filepath.Join(nodes[i].dir, "pex"), data)
+	}
+	var fromLeechers int64
+	for _, tt := range ts {
+		fromLeechers += tt.Stats().UploadedTotal
+	}
+	if fromLeechers == 0 {
+		t.Fatal("the leechers never traded pieces with each other")
+	}
+	t.Logf("leechers uploaded %d bytes to each other; the seeder %d", fromLeechers, int64(6<<20)*3-fromLeechers)
+}

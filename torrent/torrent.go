@@ -73,7 +73,6 @@ type Torrent struct {
 	lastOptim    time.Time
 	optimistic   *peer
 	rechoke      bool
-	lastPEX      time.Time
 	hashFails    int
 	wasted       int64
 	rng          *rand.Rand

@@ -64,7 +64,7 @@ func (t *Torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 		left = 1 << 62 // unknown until the metadata arrives: not a seed
 	}
 	return tracker.AnnounceRequest{
-		InfoHash: t.infoHash, PeerID: t.c.cfg.PeerID, Port: t.c.cfg.ListenPort,
+		InfoHash: t.infoHash, PeerID: t.c.cfg.PeerID, Port: uint16(t.c.listenPort.Load()),
 		Uploaded: t.bytesUp.Load(), Downloaded: t.bytesDown.Load(), Left: left,
 		Event: ev, NumWant: numWant,
 	}
