@@ -57,7 +57,8 @@
 //     clients in a page or process. An answer is relayed only if its
 //     to_peer_id is a WebRTC peer of the same swarm that sent this very
 //     socket an offer with that offer_id; each offer is answered once.
-//     bittorrent-tracker relays any answer to any peer.
+//     bittorrent-tracker relays any answer to any peer. A refused answer
+//     gets a failure reason; bittorrent-tracker only logs it.
 //   - "left": null counts as unknown, not as a seeder (bittorrent-tracker
 //     runs Number(null), which is 0; WebTorrent sends null before it has
 //     the metadata).

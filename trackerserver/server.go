@@ -83,7 +83,8 @@ const (
 )
 
 // Config configures a Server. The zero value is ready to use: every zero
-// field takes its default. Negative durations turn a timer off.
+// field takes its default. A negative HandshakeTimeout, IdleTimeout,
+// PingInterval or WriteTimeout turns that timer off.
 type Config struct {
 	// Interval is the announce interval told to HTTP and UDP clients.
 	Interval time.Duration
@@ -93,7 +94,7 @@ type Config struct {
 	// means Interval/5 (2 minutes), as bittorrent-tracker does.
 	WebSocketInterval time.Duration
 	// PeerTimeout drops a peer that has not announced for this long; zero
-	// means twice the interval its protocol was told.
+	// or less means twice the interval its protocol was told.
 	PeerTimeout time.Duration
 
 	// MaxPeersPerTorrent, MaxTorrents and MaxPeers bound the store. A peer

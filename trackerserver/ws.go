@@ -9,8 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -87,7 +85,6 @@ type wsConn struct {
 	queue       []*outMsg
 	spare       []*outMsg
 	queuedBytes int
-	writingX    bool
 	closed      bool
 	offers      []offerRecord // ring, allocated on the first offer
 	offerNext   int
@@ -542,23 +539,6 @@ func (c *wsConn) enqueue(m *outMsg, from *wsConn, key uint64) bool {
 		c.offers[c.offerNext] = offerRecord{from: from, key: key}
 		c.offerNext = (c.offerNext + 1) % offerRingSize
 	}
-	if os.Getenv("TRK_INLINE") != "" && len(c.queue) == 0 && !c.writingX && c.ws != nil {
-		c.writingX = true
-		c.mu.Unlock()
-		c.ws.Write(context.Background(), websocket.MessageText, m.b)
-		putOut(m)
-		c.mu.Lock()
-		c.writingX = false
-		n := len(c.queue)
-		c.mu.Unlock()
-		if n > 0 {
-			select {
-			case c.wake <- struct{}{}:
-			default:
-			}
-		}
-		return true
-	}
 	c.queue = append(c.queue, m)
 	c.queuedBytes += len(m.b)
 	c.mu.Unlock()
@@ -611,13 +591,6 @@ func (c *wsConn) writeLoop() {
 // flush writes what is queued. It reports false when a write failed.
 func (c *wsConn) flush(ctx context.Context) bool {
 	c.mu.Lock()
-	for c.writingX {
-		c.mu.Unlock()
-		runtime.Gosched()
-		c.mu.Lock()
-	}
-	c.writingX = true
-	defer func() { c.mu.Lock(); c.writingX = false; c.mu.Unlock() }()
 	batch := c.queue
 	c.queue = c.spare[:0]
 	c.queuedBytes = 0

@@ -128,4 +128,11 @@ func TestTrackerCommandErrors(t *testing.T) {
 	if err := runTracker([]string{"-h"}, io.Discard, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("-h: %v", err)
 	}
+	// Through the command table: a usage error exits 2, help 0.
+	if code, _, errs := runCLI(t, "tracker", "--http", ""); code != 2 || !strings.Contains(errs, "nothing to serve") {
+		t.Fatalf("swarmcast tracker --http '': exit %d, %q", code, errs)
+	}
+	if code, _, _ := runCLI(t, "tracker", "-h"); code != 0 {
+		t.Fatalf("swarmcast tracker -h: exit %d", code)
+	}
 }

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# tracker.sh: swarmcast's WebSocket tracker against npm bittorrent-tracker 11.2.3 (the tracker WebTorrent
+# uses), side by side in one run, on 127.0.0.1. A load generator (bench/tracker/loadgen) opens CLIENTS
+# WebSocket clients spread over TORRENTS torrents, has each announce once, then sends announces with
+# OFFERS offers each at RATE per second for DURATION, and answers every offer it is relayed, as WebTorrent
+# peers do. Reported per tracker: CPU microseconds per announce (its relayed offers and their answers
+# included), CPU seconds, peak-ish RSS at the end, and the load generator's own CPU. See README.md.
+#
+# Environment (all optional):
+#   CLIENTS=1000 TORRENTS=10 OFFERS=5 RATE=500 DURATION=10s RUNS=1
+#   IMPLS="swarmcast bittorrent-tracker"   which trackers to run (the ratio row needs both)
+#   SWARMCAST_BIN=       use this swarmcast binary instead of building one from the work tree
+#   KEEP_LOGS=DIR        copy the trackers' logs there
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=$here/.cache
+
+CLIENTS=${CLIENTS:-1000}
+TORRENTS=${TORRENTS:-10}
+OFFERS=${OFFERS:-5}
+RATE=${RATE:-500}
+DURATION=${DURATION:-10s}
+RUNS=${RUNS:-1}
+IMPLS=${IMPLS:-swarmcast bittorrent-tracker}
+SWARMCAST_BIN=${SWARMCAST_BIN:-}
+KEEP_LOGS=${KEEP_LOGS:-}
+
+die() {
+	echo "tracker.sh: FAIL: $*" >&2
+	exit 1
+}
+note() { echo "tracker.sh: $*" >&2; }
+
+for v in CLIENTS TORRENTS OFFERS RATE RUNS; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
+done
+for impl in $IMPLS; do
+	[[ $impl == swarmcast || $impl == bittorrent-tracker ]] || die "unknown tracker '$impl' in IMPLS"
+done
+
+declare -A live=() # pid -> description; each pid leads its own process group (setsid)
+tmp=$(mktemp -d)
+
+cleanup() {
+	local rc=$? pid
+	trap - EXIT INT TERM
+	for pid in "${!live[@]}"; do
+		kill -TERM -- "-$pid" 2>/dev/null || true
+	done
+	for pid in "${!live[@]}"; do
+		for _ in 1 2 3 4 5 6 7 8 9 10; do
+			kill -0 -- "-$pid" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL -- "-$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ -n $KEEP_LOGS ]]; then
+		{ mkdir -p "$KEEP_LOGS" && cp "$tmp"/*.log "$KEEP_LOGS"/; } 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# spawn DIR LOG CMD...: runs CMD in DIR in a process group of its own, output to LOG; sets $spawned.
+spawn() {
+	local dir=$1 log=$2
+	shift 2
+	(cd "$dir" && exec setsid "$@") >"$log" 2>&1 </dev/null &
+	spawned=$!
+	live[$spawned]=$*
+}
+
+# stop PID: ends PID's process group and waits for it.
+stop() {
+	local pid=$1
+	kill -TERM -- "-$pid" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 -- "-$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL -- "-$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	unset 'live[$pid]'
+}
+
+# free_port prints a loopback TCP port nothing listens on.
+free_port() {
+	local p
+	for _ in $(seq 100); do
+		p=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p"
+			return
+		fi
+	done
+	die "found no free port"
+}
+
+# wait_port PORT PID: waits until PORT accepts connections, while PID lives.
+wait_port() {
+	for _ in $(seq 200); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
+		kill -0 "$2" 2>/dev/null || return 1
+		sleep 0.05
+	done
+	return 1
+}
+
+# --- tools ------------------------------------------------------------------------------------------
+
+mkdir -p "$cache"
+loadgen=$cache/loadgen
+(cd "$root" && timeout 900 go build -o "$loadgen" ./bench/tracker/loadgen) || die "go build ./bench/tracker/loadgen failed"
+
+swarmcast=$cache/swarmcast
+if [[ " $IMPLS " == *" swarmcast "* ]]; then
+	if [[ -n $SWARMCAST_BIN ]]; then
+		swarmcast=$SWARMCAST_BIN
+	else
+		(cd "$root" && timeout 900 go build -o "$swarmcast" ./cmd/swarmcast) || die "go build ./cmd/swarmcast failed"
+	fi
+	"$swarmcast" tracker -h >/dev/null 2>&1 ||
+		die "$swarmcast has no 'tracker' command (cmd/swarmcast/main.go must list runTracker)"
+fi
+
+node_dir=$cache/node
+if [[ " $IMPLS " == *" bittorrent-tracker "* ]]; then
+	command -v node >/dev/null || die "node is needed for bittorrent-tracker"
+	if [[ ! -d $node_dir/node_modules/bittorrent-tracker || $here/package.json -nt $node_dir/package.json ]]; then
+		note "installing bittorrent-tracker 11.2.3 from npm into bench/tracker/.cache"
+		mkdir -p "$node_dir"
+		cp "$here/package.json" "$node_dir/"
+		(cd "$node_dir" && timeout 600 npm install --ignore-scripts --no-audit --no-fund >/dev/null 2>&1) ||
+			die "npm install bittorrent-tracker failed"
+	fi
+	cp "$here/bt-tracker.mjs" "$node_dir/"
+fi
+
+# Every client is a socket at both ends, plus the tracker's.
+need=$((2 * CLIENTS + 256))
+if (($(ulimit -n) < need)); then
+	ulimit -n "$need" 2>/dev/null || die "need $need open files (ulimit -n); lower CLIENTS"
+fi
+
+# --- runs -------------------------------------------------------------------------------------------
+
+# measure IMPL RUN: starts the tracker, drives it, prints the load generator's TSV line.
+measure() {
+	local impl=$1 run=$2 port pid log=$tmp/$1-$2.log
+	port=$(free_port)
+	case $impl in
+	swarmcast) spawn "$tmp" "$log" "$swarmcast" tracker --http "127.0.0.1:$port" ;;
+	bittorrent-tracker) spawn "$node_dir" "$log" node bt-tracker.mjs "$port" ;;
+	esac
+	pid=$spawned
+	wait_port "$port" "$pid" || { tail -20 "$log" >&2; die "$impl did not start"; }
+	local out
+	out=$(timeout 300 "$loadgen" -url "ws://127.0.0.1:$port" -pid "$pid" -clients "$CLIENTS" \
+		-torrents "$TORRENTS" -offers "$OFFERS" -rate "$RATE" -duration "$DURATION" -tsv 2>"$tmp/loadgen-$impl-$run.log") ||
+		{ tail -5 "$tmp/loadgen-$impl-$run.log" >&2; stop "$pid"; die "load generator failed against $impl"; }
+	stop "$pid"
+	echo "$out"
+}
+
+median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+
+declare -A cpu_us=()
+printf '%s WebSocket clients, %s torrents, %s offers per announce, %s announces/s for %s, every offer answered (%s runs, load %s at start)\n' \
+	"$CLIENTS" "$TORRENTS" "$OFFERS" "$RATE" "$DURATION" "$RUNS" "$(cut -d' ' -f1 /proc/loadavg)"
+printf '%-20s %14s %12s %10s %9s %14s %12s %14s\n' impl "CPU µs/announce" "tracker CPU s" announces answers "offers relayed" "RSS MiB" "loadgen CPU s"
+for impl in $IMPLS; do
+	rows=()
+	for run in $(seq "$RUNS"); do
+		rows+=("$(measure "$impl" "$run")")
+	done
+	for row in "${rows[@]}"; do
+		IFS=$'\t' read -r us cpu ann answ offers rss lg <<<"$row"
+		printf '%-20s %14s %12s %10s %9s %14s %12s %14s\n' "$impl" "$us" "$cpu" "$ann" "$answ" "$offers" "$((rss / 1024))" "$lg"
+	done
+	cpu_us[$impl]=$(for row in "${rows[@]}"; do cut -f1 <<<"$row"; done | median)
+done
+if [[ -n ${cpu_us[swarmcast]:-} && -n ${cpu_us[bittorrent-tracker]:-} ]]; then
+	awk -v a="${cpu_us[swarmcast]}" -v b="${cpu_us[bittorrent-tracker]}" \
+		'BEGIN { printf "ratio (median CPU µs/announce, swarmcast / bittorrent-tracker): %.2f\n", a / b }'
+fi
