@@ -12,6 +12,9 @@ APT_PACKAGES=(
 	mktorrent        # a third torrent creator to cross-check
 	python3-libtorrent # libtorrent 2.0 (qBittorrent's engine), driven by interop/node/lt.py
 	iproute2         # ip netns and veth pairs: Transmission refuses loopback peers, so its tests use namespaces
+	ffmpeg           # makes the H.264/AAC test videos that the streaming tests play (interop/stream_*_test.go)
+	chromium         # headless browser that plays a stream in the player page, driven by npm playwright-core
+	curl             # bench/stream.sh times the first byte of Range requests with it
 )
 
 # NPM_FLAGS: no install scripts (some dependencies run pnpm-only or download steps), no audit, no funding

@@ -26,12 +26,19 @@ func (t *Torrent) onPeerConn(p *peer) {
 		t.c.cfg.Logger.Debug("dropping connection", "addr", p.addr, "why", why)
 		p.conn.Close()
 		p.cancel()
+		if c := t.candidates[p.addr]; c != nil {
+			c.nextTry = time.Now().Add(redialBackoff)
+		}
 	}
 	switch {
 	case t.err != nil:
 		reject("torrent stopped")
 		return
 	case p.id == t.c.cfg.PeerID:
+		// Trackers and PEX hand out our own address: never dial it again.
+		if c := t.candidates[p.addr]; c != nil {
+			c.self = true
+		}
 		reject("connected to ourselves")
 		return
 	case t.banned[p.host()]:
@@ -165,16 +172,21 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 			t.fillRequests(p)
 		}
 	case peerwire.Bitfield, peerwire.HaveAll, peerwire.HaveNone:
-		if !first {
-			p.close(fmt.Errorf("%w: %s after other messages", errProtocol, m.Type))
-			return
-		}
 		if m.Type != peerwire.Bitfield && !p.fast {
 			p.close(fmt.Errorf("%w: %s without the fast extension", errProtocol, m.Type))
 			return
 		}
+		// BEP 3 puts these first, but real clients do not always: aria2
+		// sends a bitfield instead of many haves later on, WebTorrent its
+		// have-none after other messages. A late one adds what it says.
+		if !first && m.Type == peerwire.HaveNone {
+			return
+		}
 		if t.info == nil {
-			p.rawBitfield, p.rawHaveAll = m.Bitfield, m.Type == peerwire.HaveAll
+			if m.Type == peerwire.Bitfield {
+				p.rawBitfield = m.Bitfield
+			}
+			p.rawHaveAll = p.rawHaveAll || m.Type == peerwire.HaveAll
 			return
 		}
 		t.applyBitfield(p, m.Bitfield, m.Type == peerwire.HaveAll, m.Type == peerwire.HaveNone)
@@ -199,25 +211,29 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 	}
 }
 
-// applyBitfield installs a peer's initial pieces.
+// applyBitfield adds a bitfield's (or have-all's) pieces to what the peer
+// has. Pieces it had before stay: peers never lose pieces.
 func (t *Torrent) applyBitfield(p *peer, raw []byte, all, none bool) {
 	n := t.info.NumPieces()
+	incoming := bitfield.New(n)
 	switch {
 	case all:
-		p.has = bitfield.New(n)
-		p.has.SetAll()
+		incoming.SetAll()
 	case none || raw == nil:
-		p.has = bitfield.New(n)
 	default:
 		bf, err := bitfield.FromBytes(raw, n)
 		if err != nil {
 			p.close(fmt.Errorf("%w: %v", errProtocol, err))
 			return
 		}
-		p.has = bf
+		incoming = bf
+	}
+	if p.has.Len() != n {
+		p.has = bitfield.New(n)
 	}
 	for i := 0; i < n; i++ {
-		if p.has.Get(i) {
+		if incoming.Get(i) && !p.has.Get(i) {
+			p.has.Set(i)
 			t.picker.PeerHas(i)
 		}
 	}
@@ -314,7 +330,7 @@ func (t *Torrent) dialMore() {
 		if t.halfOpen >= t.c.cfg.MaxHalfOpen || len(t.peers)+t.halfOpen >= t.c.cfg.MaxConns {
 			return
 		}
-		if c.connected || c.dialing || now.Before(c.nextTry) {
+		if c.connected || c.dialing || c.self || now.Before(c.nextTry) {
 			continue
 		}
 		if t.banned[banKey(c.addr)] {

@@ -54,34 +54,34 @@ type Torrent struct {
 	infoPtr      atomic.Pointer[metainfo.Info]
 
 	// Owner state: touched only by the owner goroutine.
-	spec         torrentSpec
-	info         *metainfo.Info
-	files        []*File
-	store        storage.TorrentStorage
-	picker       *picker.Picker
-	have         bitfield.Bitfield
-	partial      map[int]*pieceState
-	active       []int // partial pieces, oldest first
-	peers        map[*peer]struct{}
-	candidates   map[string]*candidate
-	halfOpen     int
-	banned       map[string]bool // hosts of peers that sent bad data
-	meta         *metadataState
-	checking     int // pieces being verified at start
-	err          error
-	lastChoke    time.Time
-	lastOptim    time.Time
-	optimistic   *peer
-	rechoke      bool
-	hashFails    int
-	wasted       int64
-	rng          *rand.Rand
-	basePrio     []picker.Priority // from file priorities alone
-	readers      map[*Reader]readerWindow
-	urgent       []int // pieces under readers, playhead first
-	inBatch      bool  // handling an evBatch: fillRequests defers to refill
-	refill       map[*peer]struct{}
-	announceWake chan struct{}
+	spec          torrentSpec
+	info          *metainfo.Info
+	files         []*File
+	store         storage.TorrentStorage
+	picker        *picker.Picker
+	have          bitfield.Bitfield
+	partial       map[int]*pieceState
+	active        []int // partial pieces, oldest first
+	peers         map[*peer]struct{}
+	candidates    map[string]*candidate
+	halfOpen      int
+	banned        map[string]bool // hosts of peers that sent bad data
+	meta          *metadataState
+	checking      int // pieces being verified at start
+	err           error
+	lastChoke     time.Time
+	lastOptim     time.Time
+	optimistic    *peer
+	rechoke       bool
+	hashFails     int
+	wasted        int64
+	rng           *rand.Rand
+	basePrio      []picker.Priority // from file priorities alone
+	readers       map[*Reader]readerWindow
+	urgent        []int // pieces under readers, playhead first
+	inBatch       bool  // handling an evBatch: fillRequests defers to refill
+	refill        map[*peer]struct{}
+	announceWakes []chan struct{} // one per announcer; set before the owner starts
 }
 
 // candidate is an address we may dial.
@@ -91,6 +91,7 @@ type candidate struct {
 	failures      int
 	connected     bool
 	dialing       bool
+	self          bool // our own address: never dialled
 }
 
 // File is one file of a torrent.
@@ -129,24 +130,23 @@ func (f *File) SetPriority(p picker.Priority) {
 func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := &Torrent{
-		c:            c,
-		infoHash:     spec.infoHash,
-		opt:          opt,
-		events:       make(chan event, 1024),
-		ctx:          ctx,
-		cancel:       cancel,
-		done:         make(chan struct{}),
-		gotInfo:      make(chan struct{}),
-		changed:      make(chan struct{}),
-		spec:         spec,
-		partial:      map[int]*pieceState{},
-		peers:        map[*peer]struct{}{},
-		candidates:   map[string]*candidate{},
-		banned:       map[string]bool{},
-		readers:      map[*Reader]readerWindow{},
-		refill:       map[*peer]struct{}{},
-		rng:          rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
-		announceWake: make(chan struct{}, 1),
+		c:          c,
+		infoHash:   spec.infoHash,
+		opt:        opt,
+		events:     make(chan event, 1024),
+		ctx:        ctx,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		gotInfo:    make(chan struct{}),
+		changed:    make(chan struct{}),
+		spec:       spec,
+		partial:    map[int]*pieceState{},
+		peers:      map[*peer]struct{}{},
+		candidates: map[string]*candidate{},
+		banned:     map[string]bool{},
+		readers:    map[*Reader]readerWindow{},
+		refill:     map[*peer]struct{}{},
+		rng:        rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.byNet.init()
 	return t
@@ -164,8 +164,8 @@ func (t *Torrent) start() error {
 	for _, a := range t.opt.Peers {
 		t.addCandidate(a)
 	}
+	t.startTrackers() // before the owner runs: it reads announceWakes
 	go t.run()
-	t.startTrackers()
 	return nil
 }
 

@@ -44,17 +44,22 @@ func (t *Torrent) startTrackers() {
 				t.c.cfg.Logger.Info("tracker not used", "url", u, "err", err)
 				continue
 			}
+			wake := make(chan struct{}, 1)
+			t.announceWakes = append(t.announceWakes, wake)
 			t.wg.Add(1)
-			go t.announceLoop(u, cl)
+			go t.announceLoop(u, cl, wake)
 		}
 	}
 }
 
-// wakeAnnouncers makes announcers announce now (completion, new info).
+// wakeAnnouncers makes every announcer announce now (completion, new info).
+// Each has its own channel, so one wake reaches each exactly once.
 func (t *Torrent) wakeAnnouncers() {
-	select {
-	case t.announceWake <- struct{}{}:
-	default:
+	for _, w := range t.announceWakes {
+		select {
+		case w <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -70,7 +75,7 @@ func (t *Torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 	}
 }
 
-func (t *Torrent) announceLoop(url string, cl tracker.Client) {
+func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct{}) {
 	defer t.wg.Done()
 	ev := tracker.EventStarted
 	retry := firstRetry
@@ -102,10 +107,8 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client) {
 		case <-t.ctx.Done():
 			timer.Stop()
 		case <-timer.C:
-		case <-t.announceWake:
+		case <-wake:
 			timer.Stop()
-			t.wakeAnnouncers() // pass it on to the other announcers
-			time.Sleep(10 * time.Millisecond)
 		}
 		if t.ctx.Err() != nil {
 			break
