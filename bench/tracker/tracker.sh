@@ -4,7 +4,9 @@
 # WebSocket clients spread over TORRENTS torrents, has each announce once, then sends announces with
 # OFFERS offers each at RATE per second for DURATION, and answers every offer it is relayed, as WebTorrent
 # peers do. Reported per tracker: CPU microseconds per announce (its relayed offers and their answers
-# included), CPU seconds, peak-ish RSS at the end, and the load generator's own CPU. See README.md.
+# included), CPU seconds, peak-ish RSS at the end, the load generator's own CPU, and the offer-relay
+# latency (from a client handing an announce with offers to its socket to another client reading one of
+# those offers, relayed by the tracker): p50, p99 and max in ms, in the same run. See README.md.
 #
 # Environment (all optional):
 #   CLIENTS=1000 TORRENTS=10 OFFERS=5 RATE=500 DURATION=10s RUNS=1
@@ -170,22 +172,25 @@ measure() {
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
-declare -A cpu_us=()
+declare -A cpu_us=() relay_p99=()
 printf '%s WebSocket clients, %s torrents, %s offers per announce, %s announces/s for %s, every offer answered (%s runs, load %s at start)\n' \
 	"$CLIENTS" "$TORRENTS" "$OFFERS" "$RATE" "$DURATION" "$RUNS" "$(cut -d' ' -f1 /proc/loadavg)"
-printf '%-20s %14s %12s %10s %9s %14s %12s %14s\n' impl "CPU µs/announce" "tracker CPU s" announces answers "offers relayed" "RSS MiB" "loadgen CPU s"
+printf '%-20s %14s %12s %10s %9s %14s %12s %14s %14s %14s %14s\n' impl "CPU µs/announce" "tracker CPU s" announces answers "offers relayed" "RSS MiB" "loadgen CPU s" "relay p50 ms" "relay p99 ms" "relay max ms"
 for impl in $IMPLS; do
 	rows=()
 	for run in $(seq "$RUNS"); do
 		rows+=("$(measure "$impl" "$run")")
 	done
 	for row in "${rows[@]}"; do
-		IFS=$'\t' read -r us cpu ann answ offers rss lg <<<"$row"
-		printf '%-20s %14s %12s %10s %9s %14s %12s %14s\n' "$impl" "$us" "$cpu" "$ann" "$answ" "$offers" "$((rss / 1024))" "$lg"
+		IFS=$'\t' read -r us cpu ann answ offers rss lg r50 r99 rmax <<<"$row"
+		printf '%-20s %14s %12s %10s %9s %14s %12s %14s %14s %14s %14s\n' "$impl" "$us" "$cpu" "$ann" "$answ" "$offers" "$((rss / 1024))" "$lg" "$r50" "$r99" "$rmax"
 	done
 	cpu_us[$impl]=$(for row in "${rows[@]}"; do cut -f1 <<<"$row"; done | median)
+	relay_p99[$impl]=$(for row in "${rows[@]}"; do cut -f9 <<<"$row"; done | median)
 done
 if [[ -n ${cpu_us[swarmcast]:-} && -n ${cpu_us[bittorrent-tracker]:-} ]]; then
 	awk -v a="${cpu_us[swarmcast]}" -v b="${cpu_us[bittorrent-tracker]}" \
 		'BEGIN { printf "ratio (median CPU µs/announce, swarmcast / bittorrent-tracker): %.2f\n", a / b }'
+	awk -v a="${relay_p99[swarmcast]}" -v b="${relay_p99[bittorrent-tracker]}" \
+		'BEGIN { if (b > 0) printf "ratio (median offer-relay p99, swarmcast / bittorrent-tracker): %.2f\n", a / b }'
 fi

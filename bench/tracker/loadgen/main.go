@@ -8,11 +8,16 @@
 //
 //	loadgen -url ws://127.0.0.1:8000 -pid PID [-clients 1000] [-torrents 10] [-rate 2000] [-duration 10s]
 //
-// It prints one JSON object: what it sent and received, and the tracker's
-// CPU seconds over the measured window (from /proc/PID/stat).
+// It prints one JSON object: what it sent and received, the tracker's CPU
+// seconds over the measured window (from /proc/PID/stat), and the offer-relay
+// latency: for each offer a client receives, the time since the announce that
+// carried it was handed to the socket (p50, p99 and max, in milliseconds). An
+// offer's id holds the number of the announce it came in, so each relayed
+// offer is matched with its own announce.
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -20,6 +25,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -39,7 +45,7 @@ func main() {
 	rate := flag.Int("rate", 2000, "announces per second over all clients")
 	duration := flag.Duration("duration", 10*time.Second, "measured time")
 	answer := flag.Bool("answer", true, "answer every relayed offer, as a WebTorrent peer does")
-	tsv := flag.Bool("tsv", false, "print tab-separated numbers instead of JSON: CPU µs per announce, tracker CPU s, announces, answers, offers received, tracker RSS KiB, loadgen CPU s")
+	tsv := flag.Bool("tsv", false, "print tab-separated numbers instead of JSON: CPU µs per announce, tracker CPU s, announces, answers, offers received, tracker RSS KiB, loadgen CPU s, offer-relay latency p50, p99 and max ms")
 	flag.Parse()
 	if *url == "" || *pid == 0 {
 		flag.Usage()
@@ -51,8 +57,8 @@ func main() {
 		os.Exit(1)
 	}
 	if *tsv {
-		fmt.Printf("%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\n", res.CPUPerAnnounceUS, res.TrackerCPU, res.Announces,
-			res.Answers, res.OffersReceived, res.TrackerRSSKiB, res.LoadgenCPU)
+		fmt.Printf("%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\n", res.CPUPerAnnounceUS, res.TrackerCPU, res.Announces,
+			res.Answers, res.OffersReceived, res.TrackerRSSKiB, res.LoadgenCPU, res.RelayP50MS, res.RelayP99MS, res.RelayMaxMS)
 		return
 	}
 	json.NewEncoder(os.Stdout).Encode(res)
@@ -71,6 +77,10 @@ type result struct {
 	TrackerRSSKiB    int64   `json:"trackerRSSKiB"`
 	LoadgenCPU       float64 `json:"loadgenCPUSeconds"`
 	CPUPerAnnounceUS float64 `json:"trackerCPUPerAnnounceMicros"`
+	RelaySamples     int     `json:"offerRelaySamples"`
+	RelayP50MS       float64 `json:"offerRelayP50Millis"`
+	RelayP99MS       float64 `json:"offerRelayP99Millis"`
+	RelayMaxMS       float64 `json:"offerRelayMaxMillis"`
 }
 
 type client struct {
@@ -82,6 +92,36 @@ type client struct {
 
 type counters struct {
 	replies, offers, answers, failures, answersSent atomic.Int64
+
+	// sentAt[seq] is when announce number seq (of the measured window) was
+	// handed to its socket, in nanoseconds since epoch; 0 until then.
+	sentAt []atomic.Int64
+	mu     sync.Mutex
+	relay  []time.Duration // offer-relay latencies
+}
+
+// offerIDLen is the length of an offer id: 2 digits of offer index, then 18
+// of announce number (a 20-character string, as WebTorrent's offer ids are).
+const offerIDLen = 20
+
+func offerID(j int, seq int64) string { return fmt.Sprintf("%02d%018d", j%100, seq) }
+
+// relayed records the latency of an offer whose id holds its announce number.
+func (ctr *counters) relayed(id string, now time.Time) {
+	if len(id) != offerIDLen {
+		return
+	}
+	seq, err := strconv.ParseInt(id[2:], 10, 64)
+	if err != nil || seq < 0 || seq >= int64(len(ctr.sentAt)) {
+		return
+	}
+	at := ctr.sentAt[seq].Load()
+	if at == 0 {
+		return
+	}
+	ctr.mu.Lock()
+	ctr.relay = append(ctr.relay, now.Sub(time.Unix(0, at)))
+	ctr.mu.Unlock()
 }
 
 // bin turns bytes into a JavaScript binary string (one rune per byte).
@@ -205,19 +245,33 @@ func run(url string, pid, nClients, nTorrents, nOffers, rate int, duration time.
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	// Pre-encode the announces with offers: one per client, reused.
+	// Pre-encode the announces with offers: one per client, reused; before
+	// each send the announce's number is written into its offer ids.
 	msgs := make([][]byte, nClients)
+	seqAt := make([][]int, nClients) // where each offer id's announce number starts in msgs[i]
 	for i, cl := range clients {
 		a := announce{Action: "announce", InfoHash: cl.ih, PeerID: cl.peerID, NumWant: nOffers, Left: 1 << 20, Event: "update"}
 		for j := range nOffers {
-			a.Offers = append(a.Offers, offer{Offer: map[string]string{"type": "offer", "sdp": sdp(strconv.Itoa(i*10 + j))}, OfferID: randomBin()})
+			a.Offers = append(a.Offers, offer{Offer: map[string]string{"type": "offer", "sdp": sdp(strconv.Itoa(i*10 + j))}, OfferID: offerID(j, 0)})
 		}
 		b, err := json.Marshal(a)
 		if err != nil {
 			return result{}, err
 		}
 		msgs[i] = b
+		from := 0
+		for j := range nOffers {
+			k := bytes.Index(b[from:], []byte(`"offer_id":"`+offerID(j, 0)+`"`))
+			if k < 0 {
+				return result{}, errors.New("offer id not found in the encoded announce")
+			}
+			k += from + len(`"offer_id":"`) + 2
+			seqAt[i] = append(seqAt[i], k)
+			from = k
+		}
 	}
+	// Room for every announce of the window, with a margin for timer slack.
+	ctr.sentAt = make([]atomic.Int64, int64(float64(rate)*duration.Seconds()*1.1)+int64(rate)+16)
 
 	time.Sleep(500 * time.Millisecond) // let the joins settle
 	startCPU, _, err := procCPU(pid)
@@ -240,7 +294,16 @@ func run(url string, pid, nClients, nTorrents, nOffers, rate int, duration time.
 		for ; due > 0; due-- {
 			cl := clients[next]
 			next = (next + 1) % nClients
-			if err := cl.c.Write(ctx, websocket.MessageText, msgs[cl.n]); err != nil {
+			m := msgs[cl.n]
+			if sent < int64(len(ctr.sentAt)) {
+				digits := fmt.Sprintf("%018d", sent)
+				for _, k := range seqAt[cl.n] {
+					copy(m[k:k+offerIDLen-2], digits)
+				}
+				ctr.sentAt[sent].Store(time.Now().UnixNano())
+			}
+			// Write returns once the frame is written, so m may change for the next send.
+			if err := cl.c.Write(ctx, websocket.MessageText, m); err != nil {
 				return result{}, err
 			}
 			sent++
@@ -270,6 +333,19 @@ func run(url string, pid, nClients, nTorrents, nOffers, rate int, duration time.
 		TrackerRSSKiB:   rss,
 		LoadgenCPU:      (selfCPU() - startLoad).Seconds(),
 	}
+	ctr.mu.Lock()
+	relay := slices.Clone(ctr.relay)
+	ctr.mu.Unlock()
+	slices.Sort(relay)
+	if n := len(relay); n > 0 {
+		rank := func(q float64) time.Duration {
+			r := int(q*float64(n)+0.999999) - 1 // nearest rank
+			return relay[max(0, min(n-1, r))]
+		}
+		msf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+		res.RelaySamples = n
+		res.RelayP50MS, res.RelayP99MS, res.RelayMaxMS = msf(rank(0.50)), msf(rank(0.99)), msf(relay[n-1])
+	}
 	if sent > 0 {
 		res.CPUPerAnnounceUS = res.TrackerCPU * 1e6 / float64(sent)
 	}
@@ -294,6 +370,7 @@ func (cl *client) read(ctx context.Context, ctr *counters, answer bool) {
 		if err != nil {
 			return
 		}
+		now := time.Now()
 		var m incoming
 		if err := json.Unmarshal(b, &m); err != nil {
 			ctr.failures.Add(1)
@@ -306,6 +383,7 @@ func (cl *client) read(ctx context.Context, ctr *counters, answer bool) {
 			ctr.replies.Add(1)
 		case m.Offer != nil:
 			ctr.offers.Add(1)
+			ctr.relayed(m.OfferID, now)
 			if answer {
 				a := announce{Action: "announce", InfoHash: cl.ih, PeerID: cl.peerID, ToPeerID: m.PeerID,
 					OfferID: m.OfferID, Answer: map[string]string{"type": "answer", "sdp": sdp("answer")}}
