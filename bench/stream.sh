@@ -36,6 +36,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+prog=stream.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 
 SIZE=${SIZE:-1GiB}
 PIECE_LENGTH=${PIECE_LENGTH:-1MiB}
@@ -49,38 +52,6 @@ REQ_TIMEOUT=${REQ_TIMEOUT:-60}
 SWARMCAST_FLAGS=${SWARMCAST_FLAGS:-}
 SWARMCAST_BIN=${SWARMCAST_BIN:-}
 KEEP_LOGS=${KEEP_LOGS:-}
-
-die() {
-	echo "stream.sh: FAIL: $*" >&2
-	exit 1
-}
-note() { echo "stream.sh: $*" >&2; }
-
-# to_bytes SIZE prints SIZE in bytes.
-to_bytes() {
-	local s=$1 n unit
-	[[ $s =~ ^([0-9]+)([A-Za-z]*)$ ]] || die "bad size '$s'"
-	n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
-	case $unit in
-	"" | B) echo "$n" ;;
-	K | KiB) echo $((n << 10)) ;;
-	M | MiB) echo $((n << 20)) ;;
-	G | GiB) echo $((n << 30)) ;;
-	KB) echo $((n * 1000)) ;;
-	MB) echo $((n * 1000 * 1000)) ;;
-	GB) echo $((n * 1000 * 1000 * 1000)) ;;
-	*) die "bad size unit in '$s' (use KiB, MiB, GiB, KB, MB or GB)" ;;
-	esac
-}
-
-# human BYTES prints a short binary size (1 GiB, 256 MiB, 1.5 MiB).
-human() {
-	awk -v b="$1" 'BEGIN {
-		split("B KiB MiB GiB TiB", u, " "); i = 1
-		while (b >= 1024 && i < 5) { b /= 1024; i++ }
-		if (b == int(b)) printf "%d %s\n", b, u[i]; else printf "%.1f %s\n", b, u[i]
-	}'
-}
 
 size=$(to_bytes "$SIZE")
 piece=$(to_bytes "$PIECE_LENGTH")
@@ -96,119 +67,23 @@ range=$(to_bytes "$RANGE")
 for impl in $IMPLS; do
 	[[ $impl == swarmcast || $impl == webtorrent ]] || die "unknown streamer '$impl' in IMPLS"
 done
-has() { [[ " $IMPLS " == *" $1 "* ]]; }
 
 command -v curl >/dev/null || die "curl is missing (bash scripts/install-test-deps.sh)"
 if has webtorrent; then
-	command -v node >/dev/null || die "node is missing (Node.js 20; IMPLS=swarmcast runs without it)"
-	[[ -f $root/interop/node_modules/webtorrent/package.json ]] ||
-		die "interop/node_modules/webtorrent is missing: run bash scripts/install-test-deps.sh"
+	need_webtorrent
 fi
 
 # --- processes and temp dir, cleaned up on any exit -------------------------------------------------
 
-declare -A live=() # pid -> description; each pid leads its own process group (setsid)
-tmp=""
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${!live[@]}"; do
-		kill -TERM -- "-$pid" 2>/dev/null || true
-	done
-	for pid in "${!live[@]}"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 -- "-$pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL -- "-$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ -n $tmp && -d $tmp ]]; then
-		if [[ -n $KEEP_LOGS ]]; then
-			{ mkdir -p "$KEEP_LOGS" && cp "$tmp"/logs/* "$KEEP_LOGS"/; } 2>/dev/null || true
-		fi
-		rm -rf "$tmp"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# spawn DIR LOG CMD...: runs CMD in DIR in a process group of its own, output to LOG; sets $spawned.
-spawn() {
-	local dir=$1 log=$2
-	shift 2
-	(cd "$dir" && exec setsid "$@") >"$log" 2>&1 </dev/null &
-	spawned=$!
-	live[$spawned]=$*
-}
-
-# stop PID: ends PID's process group (SIGTERM, then SIGKILL after 5 s) and reaps it.
-stop() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 -- "-$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	unset 'live[$pid]'
-}
-
-show_log() {
-	echo "---- last lines of $1 ----" >&2
-	tail -n "${2:-30}" "$1" >&2 || true
-	echo "----" >&2
-}
-
-# wait_for PID LOG PATTERN WHAT SECONDS: waits until LOG matches PATTERN (an extended regexp), or fails
-# if PID ends first or SECONDS pass.
-wait_for() {
-	local pid=$1 log=$2 pattern=$3 what=$4 deadline=$((SECONDS + $5))
-	until grep -Eq -- "$pattern" "$log" 2>/dev/null; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			show_log "$log"
-			die "$what exited before it was ready"
-		fi
-		((SECONDS < deadline)) || {
-			show_log "$log"
-			die "$what not ready after $5 s"
-		}
-		sleep 0.05
-	done
-}
-
-# free_port prints a loopback TCP port nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "found no free port"
-}
-
-now() { echo "${EPOCHREALTIME/,/.}"; }
+trap_cleanup
 
 # --- setup ----------------------------------------------------------------------------------------
 
 tmp=$(mktemp -d -t swarmcast-stream-bench.XXXXXX)
 mkdir -p "$tmp/src" "$tmp/logs"
 
-swarmcast=$tmp/swarmcast
-if [[ -n $SWARMCAST_BIN ]]; then
-	[[ -x $SWARMCAST_BIN ]] || die "SWARMCAST_BIN=$SWARMCAST_BIN is not an executable"
-	swarmcast=$SWARMCAST_BIN
-else
-	# The seeder is swarmcast whichever streamers run.
-	(cd "$root" && timeout 900 go build -o "$swarmcast" ./cmd/swarmcast) || die "go build ./cmd/swarmcast failed"
-fi
+# The seeder is swarmcast whichever streamers run.
+build_swarmcast_at "$tmp/swarmcast"
 
 name=data.bin
 src=$tmp/src/$name
@@ -316,10 +191,7 @@ seeks() {
 : >"$tmp/samples"
 declare -A have=() # "impl run" -> percent of the torrent verified when its seeks ended
 declare -A took=() # "impl run" -> seconds for all its seeks
-load0=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load0" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-	note "warning: load average $load0 on $(nproc) cores: other work competes with the benchmark, figures are noisy"
-fi
+load_warning
 for ((run = 1; run <= RUNS; run++)); do
 	order=$IMPLS
 	if ((run % 2 == 0)); then
@@ -348,14 +220,8 @@ done
 stat() {
 	local impl=$1 col=$2 errors
 	errors=$(awk -v impl="$impl" '$1 == impl && $5 == 0' "$tmp/samples" | wc -l)
-	awk -v impl="$impl" -v c="$col" '$1 == impl && $5 == 1 { print $c }' "$tmp/samples" | sort -g |
-		awk -v e="$errors" '
-			{ v[NR] = $1 }
-			function rank(q,   r) { r = int(q * NR); if (r < q * NR) r++; if (r < 1) r = 1; return v[r] }
-			END {
-				if (NR == 0) { printf "- - - %d\n", e; exit }
-				printf "%.0f %.0f %.0f %d\n", rank(0.50), rank(0.95), v[NR], e
-			}'
+	echo "$(awk -v impl="$impl" -v c="$col" '$1 == impl && $5 == 1 { print $c }' "$tmp/samples" |
+		percentiles 0.50 0.95 1) $errors"
 }
 
 runs_note="1 run"

@@ -21,6 +21,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 cache=$here/.cache
+prog=tcp.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 
 SIZE=${SIZE:-1GiB}
 PIECE_LENGTH=${PIECE_LENGTH:-1MiB}
@@ -32,38 +35,6 @@ SWARMCAST_FLAGS=${SWARMCAST_FLAGS:-}
 SWARMCAST_REV=${SWARMCAST_REV:-}
 SWARMCAST_BIN=${SWARMCAST_BIN:-}
 KEEP_LOGS=${KEEP_LOGS:-}
-
-die() {
-	echo "tcp.sh: FAIL: $*" >&2
-	exit 1
-}
-note() { echo "tcp.sh: $*" >&2; }
-
-# to_bytes SIZE prints SIZE in bytes.
-to_bytes() {
-	local s=$1 n unit
-	[[ $s =~ ^([0-9]+)([A-Za-z]*)$ ]] || die "bad size '$s'"
-	n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
-	case $unit in
-	"" | B) echo "$n" ;;
-	K | KiB) echo $((n << 10)) ;;
-	M | MiB) echo $((n << 20)) ;;
-	G | GiB) echo $((n << 30)) ;;
-	KB) echo $((n * 1000)) ;;
-	MB) echo $((n * 1000 * 1000)) ;;
-	GB) echo $((n * 1000 * 1000 * 1000)) ;;
-	*) die "bad size unit in '$s' (use KiB, MiB, GiB, KB, MB or GB)" ;;
-	esac
-}
-
-# human BYTES prints a short binary size (1 GiB, 256 MiB, 1.5 MiB).
-human() {
-	awk -v b="$1" 'BEGIN {
-		split("B KiB MiB GiB TiB", u, " "); i = 1
-		while (b >= 1024 && i < 5) { b /= 1024; i++ }
-		if (b == int(b)) printf "%d %s\n", b, u[i]; else printf "%.1f %s\n", b, u[i]
-	}'
-}
 
 size=$(to_bytes "$SIZE")
 piece=$(to_bytes "$PIECE_LENGTH")
@@ -78,81 +49,9 @@ done
 
 # --- processes and temp dir, cleaned up on any exit -------------------------------------------------
 
-declare -A live=() # pid -> description; each pid leads its own process group (setsid)
-tmp=""
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${!live[@]}"; do
-		kill -TERM -- "-$pid" 2>/dev/null || true
-	done
-	for pid in "${!live[@]}"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 -- "-$pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL -- "-$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ -n $tmp && -d $tmp ]]; then
-		if [[ -n $KEEP_LOGS ]]; then
-			{ mkdir -p "$KEEP_LOGS" && cp "$tmp"/logs/* "$KEEP_LOGS"/; } 2>/dev/null || true
-		fi
-		rm -rf "$tmp"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# spawn DIR LOG CMD...: runs CMD in DIR in a process group of its own, output to LOG; sets $spawned.
-spawn() {
-	local dir=$1 log=$2
-	shift 2
-	(cd "$dir" && exec setsid "$@") >"$log" 2>&1 </dev/null &
-	spawned=$!
-	live[$spawned]=$*
-}
-
-# reap PID: waits for PID, forgets it, and sets $reaped to its exit status.
-reap() {
-	reaped=0
-	wait "$1" || reaped=$?
-	unset 'live[$1]'
-}
-
-# stop PID: ends PID's process group and reaps it.
-stop() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 -- "-$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$pid" 2>/dev/null || true
-	reap "$pid"
-}
-
-show_log() {
-	echo "---- last lines of $1 ----" >&2
-	tail -n "${2:-30}" "$1" >&2 || true
-	echo "----" >&2
-}
-
-# free_port prints a loopback TCP port nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "found no free port"
-}
+trap_cleanup
+stop_reaper=reap    # stop keeps the status in $reaped
+wait_for_status=1   # wait_for reaps a process that ended early and gives its status
 
 # --- tools ----------------------------------------------------------------------------------------
 
@@ -188,15 +87,9 @@ build_anacrolix() {
 swarmcast=$cache/swarmcast
 build_swarmcast() {
 	mkdir -p "$cache"
-	if [[ -n $SWARMCAST_BIN ]]; then
-		[[ -x $SWARMCAST_BIN ]] || die "SWARMCAST_BIN=$SWARMCAST_BIN is not an executable"
-		swarmcast=$SWARMCAST_BIN
-		return
-	fi
-	if [[ -z $SWARMCAST_REV ]]; then
-		(cd "$root" && timeout 900 go build -o "$swarmcast" ./cmd/swarmcast) ||
-			die "go build ./cmd/swarmcast failed (SWARMCAST_REV=HEAD builds the last commit instead;" \
-				"IMPLS=anacrolix measures anacrolix alone)"
+	if [[ -n $SWARMCAST_BIN || -z $SWARMCAST_REV ]]; then
+		build_swarmcast_at "$swarmcast" \
+			"(SWARMCAST_REV=HEAD builds the last commit instead; IMPLS=anacrolix measures anacrolix alone)"
 		return
 	fi
 	# A committed revision, exported clean: the work tree may be mid-edit.
@@ -210,30 +103,11 @@ build_swarmcast() {
 	rm -rf "$src"
 }
 
-has() { [[ " $IMPLS " == *" $1 "* ]]; }
-
 # --- seeders and leechers -------------------------------------------------------------------------
 
 # Flags that keep anacrolix on loopback TCP with nothing but the given peers: no DHT, no UPnP, no uTP
 # (stubbed out in this build), no WebTorrent trackers, IPv4 only.
 ana_flags=(--no-dht --no-port-forward --no-utp-peers --no-webtorrent --no-ipv6 --quiet)
-
-# wait_for PID LOG PATTERN WHAT: waits until LOG matches PATTERN, or fails if PID ends first.
-wait_for() {
-	local pid=$1 log=$2 pattern=$3 what=$4 deadline=$((SECONDS + 2 * TIMEOUT))
-	until grep -q -- "$pattern" "$log" 2>/dev/null; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			reap "$pid"
-			show_log "$log"
-			die "$what exited (status $reaped) before it was ready"
-		fi
-		((SECONDS < deadline)) || {
-			show_log "$log"
-			die "$what not ready after $((2 * TIMEOUT)) s"
-		}
-		sleep 0.05
-	done
-}
 
 # start_seeder IMPL TAG: starts IMPL's seeder of the source file on a free port; sets $seeder_pid and
 # $seeder_port; returns once the seeder has verified its data.
@@ -247,7 +121,7 @@ start_seeder() {
 		# second) say when nothing is left to verify, so use them instead of --quiet to know it is ready.
 		spawn "$tmp" "$log" timeout -k 5 $((2 * TIMEOUT + 60)) "$swarmcast" seed "$tmp/t.torrent" \
 			--data "$tmp/src" --listen "127.0.0.1:$port" --json $SWARMCAST_FLAGS
-		wait_for "$spawned" "$log" '"bytesLeft":0,' "swarmcast seeder"
+		wait_for "$spawned" "$log" '"bytesLeft":0,' "swarmcast seeder" $((2 * TIMEOUT))
 		;;
 	anacrolix)
 		# cmd/torrent keeps data (and its piece-completion database) in its working directory: give it
@@ -257,7 +131,7 @@ start_seeder() {
 		spawn "$tmp/seed-anacrolix" "$log" timeout -k 5 $((2 * TIMEOUT + 60)) "$anacrolix" download \
 			--seed --addr "127.0.0.1:$port" "${ana_flags[@]}" "$tmp/t.torrent"
 		# Printed once every piece is verified (its initial check hashes the data).
-		wait_for "$spawned" "$log" "downloaded ALL the torrents" "anacrolix seeder"
+		wait_for "$spawned" "$log" "downloaded ALL the torrents" "anacrolix seeder" $((2 * TIMEOUT))
 		;;
 	esac
 	seeder_pid=$spawned seeder_port=$port
@@ -306,8 +180,6 @@ finish_leecher() {
 	rm -rf "$dir" "$dir.time"
 	result=$(awk '{ printf "%.3f %.2f %.1f\n", $1, $2 + $3, $4 / 1024 }' <<<"$t")
 }
-
-now() { echo "${EPOCHREALTIME/,/.}"; }
 
 # seeder_cpu prints the CPU seconds (user+sys) the running seeder (the child of its timeout) has used.
 clk_tck=$(getconf CLK_TCK)
@@ -390,10 +262,7 @@ else
 fi
 
 # Other work on this machine skews every figure: say how busy it was.
-load0=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load0" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-	note "warning: load average $load0 on $(nproc) cores: other work competes with the benchmark, figures are noisy"
-fi
+load_warning
 
 declare -A res=() # "scenario impl run" -> figures
 for ((run = 1; run <= RUNS; run++)); do
@@ -411,12 +280,12 @@ for ((run = 1; run <= RUNS; run++)); do
 	done
 done
 
-# median SCENARIO IMPL COLUMN prints the median over the runs of one column.
-median() {
+# run_median SCENARIO IMPL COLUMN prints the median over the runs of one column.
+run_median() {
 	local r
 	for ((r = 1; r <= RUNS; r++)); do
 		awk -v c="$3" '{ print $c }' <<<"${res["$1 $2 $r"]}"
-	done | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+	done | median
 }
 
 # table SCENARIO HEADER WIDTHS...: prints one row per implementation and a ratio row.
@@ -427,7 +296,7 @@ table() {
 		printf "%-10s" "$impl"
 		for ((c = 1; c <= ncol; c++)); do
 			local w=${*:c+2:1}
-			printf " %*s" "$w" "$(median "$sc" "$impl" "$c")"
+			printf " %*s" "$w" "$(run_median "$sc" "$impl" "$c")"
 		done
 		echo
 	done
@@ -435,7 +304,7 @@ table() {
 		printf "%-10s" "ratio"
 		for ((c = 1; c <= ncol; c++)); do
 			local w=${*:c+2:1}
-			printf " %*s" "$w" "$(awk -v a="$(median "$sc" swarmcast "$c")" -v b="$(median "$sc" anacrolix "$c")" \
+			printf " %*s" "$w" "$(awk -v a="$(run_median "$sc" swarmcast "$c")" -v b="$(run_median "$sc" anacrolix "$c")" \
 				'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')"
 		done
 		echo

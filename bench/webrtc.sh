@@ -28,6 +28,9 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
+prog=webrtc.sh
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$here/lib.sh"
 
 SIZE=${SIZE:-16MiB}
 RUNS=${RUNS:-5}
@@ -37,36 +40,6 @@ TIMEOUT=${TIMEOUT:-120}
 SWARMCAST_BIN=${SWARMCAST_BIN:-}
 KEEP_LOGS=${KEEP_LOGS:-}
 
-die() {
-	echo "webrtc.sh: FAIL: $*" >&2
-	exit 1
-}
-note() { echo "webrtc.sh: $*" >&2; }
-
-to_bytes() {
-	local s=$1 n unit
-	[[ $s =~ ^([0-9]+)([A-Za-z]*)$ ]] || die "bad size '$s'"
-	n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]}
-	case $unit in
-	"" | B) echo "$n" ;;
-	K | KiB) echo $((n << 10)) ;;
-	M | MiB) echo $((n << 20)) ;;
-	G | GiB) echo $((n << 30)) ;;
-	KB) echo $((n * 1000)) ;;
-	MB) echo $((n * 1000 * 1000)) ;;
-	GB) echo $((n * 1000 * 1000 * 1000)) ;;
-	*) die "bad size unit in '$s' (use KiB, MiB, GiB, KB, MB or GB)" ;;
-	esac
-}
-
-human() {
-	awk -v b="$1" 'BEGIN {
-		split("B KiB MiB GiB TiB", u, " "); i = 1
-		while (b >= 1024 && i < 5) { b /= 1024; i++ }
-		if (b == int(b)) printf "%d %s\n", b, u[i]; else printf "%.1f %s\n", b, u[i]
-	}'
-}
-
 size=$(to_bytes "$SIZE")
 ((size > 0)) || die "SIZE must be more than 0"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number"
@@ -75,128 +48,25 @@ size=$(to_bytes "$SIZE")
 for impl in $IMPLS; do
 	[[ $impl == swarmcast || $impl == webtorrent ]] || die "unknown implementation '$impl' in IMPLS"
 done
-has() { [[ " $IMPLS " == *" $1 "* ]]; }
 
 if has webtorrent; then
-	command -v node >/dev/null || die "node is missing (Node.js 20; IMPLS=swarmcast runs without it)"
-	[[ -f $root/interop/node_modules/webtorrent/package.json ]] ||
-		die "interop/node_modules/webtorrent is missing: run bash scripts/install-test-deps.sh"
+	need_webtorrent
 fi
 
 # --- processes and temp dir, cleaned up on any exit -------------------------------------------------
 
-declare -A live=() # pid -> description; each pid leads its own process group (setsid)
-tmp=""
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${!live[@]}"; do
-		kill -TERM -- "-$pid" 2>/dev/null || true
-	done
-	for pid in "${!live[@]}"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 -- "-$pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL -- "-$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ -n $tmp && -d $tmp ]]; then
-		if [[ -n $KEEP_LOGS ]]; then
-			{ mkdir -p "$KEEP_LOGS" && cp "$tmp"/logs/* "$KEEP_LOGS"/; } 2>/dev/null || true
-		fi
-		rm -rf "$tmp"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# spawn DIR LOG CMD...: runs CMD in DIR in a process group of its own, output to LOG; sets $spawned.
-spawn() {
-	local dir=$1 log=$2
-	shift 2
-	(cd "$dir" && exec setsid "$@") >"$log" 2>&1 </dev/null &
-	spawned=$!
-	live[$spawned]=$*
-}
-
-# stop PID: ends PID's process group (SIGTERM, then SIGKILL after 5 s) and reaps it.
-stop() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 -- "-$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	unset 'live[$pid]'
-}
-
-show_log() {
-	echo "---- last lines of $1 ----" >&2
-	tail -n "${2:-30}" "$1" >&2 || true
-	echo "----" >&2
-}
-
-# wait_for PID LOG PATTERN WHAT SECONDS: waits until LOG matches PATTERN (an extended regexp), or fails
-# if PID ends first or SECONDS pass.
-wait_for() {
-	local pid=$1 log=$2 pattern=$3 what=$4 deadline=$((SECONDS + $5))
-	until grep -Eq -- "$pattern" "$log" 2>/dev/null; do
-		if ! kill -0 "$pid" 2>/dev/null; then
-			show_log "$log"
-			die "$what exited before it was ready"
-		fi
-		((SECONDS < deadline)) || {
-			show_log "$log"
-			die "$what not ready after $5 s"
-		}
-		sleep 0.05
-	done
-}
-
-# wait_port PORT PID: waits until PORT accepts connections, while PID lives.
-wait_port() {
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
-
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "found no free port"
-}
+trap_cleanup
 
 # --- setup ----------------------------------------------------------------------------------------
 
 tmp=$(mktemp -d -t swarmcast-webrtc-bench.XXXXXX)
 mkdir -p "$tmp/src" "$tmp/logs"
 
-swarmcast=$tmp/swarmcast
-if [[ -n $SWARMCAST_BIN ]]; then
-	[[ -x $SWARMCAST_BIN ]] || die "SWARMCAST_BIN=$SWARMCAST_BIN is not an executable"
-	swarmcast=$SWARMCAST_BIN
-else
-	# The tracker is swarmcast's whichever implementations run.
-	(cd "$root" && timeout 900 go build -o "$swarmcast" ./cmd/swarmcast) || die "go build ./cmd/swarmcast failed"
-fi
+# The tracker is swarmcast's whichever implementations run.
+build_swarmcast_at "$tmp/swarmcast"
 firstbyte=$tmp/firstbyte
 if has swarmcast; then
-	(cd "$root" && timeout 900 go build -o "$firstbyte" ./bench/webrtc/firstbyte) || die "go build ./bench/webrtc/firstbyte failed"
+	go_build "$firstbyte" ./bench/webrtc/firstbyte
 fi
 
 name=data.bin
@@ -252,9 +122,8 @@ measure() {
 		;;
 	esac
 	dl=$spawned
-	local rc=0
-	wait "$dl" || rc=$?
-	unset 'live[$dl]'
+	reap "$dl"
+	local rc=$reaped
 	if ((rc != 0)); then
 		show_log "$log"
 		show_log "$tmp/logs/$tag-seeder.log" 10
@@ -285,10 +154,7 @@ measure() {
 }
 
 : >"$tmp/samples"
-load0=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load0" -v n="$(nproc)" 'BEGIN { exit !(l > n / 2) }'; then
-	note "warning: load average $load0 on $(nproc) cores: other work competes with the benchmark, figures are noisy"
-fi
+load_warning
 for ((run = 1; run <= RUNS; run++)); do
 	order=$IMPLS
 	if ((run % 2 == 0)); then
@@ -306,13 +172,7 @@ done
 # stat IMPL EXPR: prints "p50 max" (nearest rank) of EXPR over IMPL's runs; EXPR is an awk expression of
 # add, fb and done.
 stat() {
-	awk -v impl="$1" "\$1 == impl { add = \$3; fb = \$4; done = \$5; print $2 }" "$tmp/samples" | sort -g |
-		awk '{ v[NR] = $1 }
-			END {
-				if (NR == 0) { print "- -"; exit }
-				r = int(0.5 * NR); if (r < 0.5 * NR) r++; if (r < 1) r = 1
-				printf "%.0f %.0f\n", v[r], v[NR]
-			}'
+	awk -v impl="$1" "\$1 == impl { add = \$3; fb = \$4; done = \$5; print $2 }" "$tmp/samples" | percentiles 0.5 1
 }
 
 echo

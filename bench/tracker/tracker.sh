@@ -18,6 +18,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cache=$here/.cache
+prog=tracker.sh
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
 
 CLIENTS=${CLIENTS:-1000}
 TORRENTS=${TORRENTS:-10}
@@ -29,12 +32,6 @@ IMPLS=${IMPLS:-swarmcast bittorrent-tracker}
 SWARMCAST_BIN=${SWARMCAST_BIN:-}
 KEEP_LOGS=${KEEP_LOGS:-}
 
-die() {
-	echo "tracker.sh: FAIL: $*" >&2
-	exit 1
-}
-note() { echo "tracker.sh: $*" >&2; }
-
 for v in CLIENTS TORRENTS OFFERS RATE RUNS; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
 done
@@ -42,97 +39,29 @@ for impl in $IMPLS; do
 	[[ $impl == swarmcast || $impl == bittorrent-tracker ]] || die "unknown tracker '$impl' in IMPLS"
 done
 
-declare -A live=() # pid -> description; each pid leads its own process group (setsid)
 tmp=$(mktemp -d)
-
-cleanup() {
-	local rc=$? pid
-	trap - EXIT INT TERM
-	for pid in "${!live[@]}"; do
-		kill -TERM -- "-$pid" 2>/dev/null || true
-	done
-	for pid in "${!live[@]}"; do
-		for _ in 1 2 3 4 5 6 7 8 9 10; do
-			kill -0 -- "-$pid" 2>/dev/null || break
-			sleep 0.2
-		done
-		kill -KILL -- "-$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ -n $KEEP_LOGS ]]; then
-		{ mkdir -p "$KEEP_LOGS" && cp "$tmp"/*.log "$KEEP_LOGS"/; } 2>/dev/null || true
-	fi
-	rm -rf "$tmp"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# spawn DIR LOG CMD...: runs CMD in DIR in a process group of its own, output to LOG; sets $spawned.
-spawn() {
-	local dir=$1 log=$2
-	shift 2
-	(cd "$dir" && exec setsid "$@") >"$log" 2>&1 </dev/null &
-	spawned=$!
-	live[$spawned]=$*
-}
-
-# stop PID: ends PID's process group and waits for it.
-stop() {
-	local pid=$1
-	kill -TERM -- "-$pid" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 -- "-$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL -- "-$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	unset 'live[$pid]'
-}
-
-# free_port prints a loopback TCP port nothing listens on.
-free_port() {
-	local p
-	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-			echo "$p"
-			return
-		fi
-	done
-	die "found no free port"
-}
-
-# wait_port PORT PID: waits until PORT accepts connections, while PID lives.
-wait_port() {
-	for _ in $(seq 200); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return
-		kill -0 "$2" 2>/dev/null || return 1
-		sleep 0.05
-	done
-	return 1
-}
+logs_glob='*.log' # the logs are in $tmp itself
+trap_cleanup
 
 # --- tools ------------------------------------------------------------------------------------------
 
 mkdir -p "$cache"
 loadgen=$cache/loadgen
-(cd "$root" && timeout 900 go build -o "$loadgen" ./bench/tracker/loadgen) || die "go build ./bench/tracker/loadgen failed"
+go_build "$loadgen" ./bench/tracker/loadgen
 
 swarmcast=$cache/swarmcast
-if [[ " $IMPLS " == *" swarmcast "* ]]; then
+if has swarmcast; then
 	if [[ -n $SWARMCAST_BIN ]]; then
 		swarmcast=$SWARMCAST_BIN
 	else
-		(cd "$root" && timeout 900 go build -o "$swarmcast" ./cmd/swarmcast) || die "go build ./cmd/swarmcast failed"
+		go_build "$swarmcast" ./cmd/swarmcast
 	fi
 	"$swarmcast" tracker -h >/dev/null 2>&1 ||
 		die "$swarmcast has no 'tracker' command (cmd/swarmcast/main.go must list runTracker)"
 fi
 
 node_dir=$cache/node
-if [[ " $IMPLS " == *" bittorrent-tracker "* ]]; then
+if has bittorrent-tracker; then
 	command -v node >/dev/null || die "node is needed for bittorrent-tracker"
 	if [[ ! -d $node_dir/node_modules/bittorrent-tracker || $here/package.json -nt $node_dir/package.json ]]; then
 		note "installing bittorrent-tracker 11.2.3 from npm into bench/tracker/.cache"
@@ -169,8 +98,6 @@ measure() {
 	stop "$pid"
 	echo "$out"
 }
-
-median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
 declare -A cpu_us=() relay_p99=()
 printf '%s WebSocket clients, %s torrents, %s offers per announce, %s announces/s for %s, every offer answered (%s runs, load %s at start)\n' \
