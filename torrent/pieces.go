@@ -176,16 +176,8 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 		if st.hashing || st.exclusive || !p.canRequest(i) {
 			continue
 		}
-		for b := 0; b < st.nblocks; b++ {
-			k := blockKey{uint32(i), uint32(b * BlockSize)}
-			if st.received[b] || st.reqs[b] >= 2 {
-				continue
-			}
-			if _, mine := p.requests[k]; mine {
-				continue
-			}
-			st.request(b)
-			return k, t.blockLen(i, b), true
+		if k, n, ok := t.duplicateRequest(p, st); ok {
+			return k, n, true
 		}
 	}
 	return blockKey{}, 0, false
@@ -220,16 +212,8 @@ func (t *Torrent) nextUrgent(p *peer) (blockKey, uint32, bool) {
 		if st == nil || st.hashing || st.exclusive || t.picker.Priority(i) != picker.Now || !p.canRequest(i) {
 			continue
 		}
-		for b := 0; b < st.nblocks; b++ {
-			k := blockKey{uint32(i), uint32(b * BlockSize)}
-			if st.received[b] || st.reqs[b] >= 2 {
-				continue
-			}
-			if _, mine := p.requests[k]; mine {
-				continue
-			}
-			st.request(b)
-			return k, t.blockLen(i, b), true
+		if k, n, ok := t.duplicateRequest(p, st); ok {
+			return k, n, true
 		}
 	}
 	return blockKey{}, 0, false
@@ -249,6 +233,24 @@ func (t *Torrent) cancelBackground(p *peer) {
 			Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
 		p.out.mu.Unlock()
 	}
+}
+
+// duplicateRequest asks p for a block of st that one other peer has been
+// asked for and has not sent yet (end-game, for the last blocks of a
+// download or the piece under a playhead).
+func (t *Torrent) duplicateRequest(p *peer, st *pieceState) (blockKey, uint32, bool) {
+	for b := 0; b < st.nblocks; b++ {
+		k := blockKey{uint32(st.index), uint32(b * BlockSize)}
+		if st.received[b] || st.reqs[b] >= 2 {
+			continue
+		}
+		if _, mine := p.requests[k]; mine {
+			continue
+		}
+		st.request(b)
+		return k, t.blockLen(st.index, b), true
+	}
+	return blockKey{}, 0, false
 }
 
 // releaseRequests gives back every block requested of p.
