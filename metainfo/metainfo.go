@@ -137,23 +137,11 @@ func (mi *MetaInfo) Write(w io.Writer) error {
 // tiers in order if there are any, else announce, without duplicates. This
 // is the list WebTorrent's parse-torrent calls announce.
 func (mi *MetaInfo) AnnounceURLs() []string {
-	var out []string
-	seen := map[string]bool{}
-	add := func(u string) {
-		if u != "" && !seen[u] {
-			seen[u] = true
-			out = append(out, u)
-		}
+	var all []string
+	for _, tier := range mi.Tiers() {
+		all = append(all, tier...)
 	}
-	for _, tier := range mi.AnnounceList {
-		for _, u := range tier {
-			add(u)
-		}
-	}
-	if len(out) == 0 {
-		add(mi.Announce)
-	}
-	return out
+	return uniqueURLs(all)
 }
 
 // Tiers returns the BEP 12 tiers of trackers: announce-list if present, else
@@ -178,10 +166,13 @@ func (mi *MetaInfo) Tiers() [][]string {
 }
 
 // WebSeeds returns the BEP 19 web seed URLs without duplicates.
-func (mi *MetaInfo) WebSeeds() []string {
+func (mi *MetaInfo) WebSeeds() []string { return uniqueURLs(mi.URLList) }
+
+// uniqueURLs returns the non-empty URLs of list in order, each once.
+func uniqueURLs(list []string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, u := range mi.URLList {
+	for _, u := range list {
 		if u != "" && !seen[u] {
 			seen[u] = true
 			out = append(out, u)
