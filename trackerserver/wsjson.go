@@ -265,6 +265,9 @@ func (m *wsMessage) interpretScrape(maxScrape int) error {
 			i = skipSpace(v, i+1)
 		}
 	}
+	if len(m.scrape) == 0 {
+		return errNoInfoHash // an empty list asks for nothing
+	}
 	return nil
 }
 
