@@ -189,9 +189,19 @@ func (c *Client) remove(t *Torrent) {
 }
 
 // Serve accepts connections from l and hands each to HandleConn, until l is
-// closed or the client is. It closes l when the client closes.
+// closed or the client is. It closes l when the client closes, and returns
+// ErrClosed at once (closing l) when the client is already closed.
 func (c *Client) Serve(l transport.Listener) error {
+	// Serve usually runs on its own goroutine: the Add happens under the
+	// lock so that it cannot race with Close's Wait.
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		l.Close()
+		return ErrClosed
+	}
 	c.wg.Add(1)
+	c.mu.Unlock()
 	defer c.wg.Done()
 	if _, port, err := net.SplitHostPort(l.Addr()); err == nil {
 		if n, err := strconv.Atoi(port); err == nil {

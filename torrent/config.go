@@ -81,6 +81,10 @@ type Config struct {
 	// Tracker returns a client for an announce URL; nil disables trackers.
 	// Clients are shared: the engine does not close them.
 	Tracker func(url string) (tracker.Client, error)
+	// TrackerTiers announces to one tracker at a time, tier by tier, as
+	// BEP 12 says. By default every tracker is announced to at once, as
+	// WebTorrent and qBittorrent do.
+	TrackerTiers bool
 	// ListenPort is the port announced to trackers and peers.
 	ListenPort uint16
 	// MaxConns is the most connections per torrent; 0 means DefaultMaxConns.

@@ -26,10 +26,19 @@ const (
 	numWant = 50
 )
 
-// startTrackers announces to every tracker URL, each on its own goroutine,
-// as WebTorrent does: announcing to all tiers at once finds peers fastest.
+// startTrackers starts the announcers. By default every tracker URL gets
+// its own, as WebTorrent and qBittorrent do: announcing to all tiers at once
+// finds peers fastest. With Config.TrackerTiers one announcer works through
+// the tiers as BEP 12 says.
 func (t *Torrent) startTrackers() {
-	if t.c.cfg.Tracker == nil {
+	if t.c.cfg.Tracker == nil || len(t.spec.trackers) == 0 {
+		return
+	}
+	if t.c.cfg.TrackerTiers {
+		wake := make(chan struct{}, 1)
+		t.announceWakes = append(t.announceWakes, wake)
+		t.wg.Add(1)
+		go t.tierLoop(tracker.NewTiers(t.spec.trackers), wake)
 		return
 	}
 	seen := map[string]bool{}
@@ -93,24 +102,10 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 			retry = min(retry*2, maxRetry)
 		} else {
 			ev, retry = tracker.EventNone, firstRetry
-			wait = min(max(resp.Interval, minAnnounceInterval), maxAnnounceInterval)
-			addrs := make([]string, 0, len(resp.Peers))
-			for _, ap := range resp.Peers {
-				addrs = append(addrs, net.JoinHostPort(ap.Addr().String(), strconv.Itoa(int(ap.Port()))))
-			}
-			if len(addrs) > 0 {
-				t.send(evPeers{addrs: addrs})
-			}
+			wait = clampInterval(resp.Interval)
+			t.deliverPeers(&resp)
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-t.ctx.Done():
-			timer.Stop()
-		case <-timer.C:
-		case <-wake:
-			timer.Stop()
-		}
-		if t.ctx.Err() != nil {
+		if !t.sleep(wait, wake) {
 			break
 		}
 		if !completedSent && t.Complete() {
@@ -120,6 +115,95 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 	if ev == tracker.EventStarted {
 		return // never reached the tracker: nothing to stop
 	}
+	t.announceStopped(cl)
+}
+
+// tierLoop announces to one tracker at a time, as BEP 12 says: the tiers in
+// order, each tier's trackers in shuffled order, the first that answers
+// moved to the front of its tier so that it is asked first next time. A
+// tracker is sent "started" the first time it is used, "completed" if it is
+// in use when the download completes, and "stopped" at the end if it was
+// ever told "started".
+func (t *Torrent) tierLoop(tiers *tracker.Tiers, wake <-chan struct{}) {
+	defer t.wg.Done()
+	started := map[string]tracker.Client{}
+	completedSent := t.Complete()
+	retry := firstRetry
+	for {
+		completing := !completedSent && t.Complete()
+		var interval time.Duration
+		_, err := tiers.Try(t.ctx, func(ctx context.Context, u string) error {
+			cl, err := t.c.cfg.Tracker(u)
+			if err != nil {
+				return err // a scheme this client cannot use: the next tracker
+			}
+			ev := tracker.EventNone
+			if _, ok := started[u]; !ok {
+				ev = tracker.EventStarted
+			} else if completing {
+				ev = tracker.EventCompleted
+			}
+			actx, cancel := context.WithTimeout(ctx, announceTimeout)
+			resp, err := cl.Announce(actx, t.announceRequest(ev))
+			cancel()
+			if err != nil {
+				return err
+			}
+			started[u] = cl
+			interval = resp.Interval
+			t.deliverPeers(&resp)
+			return nil
+		})
+		wait := retry
+		if err != nil {
+			if t.ctx.Err() != nil {
+				break
+			}
+			t.c.cfg.Logger.Info("announce failed on every tracker", "err", err)
+			retry = min(retry*2, maxRetry)
+		} else {
+			completedSent = completedSent || completing
+			retry = firstRetry
+			wait = clampInterval(interval)
+		}
+		if !t.sleep(wait, wake) {
+			break
+		}
+	}
+	for _, cl := range started {
+		t.announceStopped(cl)
+	}
+}
+
+func clampInterval(d time.Duration) time.Duration {
+	return min(max(d, minAnnounceInterval), maxAnnounceInterval)
+}
+
+// deliverPeers hands a tracker's peers to the owner loop.
+func (t *Torrent) deliverPeers(resp *tracker.AnnounceResponse) {
+	addrs := make([]string, 0, len(resp.Peers))
+	for _, ap := range resp.Peers {
+		addrs = append(addrs, net.JoinHostPort(ap.Addr().String(), strconv.Itoa(int(ap.Port()))))
+	}
+	if len(addrs) > 0 {
+		t.send(evPeers{addrs: addrs})
+	}
+}
+
+// sleep waits d, or until woken; it reports false when the torrent closed.
+func (t *Torrent) sleep(d time.Duration, wake <-chan struct{}) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-t.ctx.Done():
+	case <-timer.C:
+	case <-wake:
+	}
+	return t.ctx.Err() == nil
+}
+
+// announceStopped tells a tracker we leave, briefly: Close must not wait long.
+func (t *Torrent) announceStopped(cl tracker.Client) {
 	ctx, cancel := context.WithTimeout(context.Background(), stoppedTimeout)
 	defer cancel()
 	cl.Announce(ctx, t.announceRequest(tracker.EventStopped))

@@ -30,6 +30,7 @@ type clientFlags struct {
 	listen    string
 	peers     stringList
 	trackers  stringList
+	tiers     bool
 	maxConns  int
 	upLimit   string
 	downLimit string
@@ -45,6 +46,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", defaultListen, "TCP `ADDR` to accept peers on (\":0\" for any free port)")
 	fs.Var(&f.peers, "peer", "connect to this peer `HOST:PORT` directly (repeatable)")
 	fs.Var(&f.trackers, "tracker", "announce to this tracker `URL` too (repeatable)")
+	fs.BoolVar(&f.tiers, "tracker-tiers", false, "announce to one tracker at a time, tier by tier, as BEP 12 says (by default every tracker at once, as WebTorrent and qBittorrent do)")
 	fs.IntVar(&f.maxConns, "max-conns", torrent.DefaultMaxConns, "most peer connections per torrent")
 	fs.StringVar(&f.upLimit, "up-limit", "", "upload limit `RATE` in bytes per second (\"8MB\", \"512KiB\"); none by default")
 	fs.StringVar(&f.downLimit, "down-limit", "", "download limit `RATE` in bytes per second; none by default")
@@ -106,6 +108,7 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 		Storage:      storage.NewFile(dir),
 		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.Dialer{}},
 		Tracker:      trackers.get,
+		TrackerTiers: f.tiers,
 		ListenPort:   uint16(port),
 		MaxConns:     f.maxConns,
 		UploadRate:   up,

@@ -1,0 +1,146 @@
+package torrent_test
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/swarmcast/swarmcast/torrent"
+	"github.com/swarmcast/swarmcast/tracker"
+	"github.com/swarmcast/swarmcast/tracker/httptracker"
+)
+
+// eventTracker is an HTTP tracker that records the event of every announce
+// it gets and answers with no peers.
+type eventTracker struct {
+	url    string
+	mu     sync.Mutex
+	events []string
+}
+
+func newEventTracker(t *testing.T) *eventTracker {
+	et := &eventTracker{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ev := r.URL.Query().Get("event")
+		if ev == "" {
+			ev = "none"
+		}
+		et.mu.Lock()
+		et.events = append(et.events, ev)
+		et.mu.Unlock()
+		w.Write([]byte("d8:intervali1800e5:peers0:e"))
+	}))
+	t.Cleanup(srv.Close)
+	et.url = srv.URL + "/announce"
+	return et
+}
+
+func (et *eventTracker) got() []string {
+	et.mu.Lock()
+	defer et.mu.Unlock()
+	return slices.Clone(et.events)
+}
+
+// waitEvents waits until the tracker has seen exactly want.
+func (et *eventTracker) waitEvents(t *testing.T, want ...string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Equal(et.got(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("tracker saw %q, want %q", et.got(), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// deadTrackerURL is an announce URL whose port refuses connections.
+func deadTrackerURL(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return "http://" + addr + "/announce"
+}
+
+// httpTrackers opens our HTTP tracker client per URL, once, and closes them
+// when the test ends.
+func httpTrackers(t *testing.T) func(string) (tracker.Client, error) {
+	var mu sync.Mutex
+	clients := map[string]tracker.Client{}
+	t.Cleanup(func() {
+		for _, cl := range clients {
+			cl.Close()
+		}
+	})
+	cfg := tracker.Config{Schemes: tracker.Schemes{"http": httptracker.Opener(httptracker.Config{})}}
+	return func(u string) (tracker.Client, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if cl, ok := clients[u]; ok {
+			return cl, nil
+		}
+		cl, err := tracker.New(u, cfg)
+		if err == nil {
+			clients[u] = cl
+		}
+		return cl, err
+	}
+}
+
+// With TrackerTiers the leecher uses the first tier that answers and no
+// other: tier one is down, tier two answers, tier three is never asked. The
+// tracker in use hears started, completed and stopped.
+func TestTrackerTiersBEP12(t *testing.T) {
+	seeder := newNode(t, nil)
+	mi, data := makeContent(t, seeder.dir, "tiers", []int{1 << 20}, 64<<10)
+	st, err := seeder.c.AddTorrent(mi, torrent.AddOptions{Verify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, st, 10*time.Second)
+
+	second, third := newEventTracker(t), newEventTracker(t)
+	mi.Announce = ""
+	mi.AnnounceList = [][]string{{deadTrackerURL(t), deadTrackerURL(t)}, {second.url}, {third.url}}
+	leecher := newNode(t, func(c *torrent.Config) {
+		c.Tracker = httpTrackers(t)
+		c.TrackerTiers = true
+	})
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 30*time.Second)
+	checkFiles(t, filepath.Join(leecher.dir, "tiers"), data)
+	second.waitEvents(t, "started", "completed")
+	leecher.c.Close()
+	second.waitEvents(t, "started", "completed", "stopped")
+	if ev := third.got(); len(ev) != 0 {
+		t.Fatalf("the third tier was announced to while the second answered: %q", ev)
+	}
+}
+
+// By default every tracker of every tier is announced to at once.
+func TestTrackersAllAtOnce(t *testing.T) {
+	seeder := newNode(t, nil)
+	mi, _ := makeContent(t, seeder.dir, "all", []int{256 << 10}, 64<<10)
+	first, second := newEventTracker(t), newEventTracker(t)
+	mi.Announce = ""
+	mi.AnnounceList = [][]string{{first.url}, {second.url}}
+	n := newNode(t, func(c *torrent.Config) { c.Tracker = httpTrackers(t) })
+	if _, err := n.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}}); err != nil {
+		t.Fatal(err)
+	}
+	first.waitEvents(t, "started")
+	second.waitEvents(t, "started")
+	n.c.Close()
+	first.waitEvents(t, "started", "stopped")
+	second.waitEvents(t, "started", "stopped")
+}
