@@ -164,11 +164,16 @@ wait_port() {
 	return 1
 }
 
-# free_port prints a loopback TCP port nothing listens on.
+# free_port prints a loopback TCP port nothing listens on, below the ephemeral range when there is room, so
+# that no client socket of an earlier run (thousands, in bench/tracker) can be holding it.
 free_port() {
-	local p
+	local p lo=20000 span=40000 eph
+	eph=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 0)
+	if ((eph > 12000)); then
+		lo=10000 span=$((eph - 10000))
+	fi
 	for _ in $(seq 100); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((lo + RANDOM % span))
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
