@@ -181,7 +181,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 }
 
 // hijackRecorder keeps the connection that coder/websocket hijacks, so that
-// a socket can be closed at once, whatever its close handshake is doing.
+// a socket can be closed at once, whatever its close handshake is doing, and
+// hands coder/websocket the connection with raw socket calls (rawConn).
 type hijackRecorder struct {
 	http.ResponseWriter
 	conn net.Conn
@@ -190,7 +191,15 @@ type hijackRecorder struct {
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	h.conn = conn
-	return conn, brw, err
+	if err != nil {
+		return conn, brw, err
+	}
+	// coder/websocket reads through brw.Reader, which it resets onto the
+	// conn returned here (keeping what net/http had buffered), and writes
+	// through brw.Writer, which net/http made on the plain conn.
+	w := wrapConn(conn)
+	brw.Writer = bufio.NewWriter(w)
+	return w, brw, nil
 }
 
 func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
