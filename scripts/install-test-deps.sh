@@ -15,6 +15,7 @@ APT_PACKAGES=(
 	ffmpeg           # makes the H.264/AAC test videos that the streaming tests play (interop/stream_*_test.go)
 	chromium         # headless browser that plays a stream in the player page, driven by npm playwright-core
 	curl             # bench/stream.sh times the first byte of Range requests with it
+	util-linux       # unshare: the full-disk test mounts a small tmpfs in a mount namespace of its own
 )
 
 # NPM_FLAGS: no install scripts (some dependencies run pnpm-only or download steps), no audit, no funding
