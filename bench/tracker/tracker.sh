@@ -139,13 +139,13 @@ measure() {
 }
 
 header() {
-	printf '%-20s %14s %12s %10s %9s %14s %12s %14s %14s %14s %14s\n' impl "CPU µs/announce" "tracker CPU s" announces answers "offers relayed" "RSS MiB" "loadgen CPU s" "relay p50 ms" "relay p99 ms" "relay max ms"
+	printf '%-20s %14s %9s %9s %12s %10s %9s %14s %8s %13s %12s %12s %12s\n' impl "CPU µs/announce" "user µs" "sys µs" "tracker CPU s" announces answers "offers relayed" "RSS MiB" "loadgen CPU s" "relay p50 ms" "relay p99 ms" "relay max ms"
 }
 
 row() {
-	local impl=$1 us cpu ann answ offers rss lg r50 r99 rmax
-	IFS=$'\t' read -r us cpu ann answ offers rss lg r50 r99 rmax <<<"$2"
-	printf '%-20s %14s %12s %10s %9s %14s %12s %14s %14s %14s %14s\n' "$impl" "$us" "$cpu" "$ann" "$answ" "$offers" "$((rss / 1024))" "$lg" "$r50" "$r99" "$rmax"
+	local impl=$1 us cpu ann answ offers rss lg r50 r99 rmax user sys
+	IFS=$'\t' read -r us cpu ann answ offers rss lg r50 r99 rmax user sys <<<"$2"
+	printf '%-20s %14s %9s %9s %12s %10s %9s %14s %8s %13s %12s %12s %12s\n' "$impl" "$us" "$user" "$sys" "$cpu" "$ann" "$answ" "$offers" "$((rss / 1024))" "$lg" "$r50" "$r99" "$rmax"
 }
 
 seconds=$(awk -v d="$DURATION" 'BEGIN { n = d + 0; u = substr(d, length(n "") + 1); if (u == "ms") n /= 1000; else if (u == "m") n *= 60; print n }')
@@ -162,7 +162,7 @@ if [[ -n $RATES ]]; then
 				echo "not sustained (the load generator failed)"
 				break
 			fi
-			IFS=$'\t' read -r us _ ann _ _ _ _ r50 r99 _ <<<"$line"
+			IFS=$'\t' read -r us _ ann _ _ _ _ r50 r99 _ _ _ <<<"$line"
 			verdict=$(awk -v a="$ann" -v r="$rate" -v s="$seconds" -v p="$r50" -v lim="$P50_MS" \
 				'BEGIN { if (a < 0.95 * r * s) print "short"; else if (p > lim) print "slow"; else print "ok" }')
 			printf '%s announces, %s µs CPU each, relay p50 %s ms p99 %s ms: ' "$ann" "$us" "$r50" "$r99"
@@ -183,7 +183,7 @@ if [[ -n $RATES ]]; then
 	exit 0
 fi
 
-declare -A cpu_us=() relay_p99=()
+declare -A cpu_us=() relay_p99=() sys_us=()
 printf '%s WebSocket clients, %s torrents, %s offers per announce, %s announces/s for %s, every offer answered (%s runs%s, load %s at start)\n' \
 	"$CLIENTS" "$TORRENTS" "$OFFERS" "$RATE" "$DURATION" "$RUNS" "${PIN:+, tracker pinned to CPU 0}" "$(cut -d' ' -f1 /proc/loadavg)"
 header
@@ -197,10 +197,15 @@ for impl in $IMPLS; do
 	done
 	cpu_us[$impl]=$(for r in "${rows[@]}"; do cut -f1 <<<"$r"; done | median)
 	relay_p99[$impl]=$(for r in "${rows[@]}"; do cut -f9 <<<"$r"; done | median)
+	sys_us[$impl]=$(for r in "${rows[@]}"; do cut -f12 <<<"$r"; done | median)
 done
 if [[ -n ${cpu_us[swarmcast]:-} && -n ${cpu_us[bittorrent-tracker]:-} ]]; then
 	awk -v a="${cpu_us[swarmcast]}" -v b="${cpu_us[bittorrent-tracker]}" \
 		'BEGIN { printf "ratio (median CPU µs/announce, swarmcast / bittorrent-tracker): %.2f\n", a / b }'
 	awk -v a="${relay_p99[swarmcast]}" -v b="${relay_p99[bittorrent-tracker]}" \
 		'BEGIN { if (b > 0) printf "ratio (median offer-relay p99, swarmcast / bittorrent-tracker): %.2f\n", a / b }'
+	# The kernel's share: every tracker makes the same socket calls for the same frames, and on loopback the
+	# kernel work of delivering each frame is charged to the sender.
+	awk -v a="${sys_us[swarmcast]}" -v b="${sys_us[bittorrent-tracker]}" -v t="${cpu_us[bittorrent-tracker]}" \
+		'BEGIN { printf "kernel (system) CPU µs per announce, medians: swarmcast %s, bittorrent-tracker %s; a quarter of bittorrent-tracker'"'"'s total is %.0f\n", a, b, t / 4 }'
 fi

@@ -45,7 +45,7 @@ func main() {
 	rate := flag.Int("rate", 2000, "announces per second over all clients")
 	duration := flag.Duration("duration", 10*time.Second, "measured time")
 	answer := flag.Bool("answer", true, "answer every relayed offer, as a WebTorrent peer does")
-	tsv := flag.Bool("tsv", false, "print tab-separated numbers instead of JSON: CPU µs per announce, tracker CPU s, announces, answers, offers received, tracker RSS KiB, loadgen CPU s, offer-relay latency p50, p99 and max ms")
+	tsv := flag.Bool("tsv", false, "print tab-separated numbers instead of JSON: CPU µs per announce, tracker CPU s, announces, answers, offers received, tracker RSS KiB, loadgen CPU s, offer-relay latency p50, p99 and max ms, tracker user and system CPU µs per announce")
 	flag.Parse()
 	if *url == "" || *pid == 0 {
 		flag.Usage()
@@ -57,8 +57,10 @@ func main() {
 		os.Exit(1)
 	}
 	if *tsv {
-		fmt.Printf("%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\n", res.CPUPerAnnounceUS, res.TrackerCPU, res.Announces,
-			res.Answers, res.OffersReceived, res.TrackerRSSKiB, res.LoadgenCPU, res.RelayP50MS, res.RelayP99MS, res.RelayMaxMS)
+		perAnnounce := func(s float64) float64 { return s * 1e6 / float64(max(res.Announces, 1)) }
+		fmt.Printf("%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\n", res.CPUPerAnnounceUS, res.TrackerCPU, res.Announces,
+			res.Answers, res.OffersReceived, res.TrackerRSSKiB, res.LoadgenCPU, res.RelayP50MS, res.RelayP99MS, res.RelayMaxMS,
+			perAnnounce(res.TrackerUserCPU), perAnnounce(res.TrackerSysCPU))
 		return
 	}
 	json.NewEncoder(os.Stdout).Encode(res)
@@ -74,6 +76,8 @@ type result struct {
 	AnswersReceived  int64   `json:"answersReceived"`
 	Failures         int64   `json:"failures"`
 	TrackerCPU       float64 `json:"trackerCPUSeconds"`
+	TrackerUserCPU   float64 `json:"trackerUserCPUSeconds"`
+	TrackerSysCPU    float64 `json:"trackerSystemCPUSeconds"`
 	TrackerRSSKiB    int64   `json:"trackerRSSKiB"`
 	LoadgenCPU       float64 `json:"loadgenCPUSeconds"`
 	CPUPerAnnounceUS float64 `json:"trackerCPUPerAnnounceMicros"`
@@ -329,7 +333,9 @@ func run(url string, pid, nClients, nTorrents, nOffers, rate int, duration time.
 		OffersReceived:  ctr.offers.Load(),
 		AnswersReceived: ctr.answers.Load(),
 		Failures:        ctr.failures.Load(),
-		TrackerCPU:      (endCPU - startCPU).Seconds(),
+		TrackerCPU:      (endCPU.total() - startCPU.total()).Seconds(),
+		TrackerUserCPU:  (endCPU.user - startCPU.user).Seconds(),
+		TrackerSysCPU:   (endCPU.sys - startCPU.sys).Seconds(),
 		TrackerRSSKiB:   rss,
 		LoadgenCPU:      (selfCPU() - startLoad).Seconds(),
 	}
@@ -397,28 +403,33 @@ func (cl *client) read(ctx context.Context, ctr *counters, answer bool) {
 	}
 }
 
-// procCPU reads a process's user+system CPU time and its RSS.
-func procCPU(pid int) (time.Duration, int64, error) {
+// cpuTimes is a process's CPU time in user space and in the kernel.
+type cpuTimes struct{ user, sys time.Duration }
+
+func (c cpuTimes) total() time.Duration { return c.user + c.sys }
+
+// procCPU reads a process's user and system CPU time and its RSS.
+func procCPU(pid int) (cpuTimes, int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, 0, err
+		return cpuTimes{}, 0, err
 	}
 	// Fields after the command name, which is in parentheses and may hold spaces.
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, 0, errors.New("unreadable /proc stat")
+		return cpuTimes{}, 0, errors.New("unreadable /proc stat")
 	}
 	f := strings.Fields(s[i+2:])
 	// utime and stime are fields 14 and 15 (1-based), 12 and 13 here; rss is 24, here 22.
 	if len(f) < 22 {
-		return 0, 0, errors.New("short /proc stat")
+		return cpuTimes{}, 0, errors.New("short /proc stat")
 	}
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	rss, _ := strconv.ParseInt(f[21], 10, 64)
 	const ticks = 100 // USER_HZ on Linux
-	return time.Duration(ut+st) * time.Second / ticks, rss * int64(os.Getpagesize()) / 1024, nil
+	return cpuTimes{time.Duration(ut) * time.Second / ticks, time.Duration(st) * time.Second / ticks}, rss * int64(os.Getpagesize()) / 1024, nil
 }
 
 func selfCPU() time.Duration {
