@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/tracker"
 	"github.com/swarmcast/swarmcast/transport"
@@ -81,6 +82,11 @@ type Config struct {
 	// Tracker returns a client for an announce URL; nil disables trackers.
 	// Clients are shared: the engine does not close them.
 	Tracker func(url string) (tracker.Client, error)
+	// WebSeed opens a connection to a torrent's web seed (a BEP 19 URL) that
+	// presents the HTTP origin as a peer (package webseed); nil disables web
+	// seeds. The engine calls it once the torrent's info is known, and again
+	// after the connection ends, with a growing pause.
+	WebSeed func(url string, infoHash metainfo.Hash, info *metainfo.Info) (transport.Conn, error)
 	// TrackerTiers announces to one tracker at a time, tier by tier, as
 	// BEP 12 says. By default every tracker is announced to at once, as
 	// WebTorrent and qBittorrent do.

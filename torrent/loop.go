@@ -119,6 +119,12 @@ func (t *Torrent) handle(ev event) {
 // tick runs the owner's timers: pipeline sizes, snubs, choking, dialing.
 func (t *Torrent) tick() {
 	now := time.Now()
+	t.peersServing = 0
+	for p := range t.peers {
+		if !p.webSeed && !p.peerChoking && p.has.Count() > 0 {
+			t.peersServing++
+		}
+	}
 	for p := range t.peers {
 		p.updateRates(now)
 		if now.Sub(p.lastRecvTime()) > idleTimeout {

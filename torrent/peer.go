@@ -63,6 +63,7 @@ type peer struct {
 	connectedAt                 time.Time
 	lastPEX                     time.Time // when we last sent it a PEX message
 	closed                      bool
+	webSeed                     bool // an HTTP origin (BEP 19), not a peer
 }
 
 func newPeer(t *Torrent, conn transport.Conn, hs peerwire.Handshake) *peer {
@@ -74,6 +75,7 @@ func newPeer(t *Torrent, conn transport.Conn, hs peerwire.Handshake) *peer {
 		amChoking: true, peerChoking: true,
 		requests: map[blockKey]time.Time{}, reqq: defaultPeerReqq, pipeline: 4 * minRequests,
 		allowedFast: map[uint32]bool{},
+		webSeed:     conn.Network() == transport.WebSeed,
 	}
 	p.out.wake = make(chan struct{}, 1)
 	p.lastRecv.Store(time.Now().UnixNano())
@@ -114,7 +116,14 @@ func (p *peer) hasPiece(i int) bool { return p.has.Get(i) }
 
 // canRequest reports whether we may ask the peer for piece i now.
 func (p *peer) canRequest(i int) bool {
-	return p.has.Get(i) && (!p.peerChoking || p.allowedFast[uint32(i)])
+	if !p.has.Get(i) || (p.peerChoking && !p.allowedFast[uint32(i)]) {
+		return false
+	}
+	// The origin fills what the swarm cannot: a web seed is asked for a
+	// piece only when no connected peer has it (every web seed has every
+	// piece, so availability beyond the web seeds' is peers'), or when no
+	// peer serves us at all.
+	return !p.webSeed || p.t.picker.Avail(i) <= p.t.webSeedPeers || p.t.peersServing == 0
 }
 
 // updateRates refreshes the smoothed rates and the pipeline depth.

@@ -55,6 +55,9 @@ func (t *Torrent) onPeerConn(p *peer) {
 		}
 	}
 	t.peers[p] = struct{}{}
+	if p.webSeed {
+		t.webSeedPeers++
+	}
 	p.connectedAt = time.Now()
 	p.lastBlockAt = p.connectedAt
 	if c := t.candidates[p.addr]; c != nil {
@@ -109,6 +112,9 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 		return
 	}
 	delete(t.peers, p)
+	if p.webSeed {
+		t.webSeedPeers--
+	}
 	p.closed = true
 	p.cancel()
 	t.releaseRequests(p)
@@ -146,6 +152,9 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		p.peerChoking = true
 		t.releaseRequests(p)
 	case peerwire.Unchoke:
+		if p.peerChoking && !p.webSeed {
+			t.peersServing++ // at once, so that web seeds step back; tick recounts
+		}
 		p.peerChoking = false
 		t.fillRequests(p)
 	case peerwire.Interested:

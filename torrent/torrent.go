@@ -63,6 +63,8 @@ type Torrent struct {
 	partial       map[int]*pieceState
 	active        []int // partial pieces, oldest first
 	peers         map[*peer]struct{}
+	webSeedPeers  int // connected web seeds
+	peersServing  int // other peers unchoking us (recounted every tick)
 	candidates    map[string]*candidate
 	halfOpen      int
 	banned        map[string]bool // hosts of peers that sent bad data
@@ -370,6 +372,7 @@ func (t *Torrent) setInfo(infoBytes []byte, info *metainfo.Info) error {
 	if t.opt.Verify && !t.opt.AssumeComplete {
 		t.verifyAll()
 	}
+	t.startWebSeeds(info)
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/swarmcast/swarmcast/transport"
 	"github.com/swarmcast/swarmcast/transport/tcp"
 	"github.com/swarmcast/swarmcast/transport/webrtc"
+	"github.com/swarmcast/swarmcast/webseed"
 )
 
 // defaultListen is BitTorrent's customary port; when it is taken, any free
@@ -38,6 +39,7 @@ type clientFlags struct {
 	json      bool
 	verbose   bool
 	noWebRTC  bool
+	noWebSeed bool
 	stun      stringList
 	loopback  bool
 }
@@ -59,6 +61,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.BoolVar(&f.noWebRTC, "no-webrtc", false, "no WebRTC peers: ignore ws:// and wss:// trackers")
+	fs.BoolVar(&f.noWebSeed, "no-webseeds", false, "never fetch from the torrent's web seeds (BEP 19 HTTP origins)")
 	fs.Var(&f.stun, "stun", "STUN server `URL` for WebRTC behind NAT, like stun:stun.example:3478 (repeatable; none needed on one host)")
 	fs.BoolVar(&f.loopback, "webrtc-loopback", false, "WebRTC over 127.0.0.1 only (for a machine without a network)")
 }
@@ -104,11 +107,18 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 		go t.AddConn(conn)
 	}
 	trackers := newTrackerCache(logger, !f.noWebRTC, rtc, onConn)
+	var webSeed func(string, metainfo.Hash, *metainfo.Info) (transport.Conn, error)
+	if !f.noWebSeed {
+		webSeed = func(u string, ih metainfo.Hash, info *metainfo.Info) (transport.Conn, error) {
+			return webseed.New(u, ih, info, webseed.Options{UserAgent: "swarmcast/" + version})
+		}
+	}
 	c = torrent.NewClient(torrent.Config{
 		Storage:      storage.NewFile(dir),
 		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.Dialer{}},
 		Tracker:      trackers.get,
 		TrackerTiers: f.tiers,
+		WebSeed:      webSeed,
 		ListenPort:   uint16(port),
 		MaxConns:     f.maxConns,
 		UploadRate:   up,

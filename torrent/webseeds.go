@@ -1,0 +1,85 @@
+package torrent
+
+import (
+	"sync"
+	"time"
+
+	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/transport"
+)
+
+// Web seed reconnection: a connection that ended soon after it began (the
+// origin failed, or refused) is retried after a pause that doubles up to
+// maxWebSeedRetry; one that served a while is retried after the first pause.
+const (
+	webSeedRetry    = 10 * time.Second
+	maxWebSeedRetry = 10 * time.Minute
+	// webSeedStable is how long a connection must last to reset the pause.
+	webSeedStable = time.Minute
+	// webSeedIdleCheck is how often a complete torrent checks whether it
+	// wants data again (a new file selected), before reconnecting.
+	webSeedIdleCheck = 30 * time.Second
+)
+
+// startWebSeeds starts one loop per web seed URL, once the info is known.
+func (t *Torrent) startWebSeeds(info *metainfo.Info) {
+	if t.c.cfg.WebSeed == nil {
+		return
+	}
+	for _, u := range t.spec.webSeeds {
+		t.wg.Add(1)
+		go t.webSeedLoop(u, info)
+	}
+}
+
+// webSeedLoop keeps a connection to one web seed while the torrent wants
+// data. The engine treats it as a peer that has every piece; which pieces
+// it is asked for is peer.canRequest's rule.
+func (t *Torrent) webSeedLoop(url string, info *metainfo.Info) {
+	defer t.wg.Done()
+	pause := webSeedRetry
+	for t.ctx.Err() == nil {
+		if t.Complete() {
+			if !t.sleep(webSeedIdleCheck, nil) {
+				return
+			}
+			continue
+		}
+		conn, err := t.c.cfg.WebSeed(url, t.infoHash, info)
+		if err != nil {
+			t.c.cfg.Logger.Info("web seed not used", "torrent", t.Name(), "url", url, "err", err)
+			return
+		}
+		w := &watchedConn{Conn: conn, done: make(chan struct{})}
+		began := time.Now()
+		if err := t.AddConn(w); err != nil {
+			t.c.cfg.Logger.Debug("web seed connection refused", "torrent", t.Name(), "url", url, "err", err)
+		} else {
+			select {
+			case <-w.done:
+			case <-t.ctx.Done():
+				return
+			}
+		}
+		if time.Since(began) >= webSeedStable {
+			pause = webSeedRetry
+		} else {
+			pause = min(pause*2, maxWebSeedRetry)
+		}
+		if !t.sleep(pause, nil) {
+			return
+		}
+	}
+}
+
+// watchedConn reports its Close on done.
+type watchedConn struct {
+	transport.Conn
+	once sync.Once
+	done chan struct{}
+}
+
+func (w *watchedConn) Close() error {
+	w.once.Do(func() { close(w.done) })
+	return w.Conn.Close()
+}

@@ -1,0 +1,418 @@
+// Package webseed fetches a torrent's data from an HTTP origin (BEP 19,
+// "GetRight-style" web seeds) and presents the origin to the engine as a
+// peer: a transport.Conn that speaks the BitTorrent wire protocol, has every
+// piece, and answers each request with bytes fetched by HTTP Range requests.
+//
+// The engine needs nothing special for it beyond knowing the conn's network
+// (transport.WebSeed): pipelining, hash checks, smart-ban and byte counting by
+// source all work as for any peer, and the engine decides which pieces the
+// origin is asked for.
+//
+// URLs map to files as BEP 19 says: for a single-file torrent the URL is the
+// file (a URL ending in "/" gets the torrent's name appended); for a
+// multi-file torrent the URL is the folder holding the torrent's folder, and
+// each file is at URL + name + "/" + path, each element escaped. Contiguous
+// requests are merged into one Range request (up to Options.MaxRequestBytes),
+// and a range that spans files becomes one request per file. BEP 47 padding
+// files are never fetched: their bytes are zeros.
+package webseed
+
+import (
+	"context"
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/peerwire"
+	"github.com/swarmcast/swarmcast/transport"
+)
+
+// Options tune a web seed conn. The zero value is usable.
+type Options struct {
+	// Client sends the requests; nil means http.DefaultClient.
+	Client *http.Client
+	// UserAgent is sent with every request; empty means "swarmcast".
+	UserAgent string
+	// Parallel is how many Range requests run at once; 0 means 4.
+	Parallel int
+	// MaxRequestBytes caps one Range request made of merged block
+	// requests; 0 means 4 MiB.
+	MaxRequestBytes int64
+	// MaxFailures is how many failed fetches in a row close the conn, so
+	// the engine drops the origin; 0 means 3.
+	MaxFailures int
+}
+
+// PeerIDPrefix starts the peer ID a web seed conn presents; the rest is a
+// hash of its URL, so two web seeds never look like one peer.
+const PeerIDPrefix = "-SCWS00-"
+
+// request is one block the engine asked for.
+type request struct {
+	index, begin, length uint32
+}
+
+// conn is the engine's side: it writes to in and reads from out.
+type conn struct {
+	url      string
+	infoHash metainfo.Hash
+	info     *metainfo.Info
+	files    []metainfo.File
+	opt      Options
+
+	inR  *io.PipeReader // what the engine writes
+	inW  *io.PipeWriter
+	outR *io.PipeReader // what the engine reads
+	outW *io.PipeWriter
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	cond     *sync.Cond
+	queue    []request
+	closed   bool
+	failures int
+
+	encMu sync.Mutex
+	enc   *peerwire.Encoder
+}
+
+// New returns a conn that serves the torrent from the web seed at rawURL.
+// It starts working when the engine sends its handshake.
+func New(rawURL string, infoHash metainfo.Hash, info *metainfo.Info, opt Options) (transport.Conn, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("webseed: %q is not an http or https URL", rawURL)
+	}
+	if info == nil {
+		return nil, errors.New("webseed: the torrent's info is needed")
+	}
+	if opt.Client == nil {
+		opt.Client = http.DefaultClient
+	}
+	if opt.UserAgent == "" {
+		opt.UserAgent = "swarmcast"
+	}
+	if opt.Parallel <= 0 {
+		opt.Parallel = 4
+	}
+	if opt.MaxRequestBytes <= 0 {
+		opt.MaxRequestBytes = 4 << 20
+	}
+	if opt.MaxFailures <= 0 {
+		opt.MaxFailures = 3
+	}
+	c := &conn{url: rawURL, infoHash: infoHash, info: info, files: info.FileList(), opt: opt}
+	c.inR, c.inW = io.Pipe()
+	c.outR, c.outW = io.Pipe()
+	c.enc = peerwire.NewEncoder(c.outW)
+	c.cond = sync.NewCond(&c.mu)
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	go c.run()
+	return c, nil
+}
+
+func (c *conn) Read(p []byte) (int, error)  { return c.outR.Read(p) }
+func (c *conn) Write(p []byte) (int, error) { return c.inW.Write(p) }
+func (c *conn) Network() string             { return transport.WebSeed }
+func (c *conn) RemoteAddr() string          { return c.url }
+func (c *conn) Outbound() bool              { return true }
+
+// Close stops every fetch and ends both directions.
+func (c *conn) Close() error {
+	c.closeWith(io.ErrClosedPipe)
+	return nil
+}
+
+func (c *conn) closeWith(err error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	c.closed = true
+	c.queue = nil
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.cancel()
+	c.inR.CloseWithError(err)
+	c.outW.CloseWithError(err)
+}
+
+// run answers the handshake, then reads the engine's messages and queues
+// its requests for the fetchers.
+func (c *conn) run() {
+	hs, err := peerwire.ReadHandshake(c.inR)
+	if err != nil {
+		c.closeWith(err)
+		return
+	}
+	if hs.InfoHash != c.infoHash {
+		c.closeWith(errors.New("webseed: handshake for another torrent"))
+		return
+	}
+	ours := peerwire.Handshake{InfoHash: c.infoHash}
+	ours.Reserved.Set(peerwire.FastBit)
+	copy(ours.PeerID[:], PeerIDPrefix)
+	sum := sha1.Sum([]byte(c.url))
+	copy(ours.PeerID[len(PeerIDPrefix):], sum[:])
+	if err := peerwire.WriteHandshake(c.outW, ours); err != nil {
+		c.closeWith(err)
+		return
+	}
+	if err := c.send(peerwire.Message{Type: peerwire.HaveAll}, peerwire.Message{Type: peerwire.Unchoke}); err != nil {
+		c.closeWith(err)
+		return
+	}
+	for range c.opt.Parallel {
+		go c.fetcher()
+	}
+	go c.keepAlive()
+	dec := peerwire.NewDecoderConfig(c.inR, peerwire.DecoderConfig{MaxMessageLength: c.info.NumPieces()/8 + 1024})
+	var m peerwire.Message
+	for {
+		if err := dec.Decode(&m); err != nil {
+			c.closeWith(err)
+			return
+		}
+		switch m.Type {
+		case peerwire.Request:
+			if !c.valid(m.Index, m.Begin, m.Length) {
+				c.send(peerwire.Message{Type: peerwire.RejectRequest, Index: m.Index, Begin: m.Begin, Length: m.Length})
+				continue
+			}
+			c.mu.Lock()
+			c.queue = append(c.queue, request{m.Index, m.Begin, m.Length})
+			c.cond.Signal()
+			c.mu.Unlock()
+		case peerwire.Cancel:
+			c.mu.Lock()
+			for i, r := range c.queue {
+				if r == (request{m.Index, m.Begin, m.Length}) {
+					c.queue = append(c.queue[:i], c.queue[i+1:]...)
+					break
+				}
+			}
+			c.mu.Unlock()
+		}
+		// Everything else (interest, haves, keep-alives) needs no answer.
+	}
+}
+
+// keepAliveInterval keeps the engine from dropping an origin that has
+// nothing to send while it is not asked for anything.
+const keepAliveInterval = 90 * time.Second
+
+func (c *conn) keepAlive() {
+	t := time.NewTicker(keepAliveInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			if c.send(peerwire.Message{Type: peerwire.KeepAlive}) != nil {
+				return
+			}
+		}
+	}
+}
+
+// valid reports whether a request lies inside its piece.
+func (c *conn) valid(index, begin, length uint32) bool {
+	if int(index) >= c.info.NumPieces() || length == 0 || length > 1<<20 {
+		return false
+	}
+	return int64(begin)+int64(length) <= c.info.PieceSize(int(index))
+}
+
+// send writes messages to the engine.
+func (c *conn) send(ms ...peerwire.Message) error {
+	c.encMu.Lock()
+	defer c.encMu.Unlock()
+	for _, m := range ms {
+		if err := c.enc.WriteMessage(m); err != nil {
+			return err
+		}
+	}
+	return c.enc.Flush()
+}
+
+// take waits for requests and takes the first with those that follow it
+// in the torrent's bytes, up to MaxRequestBytes.
+func (c *conn) take() ([]request, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.queue) == 0 && !c.closed {
+		c.cond.Wait()
+	}
+	if c.closed {
+		return nil, false
+	}
+	batch := []request{c.queue[0]}
+	c.queue = c.queue[1:]
+	size := int64(batch[0].length)
+	for size < c.opt.MaxRequestBytes {
+		last := batch[len(batch)-1]
+		next := c.offset(last) + int64(last.length)
+		j := -1
+		for i, r := range c.queue {
+			if c.offset(r) == next {
+				j = i
+				break
+			}
+		}
+		if j < 0 {
+			break
+		}
+		batch = append(batch, c.queue[j])
+		size += int64(c.queue[j].length)
+		c.queue = append(c.queue[:j], c.queue[j+1:]...)
+	}
+	if len(c.queue) == 0 {
+		c.queue = nil // let a long queue's array go
+	}
+	return batch, true
+}
+
+func (c *conn) offset(r request) int64 {
+	return int64(r.index)*c.info.PieceLength + int64(r.begin)
+}
+
+// fetcher fetches batches of requests until the conn closes.
+func (c *conn) fetcher() {
+	for {
+		batch, ok := c.take()
+		if !ok {
+			return
+		}
+		start := c.offset(batch[0])
+		var size int64
+		for _, r := range batch {
+			size += int64(r.length)
+		}
+		buf := make([]byte, size)
+		err := c.fetch(start, buf)
+		if err != nil {
+			if c.ctx.Err() != nil {
+				return
+			}
+			rejects := make([]peerwire.Message, len(batch))
+			for i, r := range batch {
+				rejects[i] = peerwire.Message{Type: peerwire.RejectRequest, Index: r.index, Begin: r.begin, Length: r.length}
+			}
+			c.send(rejects...)
+			c.mu.Lock()
+			c.failures++
+			fail := c.failures >= c.opt.MaxFailures
+			c.mu.Unlock()
+			if fail {
+				c.closeWith(fmt.Errorf("webseed %s: %w", c.url, err))
+				return
+			}
+			continue
+		}
+		c.mu.Lock()
+		c.failures = 0
+		c.mu.Unlock()
+		c.encMu.Lock()
+		var off int64
+		for _, r := range batch {
+			if err = c.enc.WritePiece(r.index, r.begin, buf[off:off+int64(r.length)]); err != nil {
+				break
+			}
+			off += int64(r.length)
+		}
+		if err == nil {
+			err = c.enc.Flush()
+		}
+		c.encMu.Unlock()
+		if err != nil {
+			c.closeWith(err)
+			return
+		}
+	}
+}
+
+// fetch fills buf with the torrent's bytes from offset start, one Range
+// request per file the range touches.
+func (c *conn) fetch(start int64, buf []byte) error {
+	end := start + int64(len(buf))
+	for _, f := range c.files {
+		lo, hi := max(start, f.Offset), min(end, f.Offset+f.Length)
+		if lo >= hi {
+			continue
+		}
+		dst := buf[lo-start : hi-start]
+		if f.IsPadding() {
+			clear(dst)
+			continue
+		}
+		if err := c.get(c.fileURL(f), lo-f.Offset, dst); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fileURL is where BEP 19 puts file f.
+func (c *conn) fileURL(f metainfo.File) string {
+	if !c.info.IsDir() {
+		if strings.HasSuffix(c.url, "/") {
+			return c.url + url.PathEscape(c.info.BestName())
+		}
+		return c.url
+	}
+	var b strings.Builder
+	b.WriteString(c.url)
+	if !strings.HasSuffix(c.url, "/") {
+		b.WriteByte('/')
+	}
+	b.WriteString(url.PathEscape(c.info.BestName()))
+	for _, p := range f.Path {
+		b.WriteByte('/')
+		b.WriteString(url.PathEscape(p))
+	}
+	return b.String()
+}
+
+// get reads len(dst) bytes of the file at u from offset off.
+func (c *conn) get(u string, off int64, dst []byte) error {
+	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+int64(len(dst))-1))
+	req.Header.Set("User-Agent", c.opt.UserAgent)
+	resp, err := c.opt.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusPartialContent:
+		if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", off)) {
+			return fmt.Errorf("GET %s: Content-Range %q does not start at %d", u, resp.Header.Get("Content-Range"), off)
+		}
+	case http.StatusOK:
+		// A server that ignores Range sends the whole file: usable only
+		// from its start, and only the bytes we asked for are read.
+		if off != 0 {
+			return fmt.Errorf("GET %s: the server ignores Range requests", u)
+		}
+	default:
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	if _, err := io.ReadFull(resp.Body, dst); err != nil {
+		return fmt.Errorf("GET %s: %w", u, err)
+	}
+	return nil
+}
