@@ -384,9 +384,12 @@ func (c *conn) fileURL(f metainfo.File) string {
 	return b.String()
 }
 
-// get reads len(dst) bytes of the file at u from offset off.
+// get reads len(dst) bytes of the file at u from offset off. An origin that
+// stalls fails the request after 30 s plus 1 s per 64 KiB asked for.
 func (c *conn) get(u string, off int64, dst []byte) error {
-	req, err := http.NewRequestWithContext(c.ctx, http.MethodGet, u, nil)
+	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second+time.Duration(len(dst)>>16)*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
