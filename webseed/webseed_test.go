@@ -22,7 +22,7 @@ import (
 
 // content writes files (path → size) under dir/name and returns the torrent
 // and the bytes by path.
-func content(t *testing.T, dir, name string, files map[string]int, pieceLength int64, webSeeds ...string) (*metainfo.MetaInfo, map[string][]byte) {
+func content(t testing.TB, dir, name string, files map[string]int, pieceLength int64, webSeeds ...string) (*metainfo.MetaInfo, map[string][]byte) {
 	t.Helper()
 	rng := rand.NewChaCha8([32]byte{byte(len(files))})
 	data := map[string][]byte{}
@@ -54,6 +54,14 @@ type origin struct {
 	*httptest.Server
 	requests atomic.Int64
 	bytes    atomic.Int64
+	rate     atomic.Int64 // bytes per second over all requests; 0: no limit
+	start    time.Time
+}
+
+// limit caps the origin's total upload rate, as a busy origin's is.
+func (o *origin) limit(bytesPerSecond int64) {
+	o.start = time.Now()
+	o.rate.Store(bytesPerSecond)
 }
 
 type countingWriter struct {
@@ -62,11 +70,15 @@ type countingWriter struct {
 }
 
 func (w countingWriter) Write(p []byte) (int, error) {
-	w.o.bytes.Add(int64(len(p)))
+	total := w.o.bytes.Add(int64(len(p)))
+	if r := w.o.rate.Load(); r > 0 {
+		due := w.o.start.Add(time.Duration(float64(total) / float64(r) * float64(time.Second)))
+		time.Sleep(time.Until(due))
+	}
 	return w.ResponseWriter.Write(p)
 }
 
-func newOrigin(t *testing.T, dir string) *origin {
+func newOrigin(t testing.TB, dir string) *origin {
 	o := &origin{}
 	fs := http.FileServer(http.Dir(dir))
 	o.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -77,7 +89,7 @@ func newOrigin(t *testing.T, dir string) *origin {
 	return o
 }
 
-func newClient(t *testing.T, dir string) (*torrent.Client, string) {
+func newClient(t testing.TB, dir string) (*torrent.Client, string) {
 	t.Helper()
 	l, err := tcp.Listen("127.0.0.1:0")
 	if err != nil {
@@ -95,7 +107,7 @@ func newClient(t *testing.T, dir string) (*torrent.Client, string) {
 	return c, l.Addr()
 }
 
-func waitComplete(t *testing.T, tt *torrent.Torrent) {
+func waitComplete(t testing.TB, tt *torrent.Torrent) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !tt.Complete() {
