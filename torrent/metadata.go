@@ -2,6 +2,8 @@ package torrent
 
 import (
 	"crypto/sha1"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -129,9 +131,24 @@ func (t *Torrent) onMetadataMessage(p *peer, payload []byte) {
 
 // afterInfo brings peers that connected before the info up to date.
 func (t *Torrent) afterInfo() {
+	n := t.info.NumPieces()
 	for p := range t.peers {
 		raw, all := p.rawBitfield, p.rawHaveAll
 		p.rawBitfield = nil
+		if raw != nil {
+			// Haves may have made it shorter than the torrent's bitfield,
+			// never longer with bits set: a piece beyond the last is a
+			// protocol error.
+			want := (n + 7) / 8
+			if len(raw) > want {
+				if slices.ContainsFunc(raw[want:], func(b byte) bool { return b != 0 }) {
+					p.close(fmt.Errorf("%w: pieces beyond the torrent's %d", errProtocol, n))
+					continue
+				}
+				raw = raw[:want]
+			}
+			raw = append(raw, make([]byte, want-len(raw))...)
+		}
 		t.applyBitfield(p, raw, all, false)
 		t.sendExtHandshake(p)
 	}

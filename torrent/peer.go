@@ -43,7 +43,7 @@ type peer struct {
 	amChoking, amInterested     bool
 	peerChoking, peerInterested bool
 	has                         bitfield.Bitfield
-	rawBitfield                 []byte // a bitfield that came before the info
+	rawBitfield                 []byte // a bitfield and haves that came before the info
 	rawHaveAll                  bool
 	sawFirst                    bool // a message other than the extension handshake arrived
 	requests                    map[blockKey]time.Time
@@ -362,4 +362,30 @@ func (p *peer) writeLoop() {
 		}
 		keepAlive.Reset(keepAliveInterval)
 	}
+}
+
+// maxRawPieces bounds the haves kept before the info is known: no torrent
+// has this many pieces (16 KiB pieces would make 32 GiB).
+const maxRawPieces = 1 << 21
+
+// rawHave records a have that came before the info.
+func (p *peer) rawHave(i uint32) {
+	if i >= maxRawPieces {
+		return
+	}
+	if need := int(i/8) + 1; len(p.rawBitfield) < need {
+		p.rawBitfield = append(p.rawBitfield, make([]byte, need-len(p.rawBitfield))...)
+	}
+	p.rawBitfield[i/8] |= 0x80 >> (i % 8)
+}
+
+// orBits returns a | b, reusing the longer.
+func orBits(a, b []byte) []byte {
+	if len(a) < len(b) {
+		a, b = b, a
+	}
+	for i, x := range b {
+		a[i] |= x
+	}
+	return a
 }

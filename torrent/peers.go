@@ -166,7 +166,12 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		t.rechoke = true
 	case peerwire.Have:
 		if t.info == nil {
-			return // before metadata, a have cannot be placed; it will come again as a bitfield
+			// Before the metadata a have is kept in the raw bitfield:
+			// nothing says a bitfield will follow (a peer that was still
+			// checking its data when we connected sent have-none, and then
+			// a have per piece it verified).
+			p.rawHave(m.Index)
+			return
 		}
 		if int(m.Index) >= t.info.NumPieces() {
 			p.close(fmt.Errorf("%w: have %d of %d pieces", errProtocol, m.Index, t.info.NumPieces()))
@@ -193,7 +198,7 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		}
 		if t.info == nil {
 			if m.Type == peerwire.Bitfield {
-				p.rawBitfield = m.Bitfield
+				p.rawBitfield = orBits(p.rawBitfield, m.Bitfield)
 			}
 			p.rawHaveAll = p.rawHaveAll || m.Type == peerwire.HaveAll
 			return

@@ -6,9 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 
+	"github.com/swarmcast/swarmcast/lsd"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
@@ -40,6 +42,7 @@ type clientFlags struct {
 	verbose   bool
 	noWebRTC  bool
 	noWebSeed bool
+	noLSD     bool
 	stun      stringList
 	loopback  bool
 }
@@ -61,6 +64,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.BoolVar(&f.noWebRTC, "no-webrtc", false, "no WebRTC peers: ignore ws:// and wss:// trackers")
+	fs.BoolVar(&f.noLSD, "no-lsd", false, "no local service discovery (BEP 14 multicast on the local network; off anyway when --listen is a loopback address)")
 	fs.BoolVar(&f.noWebSeed, "no-webseeds", false, "never fetch from the torrent's web seeds (BEP 19 HTTP origins)")
 	fs.Var(&f.stun, "stun", "STUN server `URL` for WebRTC behind NAT, like stun:stun.example:3478 (repeatable; none needed on one host)")
 	fs.BoolVar(&f.loopback, "webrtc-loopback", false, "WebRTC over 127.0.0.1 only (for a machine without a network)")
@@ -127,11 +131,59 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 		Version:      "swarmcast " + version,
 	})
 	go c.Serve(l)
+	disc := f.startLSD(c, l.Addr(), logger)
 	return &session{client: c, listen: l.Addr(), close: func() error {
+		if disc != nil {
+			disc.Close()
+		}
 		err := c.Close()
 		trackers.close()
 		return err
 	}}, nil
+}
+
+// startLSD starts BEP 14 local service discovery for the client's public
+// torrents, unless turned off or pointless: a client listening on loopback
+// cannot be reached by the peers it would find. A host without multicast
+// (no network) runs without it.
+func (f *clientFlags) startLSD(c *torrent.Client, listen string, logger *slog.Logger) *lsd.Service {
+	host, portStr, _ := net.SplitHostPort(listen)
+	port, _ := strconv.Atoi(portStr)
+	if ip, err := netip.ParseAddr(host); f.noLSD || port == 0 || (err == nil && ip.IsLoopback()) {
+		return nil
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := lsd.Start(lsd.Config{
+		Port: uint16(port),
+		Torrents: func() []metainfo.Hash {
+			var out []metainfo.Hash
+			for _, t := range c.Torrents() {
+				// Private torrents use their trackers only (BEP 27). A
+				// magnet link's torrent is announced until its info
+				// arrives and says otherwise, as libtorrent does: the
+				// info hash is all an announce reveals.
+				if info := t.Info(); info == nil || !info.Private {
+					out = append(out, t.InfoHash())
+				}
+			}
+			return out
+		},
+		OnPeer: func(ih metainfo.Hash, addr netip.AddrPort) {
+			if t, ok := c.Torrent(ih); ok {
+				if info := t.Info(); info == nil || !info.Private {
+					t.AddPeers(addr.String())
+				}
+			}
+		},
+		Logger: logger,
+	})
+	if err != nil {
+		logger.Debug("local service discovery off", "err", err)
+		return nil
+	}
+	return s
 }
 
 func parseRate(s string) (int64, error) {
