@@ -65,6 +65,7 @@ type Service struct {
 
 	mu        sync.Mutex
 	ours      map[metainfo.Hash]time.Time // announced torrents, with when
+	pending   map[metainfo.Hash]bool      // newcomers to answer once MinInterval allows
 	closed    chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -108,7 +109,7 @@ func Start(cfg Config) (*Service, error) {
 	rand.Read(c[:])
 	s := &Service{
 		cfg: cfg, group: group, recv: recv, send: send, cookie: hex.EncodeToString(c[:]),
-		ours: map[metainfo.Hash]time.Time{}, closed: make(chan struct{}),
+		ours: map[metainfo.Hash]time.Time{}, pending: map[metainfo.Hash]bool{}, closed: make(chan struct{}),
 	}
 	s.wg.Add(2)
 	go s.readLoop()
@@ -165,9 +166,14 @@ func (s *Service) readLoop() {
 		for _, h := range m.InfoHashes {
 			// A newcomer learns of us by our next announce: answer its
 			// announce with ours, at most once per MinInterval.
-			if at, ok := s.ours[h]; ok && now.Sub(at) >= s.cfg.MinInterval {
+			at, ok := s.ours[h]
+			switch {
+			case !ok:
+			case now.Sub(at) >= s.cfg.MinInterval:
 				s.ours[h] = now
 				reply = append(reply, h)
+			default:
+				s.pending[h] = true // answered when the interval allows
 			}
 		}
 		s.mu.Unlock()
@@ -201,13 +207,19 @@ func (s *Service) announceDue(now time.Time) {
 	keep := make(map[metainfo.Hash]time.Time, len(list))
 	for _, h := range list {
 		at, ok := s.ours[h]
-		if !ok || now.Sub(at) >= s.cfg.Interval {
+		if !ok || now.Sub(at) >= s.cfg.Interval || (s.pending[h] && now.Sub(at) >= s.cfg.MinInterval) {
 			due = append(due, h)
 			at = now
+			delete(s.pending, h)
 		}
 		keep[h] = at
 	}
 	s.ours = keep
+	for h := range s.pending {
+		if _, ok := keep[h]; !ok {
+			delete(s.pending, h)
+		}
+	}
 	s.mu.Unlock()
 	s.sendAnnounces(due)
 }

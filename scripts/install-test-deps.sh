@@ -11,11 +11,11 @@ APT_PACKAGES=(
 	aria2            # aria2c: another classic client; `aria2c -S` prints a torrent's info hash
 	mktorrent        # a third torrent creator to cross-check
 	python3-libtorrent # libtorrent 2.0 (qBittorrent's engine), driven by interop/node/lt.py
-	iproute2         # ip netns and veth pairs: Transmission refuses loopback peers, so its tests use namespaces
+	iproute2         # ip netns and veth pairs: Transmission refuses loopback peers, and local discovery needs multicast, so their tests use namespaces
 	ffmpeg           # makes the H.264/AAC test videos that the streaming tests play (interop/stream_*_test.go)
 	chromium         # headless browser that plays a stream in the player page, driven by npm playwright-core
 	curl             # bench/stream.sh times the first byte of Range requests with it
-	util-linux       # unshare: the full-disk test mounts a small tmpfs in a mount namespace of its own
+	util-linux       # unshare: the full-disk and local-discovery tests make namespaces of their own
 )
 
 # NPM_FLAGS: no install scripts (some dependencies run pnpm-only or download steps), no audit, no funding

@@ -80,6 +80,7 @@ cp "$DISK/out/data.bin" "$HOST/data.bin"
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "-rm", "sh", "-c", script)
+	killGroupOnCancel(cmd)
 	cmd.Env = append(os.Environ(), "DISK="+disk, "HOST="+host, "BIN="+bin, "TF="+tf, "SEEDER="+l.Addr())
 	out, err := cmd.CombinedOutput()
 	if err != nil {
