@@ -328,7 +328,12 @@ func (t *Torrent) addCandidate(a string) {
 	if t.candidates[addr] != nil || len(t.candidates) >= 4*t.c.cfg.MaxConns+200 {
 		return
 	}
-	t.candidates[addr] = &candidate{network: network, addr: addr}
+	c := &candidate{network: network, addr: addr}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		ip := ap.Addr().Unmap()
+		c.local = ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()
+	}
+	t.candidates[addr] = c
 }
 
 // dialMore starts dials while there is room.
@@ -340,24 +345,28 @@ func (t *Torrent) dialMore() {
 		return // a seed waits for leechers to come to it
 	}
 	now := time.Now()
-	for _, c := range t.candidates {
-		if t.halfOpen >= t.c.cfg.MaxHalfOpen || len(t.peers)+t.halfOpen >= t.c.cfg.MaxConns {
-			return
+	// Peers on our own network first: their traffic stays local, and it
+	// is usually the fastest.
+	for _, local := range []bool{true, false} {
+		for _, c := range t.candidates {
+			if t.halfOpen >= t.c.cfg.MaxHalfOpen || len(t.peers)+t.halfOpen >= t.c.cfg.MaxConns {
+				return
+			}
+			if c.local != local || c.connected || c.dialing || c.self || now.Before(c.nextTry) {
+				continue
+			}
+			if t.banned[banKey(c.addr)] {
+				continue
+			}
+			d := t.c.cfg.Dialers[c.network]
+			if d == nil {
+				continue
+			}
+			c.dialing = true
+			t.halfOpen++
+			t.wg.Add(1)
+			go t.dial(d, c.addr)
 		}
-		if c.connected || c.dialing || c.self || now.Before(c.nextTry) {
-			continue
-		}
-		if t.banned[banKey(c.addr)] {
-			continue
-		}
-		d := t.c.cfg.Dialers[c.network]
-		if d == nil {
-			continue
-		}
-		c.dialing = true
-		t.halfOpen++
-		t.wg.Add(1)
-		go t.dial(d, c.addr)
 	}
 }
 

@@ -94,6 +94,7 @@ type candidate struct {
 	connected     bool
 	dialing       bool
 	self          bool // our own address: never dialled
+	local         bool // on our network (private, link-local or loopback): dialled first
 }
 
 // File is one file of a torrent.
