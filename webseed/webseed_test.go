@@ -115,6 +115,17 @@ func newClient(t testing.TB, dir string) (*torrent.Client, string) {
 	return c, l.Addr()
 }
 
+// seed seeds mi's data in dir from a client on loopback and returns its
+// address.
+func seed(t testing.TB, dir string, mi *metainfo.MetaInfo) string {
+	t.Helper()
+	c, addr := newClient(t, dir)
+	if _, err := c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
 func waitComplete(t testing.TB, tt *torrent.Torrent) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -198,10 +209,7 @@ func TestOriginStepsBackForPeers(t *testing.T) {
 	o.gate = make(chan struct{})
 	mi.URLList = metainfo.URLList{o.URL + "/movie/m.bin"}
 
-	seeder, addr := newClient(t, filepath.Join(srv, "movie"))
-	if _, err := seeder.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
-		t.Fatal(err)
-	}
+	addr := seed(t, filepath.Join(srv, "movie"), mi)
 	dst := t.TempDir()
 	c, _ := newClient(t, dst)
 	tt, err := c.AddTorrent(mi, torrent.AddOptions{Peers: []string{addr}})
@@ -232,10 +240,7 @@ func TestBrokenOrigin(t *testing.T) {
 	mi, data := content(t, srv, "x", map[string]int{"x.bin": 1 << 20}, 64<<10)
 	o := newOrigin(t, srv)
 	mi.URLList = metainfo.URLList{o.URL + "/missing/x.bin"}
-	seeder, addr := newClient(t, filepath.Join(srv, "x"))
-	if _, err := seeder.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
-		t.Fatal(err)
-	}
+	addr := seed(t, filepath.Join(srv, "x"), mi)
 	dst := t.TempDir()
 	c, _ := newClient(t, dst)
 	tt, err := c.AddTorrent(mi, torrent.AddOptions{Peers: []string{addr}})
@@ -294,10 +299,7 @@ func TestLyingOrigin(t *testing.T) {
 		}
 	}
 
-	seeder, addr := newClient(t, filepath.Join(honest, "y"))
-	if _, err := seeder.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
-		t.Fatal(err)
-	}
+	addr := seed(t, filepath.Join(honest, "y"), mi)
 	tt.AddPeers(addr)
 	waitComplete(t, tt)
 	checkFiles(t, dst, data)

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -11,11 +10,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/swarmcast/swarmcast/metainfo"
-	"github.com/swarmcast/swarmcast/storage"
-	"github.com/swarmcast/swarmcast/torrent"
-	"github.com/swarmcast/swarmcast/transport/tcp"
 )
 
 // A download onto a disk that fills up stops with an error that says so,
@@ -27,42 +21,10 @@ func TestDownloadFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	// In CI a missing tool fails the test, as in interop/.
-	skip := t.Skipf
-	if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "0" && ci != "false" && ci != "no" {
-		skip = t.Fatalf
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		skip("needs unshare (util-linux; scripts/install-test-deps.sh installs it)")
-	}
-	if out, err := exec.Command("unshare", "-rm", "true").CombinedOutput(); err != nil {
-		skip("cannot make a user and mount namespace here: %v %s", err, out)
-	}
-	bin := filepath.Join(t.TempDir(), "swarmcast")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	const size, pl = 8 << 20, 128 << 10
-	dir := t.TempDir()
-	data := make([]byte, size)
-	rand.Read(data)
-	os.WriteFile(filepath.Join(dir, "data.bin"), data, 0o644)
-	mi, _, err := metainfo.Create(filepath.Join(dir, "data.bin"), metainfo.CreateOptions{PieceLength: pl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf := filepath.Join(dir, "data.torrent")
-	writeFileAtomic(tf, mi)
-	l, err := tcp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeder := torrent.NewClient(torrent.Config{Storage: storage.NewFile(dir)})
-	t.Cleanup(func() { seeder.Close() })
-	go seeder.Serve(l)
-	if _, err := seeder.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
-		t.Fatal(err)
-	}
+	needNamespace(t, "-rm")
+	bin := buildSwarmcast(t)
+	const size = 8 << 20
+	data, tf, seederAddr := seededFile(t, size, 128<<10, 0)
 
 	// The disk holds 10 MiB, 5 of them taken by a filler: the 8 MiB download
 	// runs out of space half way. Removing the filler makes room.
@@ -81,7 +43,7 @@ cp "$DISK/out/data.bin" "$HOST/data.bin"
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "unshare", "-rm", "sh", "-c", script)
 	killGroupOnCancel(cmd)
-	cmd.Env = append(os.Environ(), "DISK="+disk, "HOST="+host, "BIN="+bin, "TF="+tf, "SEEDER="+l.Addr())
+	cmd.Env = append(os.Environ(), "DISK="+disk, "HOST="+host, "BIN="+bin, "TF="+tf, "SEEDER="+seederAddr)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("namespace script: %v\n%s", err, out)

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,22 +23,8 @@ func TestLocalDiscovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	skip := t.Skipf
-	if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "0" && ci != "false" && ci != "no" {
-		skip = t.Fatalf // in CI a missing tool fails, as in interop/
-	}
-	for _, tool := range []string{"unshare", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skip("needs %s (util-linux, iproute2: scripts/install-test-deps.sh)", tool)
-		}
-	}
-	if out, err := exec.Command("unshare", "-rn", "true").CombinedOutput(); err != nil {
-		skip("cannot make a network namespace here: %v %s", err, out)
-	}
-	bin := filepath.Join(t.TempDir(), "swarmcast")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	needNamespace(t, "-rn", "ip")
+	bin := buildSwarmcast(t)
 	dir := t.TempDir()
 	data := make([]byte, 3<<20+1234)
 	rand.Read(data)
@@ -86,15 +71,6 @@ kill $seed
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("downloaded file differs: %v", err)
 	}
-}
-
-// killGroupOnCancel runs cmd in a process group of its own and kills the
-// whole group when its context ends, so that no child outlives the test or
-// holds its output pipe open.
-func killGroupOnCancel(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 5 * time.Second
 }
 
 // logLines returns a log's lines without its JSON progress lines, except

@@ -24,35 +24,13 @@ func TestResumeAfterKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	bin := filepath.Join(t.TempDir(), "swarmcast")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	const size, pl = 12 << 20, 128 << 10
-	dir := t.TempDir()
-	data := make([]byte, size)
-	rand.Read(data)
-	os.WriteFile(filepath.Join(dir, "data.bin"), data, 0o644)
-	mi, _, err := metainfo.Create(filepath.Join(dir, "data.bin"), metainfo.CreateOptions{PieceLength: pl})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf := filepath.Join(dir, "data.torrent")
-	writeFileAtomic(tf, mi)
-	l, err := tcp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeder := torrent.NewClient(torrent.Config{Storage: storage.NewFile(dir), UploadRate: 3 << 20})
-	t.Cleanup(func() { seeder.Close() })
-	go seeder.Serve(l)
-	if _, err := seeder.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildSwarmcast(t)
+	const size = 12 << 20
+	data, tf, seederAddr := seededFile(t, size, 128<<10, 3<<20)
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	args := []string{"download", tf, "-o", out, "--peer", l.Addr(), "--listen", "127.0.0.1:0", "--json"}
+	args := []string{"download", tf, "-o", out, "--peer", seederAddr, "--listen", "127.0.0.1:0", "--json"}
 
 	first := exec.CommandContext(ctx, bin, args...)
 	stderr, _ := first.StderrPipe()
@@ -97,4 +75,45 @@ func TestResumeAfterKill9(t *testing.T) {
 		t.Fatalf("file differs after resume: %v", err)
 	}
 	t.Logf("killed at %.0f%% (%d bytes verified); second run downloaded %d of %d bytes", atKill.Progress*100, verified, last.Downloaded, size)
+}
+
+// buildSwarmcast builds this command into a temporary folder, for tests
+// that run it as its own process.
+func buildSwarmcast(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "swarmcast")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// seededFile writes size random bytes to data.bin in a temporary folder,
+// makes its torrent (data.torrent beside it) and seeds it from a client in
+// this process on loopback, uploading at most uploadRate bytes a second (0:
+// no limit). It returns the bytes, the torrent's path and the seeder's
+// address.
+func seededFile(t *testing.T, size int, pieceLength, uploadRate int64) (data []byte, torrentPath, addr string) {
+	t.Helper()
+	dir := t.TempDir()
+	data = make([]byte, size)
+	rand.Read(data)
+	os.WriteFile(filepath.Join(dir, "data.bin"), data, 0o644)
+	mi, _, err := metainfo.Create(filepath.Join(dir, "data.bin"), metainfo.CreateOptions{PieceLength: pieceLength})
+	if err != nil {
+		t.Fatal(err)
+	}
+	torrentPath = filepath.Join(dir, "data.torrent")
+	writeFileAtomic(torrentPath, mi)
+	l, err := tcp.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := torrent.NewClient(torrent.Config{Storage: storage.NewFile(dir), UploadRate: uploadRate})
+	t.Cleanup(func() { seeder.Close() })
+	go seeder.Serve(l)
+	if _, err := seeder.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	return data, torrentPath, l.Addr()
 }
