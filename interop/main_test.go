@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/swarmcast/swarmcast/internal/testenv"
 )
 
 // The swarmcast binary under test: TestMain makes a temporary directory for it, and the first test that
@@ -104,14 +106,7 @@ func statSources(root string) {
 
 // strict reports whether a missing tool must fail the test rather than skip it.
 func strict() bool {
-	if os.Getenv("SWARMCAST_INTEROP") == "1" {
-		return true
-	}
-	switch strings.ToLower(os.Getenv("CI")) {
-	case "", "0", "false", "no":
-		return false
-	}
-	return true
+	return os.Getenv("SWARMCAST_INTEROP") == "1" || testenv.CI()
 }
 
 // missing fails the test in strict mode and skips it otherwise.

@@ -4,11 +4,11 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/testenv"
 	"github.com/swarmcast/swarmcast/metainfo"
 )
 
@@ -35,18 +35,7 @@ func runInNetns(t *testing.T, name string) bool {
 	if os.Getenv(inNetnsEnv) == "1" {
 		return false
 	}
-	skip := t.Skipf
-	if ci := strings.ToLower(os.Getenv("CI")); ci != "" && ci != "0" && ci != "false" && ci != "no" {
-		skip = t.Fatalf // in CI a missing tool fails, as in interop/
-	}
-	for _, tool := range []string{"unshare", "ip"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			skip("needs %s (util-linux, iproute2: scripts/install-test-deps.sh)", tool)
-		}
-	}
-	if out, err := exec.Command("unshare", "-rn", "true").CombinedOutput(); err != nil {
-		skip("cannot make a network namespace here: %v %s", err, out)
-	}
+	testenv.NeedNamespace(t, "-rn", "ip")
 	cmd := exec.Command("unshare", "-rn", "sh", "-c", netnsSetup, "sh", os.Args[0], "-test.run", "^"+name+"$", "-test.v")
 	cmd.Env = append(os.Environ(), inNetnsEnv+"=1")
 	out, err := cmd.CombinedOutput()

@@ -126,6 +126,19 @@ func seed(t testing.TB, dir string, mi *metainfo.MetaInfo) string {
 	return addr
 }
 
+// leech adds mi to a new client that downloads into a temporary folder,
+// knowing the peers given; it returns the folder and the torrent.
+func leech(t testing.TB, mi *metainfo.MetaInfo, peers ...string) (string, *torrent.Torrent) {
+	t.Helper()
+	dst := t.TempDir()
+	c, _ := newClient(t, dst)
+	tt, err := c.AddTorrent(mi, torrent.AddOptions{Peers: peers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst, tt
+}
+
 func waitComplete(t testing.TB, tt *torrent.Torrent) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -157,12 +170,7 @@ func TestDownloadFromOriginOnly(t *testing.T) {
 	o := newOrigin(t, srv)
 	mi.URLList = metainfo.URLList{o.URL + "/"}
 
-	dst := t.TempDir()
-	c, _ := newClient(t, dst)
-	tt, err := c.AddTorrent(mi, torrent.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst, tt := leech(t, mi)
 	waitComplete(t, tt)
 	st := tt.Stats()
 	checkFiles(t, filepath.Join(dst, "Show 1"), data)
@@ -187,12 +195,7 @@ func TestSingleFileURL(t *testing.T) {
 	mi, data := content(t, srv, "media", map[string]int{"clip.mp4": 1<<20 + 17}, 32<<10)
 	o := newOrigin(t, srv)
 	mi.URLList = metainfo.URLList{o.URL + "/media/clip.mp4"}
-	dst := t.TempDir()
-	c, _ := newClient(t, dst)
-	tt, err := c.AddTorrent(mi, torrent.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst, tt := leech(t, mi)
 	waitComplete(t, tt)
 	checkFiles(t, dst, data)
 }
@@ -210,12 +213,7 @@ func TestOriginStepsBackForPeers(t *testing.T) {
 	mi.URLList = metainfo.URLList{o.URL + "/movie/m.bin"}
 
 	addr := seed(t, filepath.Join(srv, "movie"), mi)
-	dst := t.TempDir()
-	c, _ := newClient(t, dst)
-	tt, err := c.AddTorrent(mi, torrent.AddOptions{Peers: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst, tt := leech(t, mi, addr)
 	deadline := time.Now().Add(20 * time.Second)
 	for tt.Stats().Downloaded[transport.TCP] == 0 {
 		if time.Now().After(deadline) {
@@ -241,12 +239,7 @@ func TestBrokenOrigin(t *testing.T) {
 	o := newOrigin(t, srv)
 	mi.URLList = metainfo.URLList{o.URL + "/missing/x.bin"}
 	addr := seed(t, filepath.Join(srv, "x"), mi)
-	dst := t.TempDir()
-	c, _ := newClient(t, dst)
-	tt, err := c.AddTorrent(mi, torrent.AddOptions{Peers: []string{addr}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst, tt := leech(t, mi, addr)
 	waitComplete(t, tt)
 	checkFiles(t, dst, data)
 	if st := tt.Stats(); st.Downloaded[transport.WebSeed] != 0 {
@@ -280,12 +273,7 @@ func TestLyingOrigin(t *testing.T) {
 	o := newOrigin(t, bad)
 	mi.URLList = metainfo.URLList{o.URL + "/y/y.bin"}
 
-	dst := t.TempDir()
-	c, _ := newClient(t, dst)
-	tt, err := c.AddTorrent(mi, torrent.AddOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	dst, tt := leech(t, mi)
 	deadline := time.Now().Add(10 * time.Second)
 	for tt.Stats().HashFails == 0 || tt.Stats().PeersByNetwork[transport.WebSeed] > 0 {
 		if time.Now().After(deadline) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmcast/swarmcast/internal/testenv"
 )
 
 // A download onto a disk that fills up stops with an error that says so,
@@ -21,7 +23,7 @@ func TestDownloadFullDisk(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	needNamespace(t, "-rm")
+	testenv.NeedNamespace(t, "-rm")
 	bin := buildSwarmcast(t)
 	const size = 8 << 20
 	data, tf, seederAddr := seededFile(t, size, 128<<10, 0)

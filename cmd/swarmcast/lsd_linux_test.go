@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/testenv"
 	"github.com/swarmcast/swarmcast/metainfo"
 )
 
@@ -23,7 +24,7 @@ func TestLocalDiscovery(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
-	needNamespace(t, "-rn", "ip")
+	testenv.NeedNamespace(t, "-rn", "ip")
 	bin := buildSwarmcast(t)
 	dir := t.TempDir()
 	data := make([]byte, 3<<20+1234)
