@@ -55,8 +55,6 @@ const (
 	uploadSlots = 4
 	// tickInterval drives timers of the owner loop: snubs, dials, choking.
 	tickInterval = time.Second
-	// redialBackoff is how long a failed address waits before another try.
-	redialBackoff = 30 * time.Second
 	// maxMixedHashFails: a peer that shared in this many failed pieces is
 	// banned even when smart-ban could not single it out. Failed pieces are
 	// retried from one peer, so an honest peer rarely shares in more than a

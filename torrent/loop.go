@@ -18,6 +18,7 @@ type (
 	evDialDone struct {
 		addr string
 		p    *peer // nil when the dial or handshake failed
+		err  error // why it failed
 	}
 	evMsg struct {
 		p *peer
@@ -39,6 +40,7 @@ type (
 		blocks [][20]byte // per-block SHA-1s of failed data, for smart-ban
 	}
 	evPeers struct {
+		src   PeerSource
 		addrs []string
 	}
 	// evBatch is several events from one connection's reader that arrived
@@ -74,11 +76,11 @@ func (t *Torrent) handle(ev event) {
 		t.onPeerConn(ev.p)
 	case evDialDone:
 		t.halfOpen--
-		if c := t.candidates[ev.addr]; c != nil {
+		if c := t.cands.get(ev.addr); c != nil {
 			c.dialing = false
 			if ev.p == nil {
-				c.failures++
-				c.nextTry = time.Now().Add(redialBackoff * time.Duration(min(c.failures, 10)))
+				t.c.cfg.Logger.Debug("dial failed", "addr", ev.addr, "source", c.source, "err", ev.err)
+				t.cands.dialFailed(c, dialErrString(ev.err), time.Now())
 			}
 		}
 		if ev.p != nil {
@@ -110,7 +112,7 @@ func (t *Torrent) handle(ev event) {
 		}
 	case evPeers:
 		for _, a := range ev.addrs {
-			t.addCandidate(a)
+			t.addCandidate(ev.src, a)
 		}
 		t.dialMore()
 	}

@@ -2,11 +2,12 @@ package torrent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
@@ -26,8 +27,8 @@ func (t *Torrent) onPeerConn(p *peer) {
 		t.c.cfg.Logger.Debug("dropping connection", "addr", p.addr, "why", why)
 		p.conn.Close()
 		p.cancel()
-		if c := t.candidates[p.addr]; c != nil {
-			c.nextTry = time.Now().Add(redialBackoff)
+		if c := t.cands.get(p.addr); c != nil {
+			c.nextTry = time.Now().Add(redialAfterClose)
 		}
 	}
 	switch {
@@ -36,7 +37,7 @@ func (t *Torrent) onPeerConn(p *peer) {
 		return
 	case p.id == t.c.cfg.PeerID:
 		// Trackers and PEX hand out our own address: never dial it again.
-		if c := t.candidates[p.addr]; c != nil {
+		if c := t.cands.get(p.addr); c != nil {
 			c.self = true
 		}
 		reject("connected to ourselves")
@@ -60,8 +61,8 @@ func (t *Torrent) onPeerConn(p *peer) {
 	}
 	p.connectedAt = time.Now()
 	p.lastBlockAt = p.connectedAt
-	if c := t.candidates[p.addr]; c != nil {
-		c.connected, c.failures = true, 0
+	if c := t.cands.get(p.addr); c != nil {
+		t.cands.connectedTo(c)
 	}
 	p.startIO()
 	// Say what we have: BEP 6 have-all/none when both sides speak it.
@@ -125,9 +126,8 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 			}
 		}
 	}
-	if c := t.candidates[p.addr]; c != nil {
-		c.connected = false
-		c.nextTry = time.Now().Add(redialBackoff)
+	if c := t.cands.get(p.addr); c != nil {
+		t.cands.disconnected(c, time.Now())
 	}
 	if t.optimistic == p {
 		t.optimistic = nil
@@ -317,23 +317,8 @@ func (t *Torrent) onComplete() {
 
 // addCandidate records an address to dial: "host:port" (TCP) or
 // "network://host:port".
-func (t *Torrent) addCandidate(a string) {
-	network, addr := transport.TCP, a
-	if n, rest, ok := strings.Cut(a, "://"); ok {
-		network, addr = n, rest
-	}
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return
-	}
-	if t.candidates[addr] != nil || len(t.candidates) >= 4*t.c.cfg.MaxConns+200 {
-		return
-	}
-	c := &candidate{network: network, addr: addr}
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		ip := ap.Addr().Unmap()
-		c.local = ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()
-	}
-	t.candidates[addr] = c
+func (t *Torrent) addCandidate(src PeerSource, a string) {
+	t.cands.add(src, a, time.Now())
 }
 
 // dialMore starts dials while there is room.
@@ -341,40 +326,59 @@ func (t *Torrent) dialMore() {
 	if t.err != nil || t.ctx.Err() != nil {
 		return
 	}
-	if t.Complete() && t.info != nil && t.have.All() {
-		return // a seed waits for leechers to come to it
+	if t.Complete() && t.info != nil && t.have.All() && !t.hasUserCandidates() {
+		return // a seed waits for leechers to come to it, but dials whom the user named
 	}
+	seed := t.Complete() && t.info != nil && t.have.All()
 	now := time.Now()
-	// Peers on our own network first: their traffic stays local, and it
-	// is usually the fastest.
-	for _, local := range []bool{true, false} {
-		for _, c := range t.candidates {
-			if t.halfOpen >= t.c.cfg.MaxHalfOpen || len(t.peers)+t.halfOpen >= t.c.cfg.MaxConns {
-				return
-			}
-			if c.local != local || c.connected || c.dialing || c.self || now.Before(c.nextTry) {
-				continue
-			}
-			if t.banned[banKey(c.addr)] {
-				continue
-			}
-			d := t.c.cfg.Dialers[c.network]
-			if d == nil {
-				continue
-			}
-			c.dialing = true
-			t.halfOpen++
-			t.wg.Add(1)
-			go t.dial(d, c.addr)
+	t.readyBuf = t.cands.ready(now, func(addr string) bool { return t.banned[banKey(addr)] }, t.readyBuf)
+	for _, c := range t.readyBuf {
+		if t.halfOpen >= t.c.cfg.MaxHalfOpen || len(t.peers)+t.halfOpen >= t.c.cfg.MaxConns {
+			return
 		}
+		if seed && c.source != SourceUser {
+			continue
+		}
+		d := t.c.cfg.Dialers[c.network]
+		if d == nil {
+			continue
+		}
+		c.dialing = true
+		t.halfOpen++
+		t.wg.Add(1)
+		go t.dial(d, c.addr)
 	}
 }
+
+// dialErrString shortens a dial error for a user: "connection refused"
+// rather than "dial tcp 10.0.0.7:51413: connect: connection refused".
+func dialErrString(err error) string {
+	if err == nil {
+		return "unknown error"
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "timed out"
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		err = op.Err
+		var sys *os.SyscallError
+		if errors.As(err, &sys) {
+			err = sys.Err
+		}
+	}
+	return err.Error()
+}
+
+// hasUserCandidates reports whether the user named addresses to dial.
+func (t *Torrent) hasUserCandidates() bool { return t.cands.perSrc[SourceUser] > 0 }
 
 // dial connects to addr and runs the handshake.
 func (t *Torrent) dial(d transport.Dialer, addr string) {
 	defer t.wg.Done()
 	var p *peer
-	defer func() { t.send(evDialDone{addr: addr, p: p}) }()
+	var err error
+	defer func() { t.send(evDialDone{addr: addr, p: p, err: err}) }()
 	ctx, cancel := context.WithTimeout(t.ctx, handshakeTimeout)
 	defer cancel()
 	conn, err := d.Dial(ctx, addr)
@@ -382,18 +386,24 @@ func (t *Torrent) dial(d transport.Dialer, addr string) {
 		return
 	}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
-	ok := func() bool {
-		if peerwire.WriteHandshake(conn, t.ourHandshake()) != nil {
-			return false
+	err = func() error {
+		if err := peerwire.WriteHandshake(conn, t.ourHandshake()); err != nil {
+			return fmt.Errorf("handshake: %w", err)
 		}
 		hs, err := peerwire.ReadHandshake(conn)
-		if err != nil || hs.InfoHash != t.infoHash {
-			return false
+		if err != nil {
+			return fmt.Errorf("handshake: %w", err)
+		}
+		if hs.InfoHash != t.infoHash {
+			return errors.New("peer does not have this torrent")
 		}
 		p = newPeer(t, conn, hs)
-		return true
+		return nil
 	}()
-	if !stop() || !ok {
+	if !stop() && err == nil {
+		err = errors.New("handshake timed out")
+	}
+	if err != nil {
 		conn.Close()
 		p = nil
 	}
@@ -499,7 +509,7 @@ func (t *Torrent) onExtended(p *peer, m peerwire.Message) {
 			return
 		}
 		for _, a := range x.Added {
-			t.addCandidate(net.JoinHostPort(a.Addr.Addr().String(), strconv.Itoa(int(a.Addr.Port()))))
+			t.addCandidate(SourcePEX, net.JoinHostPort(a.Addr.Addr().String(), strconv.Itoa(int(a.Addr.Port()))))
 		}
 		t.dialMore()
 	}

@@ -50,6 +50,13 @@ type Stats struct {
 	PeersByNetwork  map[string]int   `json:"peersByKind"`
 	Seeds           int              `json:"seeds"`
 	Candidates      int              `json:"knownAddresses"`
+	// CandidatesBySource counts known addresses by who gave them
+	// (user, tracker, dht, pex, lsd).
+	CandidatesBySource map[string]int `json:"addressesBySource,omitempty"`
+	// PeersFailing counts addresses whose last dial failed; LastError is
+	// the newest reason a dial failed.
+	PeersFailing int    `json:"peersFailing"`
+	LastError    string `json:"lastError,omitempty"`
 	HashFails       int              `json:"hashFails"`
 	Banned          int              `json:"banned"`
 	Wasted          int64            `json:"wasted"`
@@ -93,7 +100,10 @@ func (t *Torrent) Stats() Stats {
 			s.DownloadRate += p.downRate
 			s.UploadRate += p.upRate
 		}
-		s.Candidates = len(t.candidates)
+		s.Candidates = t.cands.len()
+		s.CandidatesBySource = t.cands.countBySource()
+		s.PeersFailing = t.cands.failing
+		s.LastError = t.cands.lastErr
 		s.HashFails, s.Banned, s.Wasted = t.hashFails, len(t.banned), t.wasted
 		if t.err != nil {
 			s.Error = t.err.Error()

@@ -65,7 +65,8 @@ type Torrent struct {
 	peers         map[*peer]struct{}
 	webSeedPeers  int // connected web seeds
 	peersServing  int // other peers unchoking us (recounted every tick)
-	candidates    map[string]*candidate
+	cands         *candidateList
+	readyBuf      []*candidate
 	halfOpen      int
 	banned        map[string]bool // hosts of peers that sent bad data
 	meta          *metadataState
@@ -84,17 +85,6 @@ type Torrent struct {
 	inBatch       bool  // handling an evBatch: fillRequests defers to refill
 	refill        map[*peer]struct{}
 	announceWakes []chan struct{} // one per announcer; set before the owner starts
-}
-
-// candidate is an address we may dial.
-type candidate struct {
-	network, addr string
-	nextTry       time.Time
-	failures      int
-	connected     bool
-	dialing       bool
-	self          bool // our own address: never dialled
-	local         bool // on our network (private, link-local or loopback): dialled first
 }
 
 // File is one file of a torrent.
@@ -145,12 +135,12 @@ func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 		spec:       spec,
 		partial:    map[int]*pieceState{},
 		peers:      map[*peer]struct{}{},
-		candidates: map[string]*candidate{},
 		banned:     map[string]bool{},
 		readers:    map[*Reader]readerWindow{},
 		refill:     map[*peer]struct{}{},
 		rng:        rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
+	t.cands = newCandidateList(t.rng)
 	t.byNet.init()
 	return t
 }
@@ -165,7 +155,7 @@ func (t *Torrent) start() error {
 		}
 	}
 	for _, a := range t.opt.Peers {
-		t.addCandidate(a)
+		t.addCandidate(SourceUser, a)
 	}
 	t.startTrackers() // before the owner runs: it reads announceWakes
 	go t.run()
@@ -198,9 +188,17 @@ func (t *Torrent) Files() []*File {
 }
 
 // AddPeers adds addresses to dial: "host:port" for TCP, or
-// "network://host:port".
+// "network://host:port". They count as given by the user (SourceUser): they
+// are retried sooner and longer than addresses a discovery found.
 func (t *Torrent) AddPeers(addrs ...string) {
-	t.send(evPeers{addrs: addrs})
+	t.AddPeersFrom(SourceUser, addrs...)
+}
+
+// AddPeersFrom adds addresses to dial that src found. The source decides how
+// many of its addresses are kept and how failures are retried, and is shown
+// in Stats.
+func (t *Torrent) AddPeersFrom(src PeerSource, addrs ...string) {
+	t.send(evPeers{src: src, addrs: addrs})
 }
 
 // Complete reports whether every wanted piece is verified.

@@ -186,7 +186,7 @@ func (t *Torrent) deliverPeers(resp *tracker.AnnounceResponse) {
 		addrs = append(addrs, net.JoinHostPort(ap.Addr().String(), strconv.Itoa(int(ap.Port()))))
 	}
 	if len(addrs) > 0 {
-		t.send(evPeers{addrs: addrs})
+		t.send(evPeers{src: SourceTracker, addrs: addrs})
 	}
 }
 

@@ -173,7 +173,7 @@ func (f *clientFlags) startLSD(c *torrent.Client, listen string, logger *slog.Lo
 		OnPeer: func(ih metainfo.Hash, addr netip.AddrPort) {
 			if t, ok := c.Torrent(ih); ok {
 				if info := t.Info(); info == nil || !info.Private {
-					t.AddPeers(addr.String())
+					t.AddPeersFrom(torrent.SourceLSD, addr.String())
 				}
 			}
 		},
