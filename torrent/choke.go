@@ -77,14 +77,12 @@ func (t *Torrent) setChoking(p *peer, choke bool) {
 		return
 	}
 	// Queued blocks are dropped; with the fast extension each is rejected.
-	keys, lens := p.dropUploads()
-	p.out.mu.Lock()
-	p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.Choke})
+	dropped := p.out.dropUploads()
+	p.queue(peerwire.Message{Type: peerwire.Choke})
 	if p.fast {
-		for i, k := range keys {
-			p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.RejectRequest, Index: k.index, Begin: k.begin, Length: lens[i]})
+		for _, u := range dropped {
+			p.out.addReject(u.key, u.length) // at most maxServedQueue: never over
 		}
 	}
-	p.out.mu.Unlock()
 	p.wakeWriter()
 }

@@ -45,7 +45,11 @@ type (
 	}
 	// evBatch is several events from one connection's reader that arrived
 	// together; peers' requests are topped up once after the whole batch.
-	evBatch []event
+	evBatch struct {
+		p    *peer
+		evs  []event
+		cost int64 // charged to p's in-flight budget until handled
+	}
 )
 
 // run is the owner goroutine: the only code that changes the torrent's state.
@@ -88,7 +92,9 @@ func (t *Torrent) handle(ev event) {
 		}
 		t.dialMore()
 	case evMsg:
-		if _, ok := t.peers[ev.p]; ok {
+		// A closed peer's messages still in flight are dropped: a flood
+		// must not go on costing us after the peer is gone.
+		if _, ok := t.peers[ev.p]; ok && !ev.p.closed {
 			t.onMessage(ev.p, ev.m)
 		}
 	case evBlock:
@@ -102,10 +108,15 @@ func (t *Torrent) handle(ev event) {
 		t.onHashed(ev)
 	case evBatch:
 		t.inBatch = true
-		for _, e := range ev {
+		for _, e := range ev.evs {
 			t.handle(e)
 		}
 		t.inBatch = false
+		ev.p.inflight.Add(-ev.cost)
+		select {
+		case ev.p.drained <- struct{}{}:
+		default:
+		}
 		for p := range t.refill {
 			delete(t.refill, p)
 			t.fillRequests(p)
@@ -133,6 +144,11 @@ func (t *Torrent) tick() {
 			p.close(errIdle)
 			continue
 		}
+		if p.out.stalled(now, writeStallTimeout) {
+			p.close(errSlowReader)
+			continue
+		}
+		t.serveMetadata(p)
 		if len(p.requests) > 0 && now.Sub(p.lastBlockAt) > snubTimeout && !p.snubbed {
 			p.snubbed = true
 			t.releaseRequests(p)

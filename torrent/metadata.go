@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/bitfield"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
 )
@@ -78,15 +79,23 @@ func (t *Torrent) onMetadataMessage(p *peer, payload []byte) {
 		if id == 0 {
 			return
 		}
-		reply := peerwire.MetadataMessage{Type: peerwire.MetadataReject, Piece: m.Piece}
-		if t.info != nil && !t.info.Private && m.Piece < peerwire.MetadataPieceCount(len(t.spec.infoBytes)) {
-			start := m.Piece * peerwire.MetadataPieceSize
-			end := min(start+peerwire.MetadataPieceSize, len(t.spec.infoBytes))
-			reply = peerwire.MetadataMessage{Type: peerwire.MetadataData, Piece: m.Piece, TotalSize: len(t.spec.infoBytes), Data: t.spec.infoBytes[start:end]}
+		p.metaAsked++
+		n := peerwire.MetadataPieceCount(len(t.spec.infoBytes))
+		if t.info == nil || t.info.Private || m.Piece >= n {
+			t.queueMetadataReject(p, m.Piece)
+			return
 		}
-		if b, err := reply.MarshalBinary(); err == nil {
-			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b})
+		// An honest peer asks for each piece once, again after a reject;
+		// a peer asking over and over is flooding us.
+		if p.metaAsked > 2*n+maxMetadataRejects {
+			p.close(fmt.Errorf("%w: %d metadata requests for %d pieces", errProtocol, p.metaAsked, n))
+			return
 		}
+		if p.metaWanted.Len() != n {
+			p.metaWanted = bitfield.New(n)
+		}
+		p.metaWanted.Set(m.Piece)
+		t.serveMetadata(p)
 	case peerwire.MetadataData:
 		st := t.meta
 		if t.info != nil || st == nil || m.TotalSize != st.size || m.Piece >= len(st.pieces) || st.pieces[m.Piece] != nil {
@@ -126,6 +135,47 @@ func (t *Torrent) onMetadataMessage(p *peer, payload []byte) {
 			st.requested[m.Piece] = time.Time{}
 			st.from[m.Piece] = nil
 		}
+	}
+}
+
+// queueMetadataReject tells p we will not send it metadata piece i.
+func (t *Torrent) queueMetadataReject(p *peer, i int) {
+	b, err := peerwire.MetadataMessage{Type: peerwire.MetadataReject, Piece: i}.MarshalBinary()
+	if err != nil {
+		return
+	}
+	if !p.out.add(peerwire.Message{Type: peerwire.Extended, ExtendedID: p.extIDs[peerwire.UtMetadata], ExtendedPayload: b}, metadataReject) {
+		p.close(errSlowReader)
+		return
+	}
+	p.wakeWriter()
+}
+
+// serveMetadata queues the metadata pieces p asked for, a few at a time:
+// the rest wait (one bit each) until it has read those. Called on each
+// request and from the tick.
+func (t *Torrent) serveMetadata(p *peer) {
+	if p.metaWanted.Len() == 0 || p.metaWanted.Count() == 0 || t.info == nil || p.closed {
+		return
+	}
+	id := p.extIDs[peerwire.UtMetadata]
+	total := len(t.spec.infoBytes)
+	for i := 0; i < p.metaWanted.Len() && p.out.metadataQueued() < maxMetadataQueued; i++ {
+		if !p.metaWanted.Get(i) {
+			continue
+		}
+		p.metaWanted.Clear(i)
+		start := i * peerwire.MetadataPieceSize
+		end := min(start+peerwire.MetadataPieceSize, total)
+		b, err := peerwire.MetadataMessage{Type: peerwire.MetadataData, Piece: i, TotalSize: total, Data: t.spec.infoBytes[start:end]}.MarshalBinary()
+		if err != nil {
+			continue
+		}
+		if !p.out.add(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b}, metadataData) {
+			p.close(errSlowReader)
+			return
+		}
+		p.wakeWriter()
 	}
 }
 

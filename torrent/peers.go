@@ -207,7 +207,7 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 	case peerwire.Request:
 		t.onRequest(p, m)
 	case peerwire.Cancel:
-		p.cancelUpload(blockKey{m.Index, m.Begin})
+		p.out.cancelUpload(blockKey{m.Index, m.Begin})
 	case peerwire.RejectRequest:
 		// The block goes back to the pool for any peer; this one is asked
 		// again only at the next tick, so a peer that rejects everything
@@ -284,9 +284,14 @@ func (t *Torrent) setInterested(p *peer, v bool) {
 // onRequest queues a block to serve, or refuses it.
 func (t *Torrent) onRequest(p *peer, m peerwire.Message) {
 	reject := func() {
-		if p.fast {
-			p.push(peerwire.Message{Type: peerwire.RejectRequest, Index: m.Index, Begin: m.Begin, Length: m.Length})
+		if !p.fast {
+			return
 		}
+		if !p.out.addReject(blockKey{m.Index, m.Begin}, m.Length) {
+			p.close(errSlowReader)
+			return
+		}
+		p.wakeWriter()
 	}
 	if t.info == nil || t.c.cfg.NoUpload {
 		reject()
@@ -297,11 +302,15 @@ func (t *Torrent) onRequest(p *peer, m peerwire.Message) {
 		p.close(fmt.Errorf("%w: request %d+%d (%d bytes) out of range", errProtocol, m.Index, m.Begin, m.Length))
 		return
 	}
-	if p.amChoking || !t.have.Get(i) || p.queuedUploads() >= maxServedQueue {
+	if p.amChoking || !t.have.Get(i) || p.out.uploadCount() >= maxServedQueue {
 		reject()
 		return
 	}
-	p.queueUpload(blockKey{m.Index, m.Begin}, m.Length)
+	if !p.out.addUpload(blockKey{m.Index, m.Begin}, m.Length) {
+		p.close(errSlowReader)
+		return
+	}
+	p.wakeWriter()
 }
 
 // onComplete runs when every wanted piece is verified.

@@ -133,9 +133,7 @@ func (t *Torrent) fillRequests(p *peer) {
 			break
 		}
 		p.requests[k] = now
-		p.out.mu.Lock()
-		p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.Request, Index: k.index, Begin: k.begin, Length: length})
-		p.out.mu.Unlock()
+		p.queue(peerwire.Message{Type: peerwire.Request, Index: k.index, Begin: k.begin, Length: length})
 		sent = true
 	}
 	if sent {
@@ -228,10 +226,8 @@ func (t *Torrent) cancelBackground(p *peer) {
 			continue
 		}
 		t.releaseRequest(p, k)
-		p.out.mu.Lock()
-		p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin,
+		p.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin,
 			Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
-		p.out.mu.Unlock()
 	}
 }
 

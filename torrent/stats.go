@@ -57,10 +57,10 @@ type Stats struct {
 	// the newest reason a dial failed.
 	PeersFailing int    `json:"peersFailing"`
 	LastError    string `json:"lastError,omitempty"`
-	HashFails       int              `json:"hashFails"`
-	Banned          int              `json:"banned"`
-	Wasted          int64            `json:"wasted"`
-	Error           string           `json:"error,omitempty"`
+	HashFails    int    `json:"hashFails"`
+	Banned       int    `json:"banned"`
+	Wasted       int64  `json:"wasted"`
+	Error        string `json:"error,omitempty"`
 }
 
 // Stats returns a snapshot of the torrent's state.

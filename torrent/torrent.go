@@ -123,22 +123,22 @@ func (f *File) SetPriority(p picker.Priority) {
 func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := &Torrent{
-		c:          c,
-		infoHash:   spec.infoHash,
-		opt:        opt,
-		events:     make(chan event, 1024),
-		ctx:        ctx,
-		cancel:     cancel,
-		done:       make(chan struct{}),
-		gotInfo:    make(chan struct{}),
-		changed:    make(chan struct{}),
-		spec:       spec,
-		partial:    map[int]*pieceState{},
-		peers:      map[*peer]struct{}{},
-		banned:     map[string]bool{},
-		readers:    map[*Reader]readerWindow{},
-		refill:     map[*peer]struct{}{},
-		rng:        rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		c:        c,
+		infoHash: spec.infoHash,
+		opt:      opt,
+		events:   make(chan event, 1024),
+		ctx:      ctx,
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		gotInfo:  make(chan struct{}),
+		changed:  make(chan struct{}),
+		spec:     spec,
+		partial:  map[int]*pieceState{},
+		peers:    map[*peer]struct{}{},
+		banned:   map[string]bool{},
+		readers:  map[*Reader]readerWindow{},
+		refill:   map[*peer]struct{}{},
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.cands = newCandidateList(t.rng)
 	t.byNet.init()
