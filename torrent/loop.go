@@ -1,6 +1,7 @@
 package torrent
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/swarmcast/swarmcast/peerwire"
@@ -84,7 +85,11 @@ func (t *Torrent) handle(ev event) {
 			c.dialing = false
 			if ev.p == nil {
 				t.c.cfg.Logger.Debug("dial failed", "addr", ev.addr, "source", c.source, "err", ev.err)
-				t.cands.dialFailed(c, dialErrString(ev.err), time.Now())
+				reason := dialErrString(ev.err)
+				if c.source == SourceUser {
+					t.setNotice("dial "+c.addr, fmt.Sprintf("cannot connect to %s: %s; retrying", c.addr, reason))
+				}
+				t.cands.dialFailed(c, reason, time.Now())
 			}
 		}
 		if ev.p != nil {
@@ -161,6 +166,8 @@ func (t *Torrent) tick() {
 			t.fillRequests(p)
 		}
 	}
+	t.maybeRequestMetadata()
+	t.metadataNotice(now)
 	if t.rechoke || now.Sub(t.lastChoke) >= chokeInterval {
 		t.runChoker(now)
 	}

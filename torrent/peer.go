@@ -54,6 +54,9 @@ type peer struct {
 	extIDs                      map[string]uint8
 	metadataSize                int
 	metaAsked                   int               // ut_metadata requests received
+	metaTimeouts                int               // our metadata requests it let time out, in a row
+	metaAnswered                int               // metadata pieces it sent us
+	metaRetryAt                 time.Time         // not asked for metadata before this (it rejected)
 	metaWanted                  bitfield.Bitfield // metadata pieces asked for, not yet queued
 	listenPort                  uint16
 	downloaded                  int64

@@ -63,6 +63,7 @@ func (t *Torrent) onPeerConn(p *peer) {
 	p.lastBlockAt = p.connectedAt
 	if c := t.cands.get(p.addr); c != nil {
 		t.cands.connectedTo(c)
+		t.clearNotice("dial " + c.addr)
 	}
 	p.startIO()
 	// Say what we have: BEP 6 have-all/none when both sides speak it.
@@ -119,6 +120,8 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 	p.closed = true
 	p.cancel()
 	t.releaseRequests(p)
+	t.releaseMetadata(p)
+	t.maybeRequestMetadata()
 	if t.info != nil {
 		for i := 0; i < t.info.NumPieces(); i++ {
 			if p.has.Get(i) {
@@ -127,7 +130,7 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 		}
 	}
 	if c := t.cands.get(p.addr); c != nil {
-		t.cands.disconnected(c, time.Now())
+		t.cands.disconnected(c, p.connectedAt, time.Now())
 	}
 	if t.optimistic == p {
 		t.optimistic = nil

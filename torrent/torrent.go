@@ -84,7 +84,9 @@ type Torrent struct {
 	urgent        []int // pieces under readers, playhead first
 	inBatch       bool  // handling an evBatch: fillRequests defers to refill
 	refill        map[*peer]struct{}
-	announceWakes []chan struct{} // one per announcer; set before the owner starts
+	announceWakes []chan struct{}   // one per announcer; set before the owner starts
+	notices       map[string]string // conditions the user should hear of, by key
+	noMetaSince   time.Time         // since when no connected peer can send the metadata
 }
 
 // File is one file of a torrent.
@@ -138,6 +140,7 @@ func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 		banned:   map[string]bool{},
 		readers:  map[*Reader]readerWindow{},
 		refill:   map[*peer]struct{}{},
+		notices:  map[string]string{},
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.cands = newCandidateList(t.rng)
@@ -478,3 +481,22 @@ func (t *Torrent) fail(err error) {
 }
 
 var errShutdown = errors.New("torrent: shutting down")
+
+// maxNotices bounds the conditions kept for the user: one per user-given
+// address, a few of the torrent's own.
+const maxNotices = 64
+
+// setNotice records a condition the user should hear of at default
+// verbosity (Stats.Warnings); the same key replaces its text.
+func (t *Torrent) setNotice(key, text string) {
+	if _, ok := t.notices[key]; !ok && len(t.notices) >= maxNotices {
+		return
+	}
+	if t.notices[key] != text {
+		t.notices[key] = text
+		t.c.cfg.Logger.Info(text, "torrent", t.Name())
+	}
+}
+
+// clearNotice takes a condition back.
+func (t *Torrent) clearNotice(key string) { delete(t.notices, key) }
