@@ -62,6 +62,9 @@ const (
 	maxMixedHashFails = 8
 	// pexInterval is BEP 11's limit on how often PEX messages are sent.
 	pexInterval = 60 * time.Second
+	// maxAllowedFast bounds the allowed-fast pieces kept per peer (BEP 6
+	// suggests 10; libtorrent sends up to 10 by default).
+	maxAllowedFast = 64
 	// handshakeTimeout bounds the BitTorrent handshake of a new connection.
 	handshakeTimeout = 20 * time.Second
 )

@@ -159,6 +159,14 @@ func (t *Torrent) tick() {
 			t.releaseRequests(p)
 			t.rechoke = true
 		}
+		if t.expireRequests(p, now) > 0 {
+			// Others may have the freed blocks: top them up first.
+			for q := range t.peers {
+				if q != p {
+					t.fillRequests(q)
+				}
+			}
+		}
 		if t.info != nil && p.amInterested && len(p.requests) == 0 {
 			t.updateInterest(p)
 		}

@@ -1,6 +1,7 @@
 package torrent_test
 
 import (
+	"path/filepath"
 	"context"
 	"net"
 	"strings"
@@ -219,4 +220,45 @@ func TestMagnetWithoutMetadataPeersSaysSo(t *testing.T) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// A peer that silently drops one block request (and answers every other)
+// costs seconds, not the minute of the snub: the late block is cancelled
+// and asked again.
+func TestDroppedRequestIsAskedAgain(t *testing.T) {
+	mi, data := makeContent(t, t.TempDir(), "dropper", []int{1 << 20}, 64<<10)
+	info, _ := mi.UnmarshalInfo()
+	content := data["first.bin"]
+	dropper := fakePeer(t, mi, func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder) {
+		enc.WriteMessage(peerwire.Message{Type: peerwire.HaveAll})
+		enc.WriteMessage(peerwire.Message{Type: peerwire.Unchoke})
+		enc.Flush()
+		dropped := false
+		for {
+			var m peerwire.Message
+			if err := dec.Decode(&m); err != nil {
+				return
+			}
+			if m.Type != peerwire.Request {
+				continue
+			}
+			if m.Index == 3 && m.Begin == 0 && !dropped {
+				dropped = true
+				continue
+			}
+			off := int64(m.Index)*info.PieceLength + int64(m.Begin)
+			if enc.WritePiece(m.Index, m.Begin, content[off:off+int64(m.Length)]) != nil || enc.Flush() != nil {
+				return
+			}
+		}
+	})
+	leecher := newNode(t, nil)
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{dropper}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitComplete(t, lt, 30*time.Second)
+	checkFiles(t, filepath.Join(leecher.dir, "dropper"), data)
+	t.Logf("done in %v", time.Since(start).Round(time.Millisecond))
 }

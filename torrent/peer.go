@@ -65,6 +65,7 @@ type peer struct {
 	lastRate                    time.Time
 	lastBlockAt                 time.Time
 	snubbed                     bool
+	lateRequests                int // requests that passed their deadline
 	hashFails                   int
 	connectedAt                 time.Time
 	lastPEX                     time.Time // when we last sent it a PEX message

@@ -217,7 +217,9 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		// cannot make us spin.
 		t.releaseRequest(p, blockKey{m.Index, m.Begin})
 	case peerwire.AllowedFast:
-		if t.info != nil && int(m.Index) < t.info.NumPieces() {
+		// BEP 6 suggests sets of 10; a peer naming more is capped, so it
+		// cannot make us keep one entry per piece.
+		if t.info != nil && int(m.Index) < t.info.NumPieces() && len(p.allowedFast) < maxAllowedFast {
 			p.allowedFast[m.Index] = true
 			t.fillRequests(p)
 		}

@@ -152,7 +152,7 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 	}
 	for _, i := range t.active {
 		st := t.partial[i]
-		if st.hashing || st.nfree == 0 || !p.canRequest(i) || !st.usableBy(p) {
+		if st.hashing || st.nfree == 0 || !t.picker.Wanted(i) || !p.canRequest(i) || !st.usableBy(p) {
 			continue
 		}
 		if b := st.nextFree(); b >= 0 {
@@ -171,7 +171,7 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 	// too for blocks that only one other peer has been asked for.
 	for _, i := range t.active {
 		st := t.partial[i]
-		if st.hashing || st.exclusive || !p.canRequest(i) {
+		if st.hashing || st.exclusive || !t.picker.Wanted(i) || !p.canRequest(i) {
 			continue
 		}
 		if k, n, ok := t.duplicateRequest(p, st); ok {
@@ -247,6 +247,57 @@ func (t *Torrent) duplicateRequest(p *peer, st *pieceState) (blockKey, uint32, b
 		return k, t.blockLen(st.index, b), true
 	}
 	return blockKey{}, 0, false
+}
+
+// Request deadlines. A peer serves requests in the order they came, so a
+// block is late when it has waited several times what the peer's queue of
+// requests ahead of it should take at the peer's measured rate. A late
+// block is cancelled and asked again, of another peer if one has it; the
+// snub (snubTimeout) stays as the second line for peers that send nothing.
+const (
+	// minRequestTimeout is the least a request waits: a few round trips
+	// on any path a WebRTC or TCP peer takes.
+	minRequestTimeout = 3 * time.Second
+	// requestTimeoutFactor is how many times the expected wait a request
+	// may take before it is late: rates swing by 2-3x from second to
+	// second.
+	requestTimeoutFactor = 4
+	// unmeasuredRequestTimeout applies while a peer has sent too little
+	// to have a rate.
+	unmeasuredRequestTimeout = 15 * time.Second
+)
+
+// requestTimeout is how long a request to p may wait.
+func (p *peer) requestTimeout() time.Duration {
+	if p.downRate < BlockSize {
+		return unmeasuredRequestTimeout
+	}
+	expected := time.Duration(float64(len(p.requests)*BlockSize) / p.downRate * float64(time.Second))
+	return max(minRequestTimeout, requestTimeoutFactor*expected)
+}
+
+// expireRequests cancels p's late requests and frees their blocks for any
+// peer, p included. It reports how many it cancelled.
+func (t *Torrent) expireRequests(p *peer, now time.Time) int {
+	if p.webSeed || len(p.requests) == 0 {
+		return 0 // web seeds time out their own HTTP requests
+	}
+	timeout := p.requestTimeout()
+	n := 0
+	for k, at := range p.requests {
+		if now.Sub(at) < timeout {
+			continue
+		}
+		t.releaseRequest(p, k)
+		p.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin, Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
+		p.lateRequests++
+		n++
+	}
+	if n > 0 {
+		p.wakeWriter()
+		t.c.cfg.Logger.Debug("requests late", "addr", p.addr, "n", n, "timeout", timeout)
+	}
+	return n
 }
 
 // releaseRequests gives back every block requested of p.
