@@ -65,6 +65,11 @@ const (
 	// maxAllowedFast bounds the allowed-fast pieces kept per peer (BEP 6
 	// suggests 10; libtorrent sends up to 10 by default).
 	maxAllowedFast = 64
+	// maxInboundHandshakes bounds inbound connections in their handshake
+	// at once, over all torrents: an honest peer finishes in one round
+	// trip, so many at once are a flood (libtorrent's half-open limit for
+	// outgoing connections is of the same order).
+	maxInboundHandshakes = 128
 	// handshakeTimeout bounds the BitTorrent handshake of a new connection.
 	handshakeTimeout = 20 * time.Second
 )

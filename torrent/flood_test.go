@@ -196,3 +196,48 @@ func TestRequestFloodFromPeerThatNeverReads(t *testing.T) {
 		return done
 	})
 }
+
+// Ten thousand inbound connections that never finish their handshake cost
+// the seeder a bounded number of goroutines (the oldest are closed to make
+// room), and an honest leecher that comes after them is served at once.
+func TestInboundConnectionFlood(t *testing.T) {
+	seeder := newNode(t, nil)
+	mi, data := makeContent(t, seeder.dir, "inflood", []int{1 << 20}, 64<<10)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	const n = 10000
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for len(conns) < n {
+		c, err := net.Dial("tcp", seeder.addr)
+		if err != nil {
+			t.Fatalf("after %d connections: %v", len(conns), err)
+		}
+		c.Write([]byte("\x13BitTorrent")) // a handshake begun, never finished
+		conns = append(conns, c)
+	}
+	peak := runtime.NumGoroutine() - before
+	leecher := newNode(t, nil)
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	// Without eviction the leecher would wait out the flood's handshake
+	// timeouts (20 s) before the seeder took its connection.
+	waitComplete(t, lt, 10*time.Second)
+	t.Logf("leecher done in %v", time.Since(start).Round(time.Millisecond))
+	checkFiles(t, filepath.Join(leecher.dir, "inflood"), data)
+	// The seeder held at most its handshake limit of them (one goroutine
+	// each, plus its timer's), not ten thousand.
+	if peak > 2*128+50 {
+		t.Fatalf("%d more goroutines with %d connections open", peak, n)
+	}
+	t.Logf("%d connections cost %d goroutines", n, peak)
+}
