@@ -207,18 +207,39 @@ func (t *fileTorrent) readFile(i int, p []byte, off int64) error {
 	if err != nil {
 		return err
 	}
-	if f == nil { // not created yet
+	if f == nil { // not created yet, or deleted since
+		if err := t.checkUnverified(i, off, int64(len(p)), "is missing"); err != nil {
+			return err
+		}
 		clear(p)
 		return nil
 	}
 	n, err := f.ReadAt(p, off)
 	t.release(df)
-	if err == io.EOF { // the file is shorter: the rest was never written
+	if err == io.EOF { // the file is shorter: the rest was never written, or it was truncated
+		if err := t.checkUnverified(i, off+int64(n), int64(len(p)-n), "was truncated"); err != nil {
+			return err
+		}
 		clear(p[n:])
 		return nil
 	}
 	if err != nil {
 		return fileError("reading", df.rel, err)
+	}
+	return nil
+}
+
+// checkUnverified fails when bytes [off, off+n) of file i, which read as
+// absent, belong to a verified piece: the file was deleted or truncated
+// since, and zeros would be served as verified data.
+func (t *fileTorrent) checkUnverified(i int, off, n int64, what string) error {
+	if n <= 0 {
+		return nil
+	}
+	first, last := t.l.pieces(t.l.spans[i].off+off, n)
+	if t.comp.anyIn(first, last) {
+		return fmt.Errorf("%w: %s %s since its pieces were verified; start the torrent again to recheck it",
+			ErrMissingData, t.files[i].rel, what)
 	}
 	return nil
 }

@@ -44,6 +44,17 @@ type TorrentStorage interface {
 	Close() error
 }
 
+// Refresher is implemented by storage whose data can change behind the
+// engine's back (files on disk). Refresh looks again at what is stored and
+// marks incomplete every piece whose data is gone or was changed by someone
+// else since it was verified (a deleted, truncated or rewritten file), so
+// that a torrent restarted after a disk fault downloads those pieces again
+// instead of serving what is not there. It reports how many pieces it
+// marked incomplete.
+type Refresher interface {
+	Refresh() (int, error)
+}
+
 // Piece is one piece of a torrent seen through its TorrentStorage: offsets
 // are relative to the piece's first byte and I/O stops at its end. It is a
 // small value; copy it freely.

@@ -37,8 +37,15 @@ type (
 	evHashed struct {
 		piece  int
 		ok     bool
+		err    error      // reading the piece failed: our disk, not the data
 		check  bool       // part of the start-up verification
 		blocks [][20]byte // per-block SHA-1s of failed data, for smart-ban
+	}
+	// evDiskError is an I/O error of ours met off the owner goroutine (a
+	// writer reading a block to upload).
+	evDiskError struct {
+		what string
+		err  error
 	}
 	evPeers struct {
 		src   PeerSource
@@ -111,6 +118,8 @@ func (t *Torrent) handle(ev event) {
 		t.onPeerGone(ev.p, ev.err)
 	case evHashed:
 		t.onHashed(ev)
+	case evDiskError:
+		t.diskError(ev.what, ev.err)
 	case evBatch:
 		t.inBatch = true
 		for _, e := range ev.evs {
@@ -176,6 +185,14 @@ func (t *Torrent) tick() {
 	}
 	t.maybeRequestMetadata()
 	t.metadataNotice(now)
+	if t.err == nil {
+		for _, i := range t.rehash {
+			if st := t.partial[i]; st != nil && st.hashing {
+				t.hashPiece(i, false)
+			}
+		}
+		t.rehash = t.rehash[:0]
+	}
 	if t.rechoke || now.Sub(t.lastChoke) >= chokeInterval {
 		t.runChoker(now)
 	}

@@ -1,9 +1,9 @@
 package torrent_test
 
 import (
-	"path/filepath"
 	"context"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"

@@ -3,6 +3,8 @@ package torrent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -309,6 +311,7 @@ func (p *peer) writeLoop() {
 	enc := peerwire.NewEncoder(p.conn)
 	keepAlive := time.NewTimer(keepAliveInterval)
 	defer keepAlive.Stop()
+	src := storeReader{s: t.store}
 	var msgs []peerwire.Message
 	var rejects []upload
 	var ups [maxUploadsPerRound]upload
@@ -341,8 +344,15 @@ func (p *peer) writeLoop() {
 					return
 				}
 				off := int64(u.key.index)*t.pieceLength() + int64(u.key.begin)
-				if err := enc.WritePieceFrom(u.key.index, u.key.begin, int(u.length), t.store, off); err != nil {
-					return
+				src.err = nil
+				if err := enc.WritePieceFrom(u.key.index, u.key.begin, int(u.length), &src, off); err != nil {
+					if src.err == nil {
+						return // the connection failed
+					}
+					// Our storage failed, not the peer: the owner decides
+					// (retry, or stop the torrent); this block is skipped.
+					t.send(evDiskError{what: fmt.Sprintf("reading piece %d to upload", u.key.index), err: src.err})
+					continue
 				}
 				p.out.wrote(false)
 				p.upBytes.Add(int64(u.length))
@@ -359,6 +369,21 @@ func (p *peer) writeLoop() {
 		p.out.wrote(true)
 		keepAlive.Reset(keepAliveInterval)
 	}
+}
+
+// storeReader reads blocks to upload from storage and remembers a read
+// error, so that the writer can tell our disk's failure from the network's.
+type storeReader struct {
+	s   io.ReaderAt
+	err error
+}
+
+func (r *storeReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.s.ReadAt(p, off)
+	if n < len(p) && err != nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // maxRawPieces bounds the haves kept before the info is known: no torrent

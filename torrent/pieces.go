@@ -2,7 +2,9 @@ package torrent
 
 import (
 	"crypto/sha1"
+	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -351,7 +353,10 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) {
 	}
 	off := int64(i)*t.info.PieceLength + int64(begin)
 	if _, err := t.store.WriteAt(data, off); err != nil {
-		t.fail(fmt.Errorf("torrent: writing piece %d: %w", i, err))
+		if requested {
+			st.release(b) // asked again, of any peer
+		}
+		t.diskError(fmt.Sprintf("writing piece %d", i), err)
 		return
 	}
 	if requested {
@@ -417,6 +422,9 @@ func (t *Torrent) hashPiece(i int, check bool) {
 		}
 		buf := getPieceBuf(t.info.PieceLength)[:size]
 		_, err := store.ReadAt(buf, off)
+		if errors.Is(err, io.EOF) {
+			err = nil // the end of the torrent: the piece is shorter
+		}
 		ok := err == nil && sha1.Sum(buf) == want
 		var blocks [][20]byte
 		if !ok && !check && err == nil {
@@ -426,7 +434,7 @@ func (t *Torrent) hashPiece(i int, check bool) {
 		}
 		putPieceBuf(buf)
 		<-t.c.hashSem
-		t.send(evHashed{piece: i, ok: ok, check: check, blocks: blocks})
+		t.send(evHashed{piece: i, ok: ok, err: err, check: check, blocks: blocks})
 	}()
 }
 
@@ -449,6 +457,21 @@ func (t *Torrent) verifyAll() {
 
 func (t *Torrent) onHashed(ev evHashed) {
 	i := ev.piece
+	if ev.err != nil {
+		// Our disk failed us, not the data: no hash failure, no ban.
+		if ev.check {
+			t.checking--
+			if t.checking == 0 {
+				t.updateLeft()
+			}
+		} else if st := t.partial[i]; st != nil {
+			if isTransient(ev.err) {
+				t.rehash = append(t.rehash, i) // again at the next tick
+			}
+		}
+		t.diskError(fmt.Sprintf("reading piece %d", i), ev.err)
+		return
+	}
 	if ev.check {
 		t.checking--
 		if ev.ok {

@@ -112,6 +112,11 @@ func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
 		if r.t.HavePiece(piece) {
 			break
 		}
+		// A stopped or failed torrent will not bring the bytes: say why
+		// at once rather than wait for the caller's deadline.
+		if err := r.t.failure(); err != nil {
+			return 0, err
+		}
 		r.mu.Unlock()
 		select {
 		case <-ch:
@@ -186,8 +191,11 @@ func (t *Torrent) failure() error {
 	case <-t.done:
 		return ErrClosed
 	default:
-		return nil
 	}
+	if e := t.errPtr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Seek sets the position for the next Read. The window moves at once, and

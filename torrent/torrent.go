@@ -52,6 +52,8 @@ type Torrent struct {
 	changed      chan struct{} // closed and replaced whenever pieces verify
 	haveAtomic   []atomic.Uint32
 	infoPtr      atomic.Pointer[metainfo.Info]
+	errPtr       atomic.Pointer[error] // t.err, for readers on other goroutines
+	paused       atomic.Bool           // stopped by Stop or an error: trackers hear "stopped"
 
 	// Owner state: touched only by the owner goroutine.
 	spec          torrentSpec
@@ -87,6 +89,7 @@ type Torrent struct {
 	announceWakes []chan struct{}   // one per announcer; set before the owner starts
 	notices       map[string]string // conditions the user should hear of, by key
 	noMetaSince   time.Time         // since when no connected peer can send the metadata
+	rehash        []int             // pieces whose verification met a passing I/O error
 }
 
 // File is one file of a torrent.
@@ -464,13 +467,19 @@ func (t *Torrent) updateLeft() {
 }
 
 // fail stops the torrent's transfers after an error that is not any one
-// peer's fault, such as a full disk. Verified data stays.
+// peer's fault, such as a full disk, or at the user's word (Stop). Verified
+// data stays; Start resumes.
 func (t *Torrent) fail(err error) {
 	if t.err != nil {
 		return
 	}
 	t.err = err
-	t.c.cfg.Logger.Error("torrent stopped", "torrent", t.Name(), "err", err)
+	t.errPtr.Store(&err)
+	t.paused.Store(true)
+	t.wakeAnnouncers()
+	if err != ErrStopped {
+		t.c.cfg.Logger.Error("torrent stopped", "torrent", t.Name(), "err", err)
+	}
 	for p := range t.peers {
 		p.close(err)
 	}

@@ -1,0 +1,123 @@
+package torrent_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmcast/swarmcast/storage"
+	"github.com/swarmcast/swarmcast/torrent"
+)
+
+// A seeder whose file is truncated under it does not serve zeros as
+// verified data: it stops with an error naming the file, its readers get
+// that error at once, the leecher bans nobody, and once the file is put back
+// Start rechecks it and the leecher completes. Nothing verified is lost.
+func TestTruncatedFileWhileSeeding(t *testing.T) {
+	seeder := newNode(t, nil)
+	mi, data := makeContent(t, seeder.dir, "trunc", []int{2 << 20}, 64<<10)
+	st, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(seeder.dir, "trunc", "first.bin")
+	if err := os.Truncate(path, 0); err != nil {
+		t.Fatal(err)
+	}
+	leecher := newNode(t, nil)
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for st.Err() == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("seeder still running with its file truncated; stats %+v", st.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	serr := st.Err()
+	if !errors.Is(serr, storage.ErrMissingData) || !strings.Contains(serr.Error(), "first.bin") {
+		t.Fatalf("seeder error %v, want ErrMissingData naming the file", serr)
+	}
+	t.Logf("seeder stopped: %v", serr)
+	// A reader waiting for data of a stopped torrent returns its error.
+	r := st.NewReader()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := r.ReadContext(ctx, make([]byte, 10)); !errors.Is(err, storage.ErrMissingData) {
+		t.Fatalf("reader of the stopped torrent: %v, want the torrent's error", err)
+	}
+	r.Close()
+
+	if err := os.WriteFile(path, data["first.bin"], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, st, 20*time.Second)
+	waitComplete(t, lt, 30*time.Second)
+	checkFiles(t, filepath.Join(leecher.dir, "trunc"), data)
+	if s := lt.Stats(); s.Banned != 0 || s.HashFails != 0 {
+		t.Fatalf("the leecher blamed the seeder for its disk: %+v", s)
+	}
+	if s := st.Stats(); s.PiecesHave != s.Pieces || s.Error != "" {
+		t.Fatalf("seeder after Start: %+v", s)
+	}
+	r = st.NewReader()
+	got, err := io.ReadAll(r)
+	r.Close()
+	if err != nil || len(got) != len(data["first.bin"]) {
+		t.Fatalf("reading after Start: %d bytes, %v", len(got), err)
+	}
+}
+
+// Stop pauses a torrent (its readers return ErrStopped, it has no peers)
+// and Start resumes the download where it was.
+func TestStopAndStart(t *testing.T) {
+	seeder := newNode(t, func(c *torrent.Config) { c.UploadRate = 2 << 20 })
+	mi, data := makeContent(t, seeder.dir, "pause", []int{4 << 20}, 64<<10)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	leecher := newNode(t, nil)
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for lt.Stats().PiecesHave == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no piece arrived")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := lt.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(lt.Err(), torrent.ErrStopped) {
+		t.Fatalf("Err after Stop: %v", lt.Err())
+	}
+	have := lt.Stats().PiecesHave
+	waitPeers(t, lt, 0, 5*time.Second)
+	r := lt.NewReader()
+	r.Seek(int64(len(data["first.bin"]))-1, io.SeekStart)
+	if _, err := r.Read(make([]byte, 1)); !errors.Is(err, torrent.ErrStopped) {
+		t.Fatalf("reader of a stopped torrent: %v", err)
+	}
+	r.Close()
+	if err := lt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 30*time.Second)
+	checkFiles(t, filepath.Join(leecher.dir, "pause"), data)
+	if s := lt.Stats(); s.PiecesHave < have {
+		t.Fatalf("pieces lost over Stop/Start: %d before, %+v", have, s)
+	}
+}
