@@ -22,10 +22,11 @@ import (
 // only one outstanding, but given several pipelined requests (two are enough) it answers the first and
 // then stops reading that connection for good: later requests, interested and keep-alives stay in its
 // socket buffer unread, so it never unchokes and never notices that the other side closed. While that
-// dead connection lasts (about a minute here, until rTorrent's own idle check drops it) it also turns
-// away new connections from the same IP address: it closes them without answering the handshake. A
-// magnet from rTorrent therefore completes in seconds only for a client that asks it for one metadata
-// piece at a time; one that drops the connection and redials waits a minute or more per piece.
+// dead connection lasts (one to one and a half minutes here, until rTorrent's own idle check drops it)
+// it also turns away new connections from the same IP address: it closes them without answering the
+// handshake. A magnet from rTorrent therefore completes in seconds only for a client that asks it for
+// one metadata piece at a time; one that drops the connection and redials waits a minute or more for
+// each piece.
 func TestEngineRTorrent(t *testing.T) {
 	requireTool(t, "rtorrent")
 	swarmcastBin(t)
