@@ -94,9 +94,9 @@ type bgOpts struct {
 	timeout time.Duration // the program's whole life; bgTimeout when zero
 }
 
-// startBG starts name with args in the background. It is stopped (SIGINT, then SIGKILL after
-// bgStopGrace) when the test ends, and killed when bgTimeout runs out; if the test failed, its last
-// lines of output are logged.
+// startBG starts name with args in the background, in a process group of its own. It is stopped with
+// everything it started (SIGINT to the group, then SIGKILL after bgStopGrace) when the test ends or
+// when bgTimeout runs out; if the test failed, its last lines of output are logged.
 func startBG(t testing.TB, label string, o bgOpts, name string, args ...string) *bgProc {
 	t.Helper()
 	if o.netns != "" {
@@ -112,7 +112,10 @@ func startBG(t testing.TB, label string, o bgOpts, name string, args ...string) 
 	cmd.Dir = o.dir
 	cmd.Env = append(os.Environ(), o.env...)
 	cmd.Stdin = nil
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	// The program and what it starts share a process group: SIGINT goes to all of them, and whatever
+	// is left when the program has exited is killed.
+	inOwnGroup(cmd)
+	cmd.Cancel = func() error { return interruptGroup(cmd) }
 	cmd.WaitDelay = bgStopGrace
 	p := &bgProc{t: t, name: label, cmd: cmd, cancel: cancel, changed: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stdout = &bgLineWriter{p: p}
@@ -125,6 +128,7 @@ func startBG(t testing.TB, label string, o bgOpts, name string, args ...string) 
 	t.Logf("started %s: %s", label, bgShellQuote(cmd.Args))
 	go func() {
 		err := cmd.Wait()
+		killGroup(cmd)
 		if ctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("killed after %v: %w", life, err)
 		}
