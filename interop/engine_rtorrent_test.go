@@ -3,6 +3,7 @@ package interop
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,8 +15,8 @@ import (
 // TestEngineRTorrent moves data between swarmcast and rTorrent 0.9.8 (apt `rtorrent`, on rakshasa's
 // libTorrent 0.13.8), driven over XML-RPC (rtorrent_rpc_test.go), over TCP on the loopback with DHT,
 // PEX and encryption off: rTorrent seeds and swarmcast downloads by .torrent and by a bare magnet link
-// (rTorrent the only source of the metadata), and swarmcast seeds while rTorrent downloads, told to
-// dial swarmcast (add_peer). rTorrent refuses a torrent without an announce URL, so every torrent
+// (rTorrent the only source of the metadata), and swarmcast seeds while rTorrent downloads by .torrent
+// and by magnet link, told to dial swarmcast (add_peer). rTorrent refuses a torrent without an announce URL, so every torrent
 // names one where nothing listens: each side meets only the peer the test gives it.
 //
 // What rTorrent does with ut_metadata (seen on the wire): it answers a request at once when it is the
@@ -91,19 +92,56 @@ func TestEngineRTorrent(t *testing.T) {
 	})
 
 	t.Run("swarmcast-seeds", func(t *testing.T) {
-		src, work, out := t.TempDir(), t.TempDir(), t.TempDir()
-		d := makeSingleData(t, engineRNG(t), src, "swarmcast-data.bin", engineDataSize)
+		src, work := t.TempDir(), t.TempDir()
+		// The same size and pieces as rTorrent's data: its magnet link takes three metadata pieces.
+		d := makeSingleData(t, engineRNG(t), src, "swarmcast-data.bin", rtorrentDataSize)
 		torrent := filepath.Join(work, "swarmcast.torrent")
-		s := startSwarmcastSeed(t, sw.scOpts(), sw.scListen(), d.path, "-o", torrent, "--tracker", announce)
-		rt := startRTorrent(t, sw.peerHost, out)
-		hash := rt.load(torrent)
-		rt.addPeer(hash, s.peerAddr(sw.scHost))
-		start := time.Now()
-		if err := rt.waitComplete(hash, engineTransferTimeout); err != nil {
-			t.Fatalf("rTorrent did not download %s from swarmcast: %v", d.name, err)
-		}
-		t.Logf("rTorrent downloaded %s from swarmcast in %v", d.name, time.Since(start).Round(time.Millisecond))
-		d.check(t, "rtorrent", out)
+		s := startSwarmcastSeed(t, sw.scOpts(), sw.scListen(), d.path, "-o", torrent, "--tracker", announce,
+			"--piece-length", "16KiB")
+		hash := strings.ToUpper(s.infoHash)
+
+		t.Run("torrent", func(t *testing.T) {
+			out := t.TempDir()
+			rt := startRTorrent(t, sw.peerHost, out)
+			if got := rt.load(torrent); got != hash {
+				t.Fatalf("rTorrent reads info hash %s from swarmcast's torrent, swarmcast seeds %s", got, hash)
+			}
+			rt.addPeer(hash, s.peerAddr(sw.scHost))
+			start := time.Now()
+			if err := rt.waitComplete(hash, engineTransferTimeout); err != nil {
+				t.Fatalf("rTorrent did not download %s from swarmcast: %v", d.name, err)
+			}
+			t.Logf("rTorrent downloaded %s from swarmcast in %v", d.name, time.Since(start).Round(time.Millisecond))
+			d.check(t, "rtorrent", out)
+		})
+
+		t.Run("magnet", func(t *testing.T) {
+			out := t.TempDir()
+			rt := startRTorrent(t, sw.peerHost, out)
+			// rTorrent wants an announce URL in a magnet link too.
+			rt.load(s.magnet + "&tr=" + url.QueryEscape(announce))
+			start := time.Now()
+			rt.addPeer(hash, s.peerAddr(sw.scHost))
+			// rTorrent fetches the metadata in a download of its own ("HASH.meta"), then replaces it
+			// with the torrent, which starts without the peers of the first: it is told again.
+			err := rt.poll(engineTransferTimeout, func() (bool, error) {
+				name, err := rt.call("d.name", hash)
+				if err != nil {
+					return false, nil // between the two downloads
+				}
+				return name.String() == d.name, nil
+			})
+			if err != nil {
+				t.Fatalf("rTorrent got no metadata from swarmcast by magnet link: %v", err)
+			}
+			t.Logf("rTorrent has the metadata from swarmcast after %v", time.Since(start).Round(time.Millisecond))
+			rt.addPeer(hash, s.peerAddr(sw.scHost))
+			if err := rt.waitComplete(hash, engineTransferTimeout); err != nil {
+				t.Fatalf("rTorrent did not download %s from swarmcast by magnet link: %v", d.name, err)
+			}
+			t.Logf("rTorrent downloaded %s from swarmcast by magnet link in %v", d.name, time.Since(start).Round(time.Millisecond))
+			d.check(t, "rtorrent", out)
+		})
 		s.checkProtocolErrors(t)
 	})
 }
