@@ -16,13 +16,13 @@ import (
 // libTorrent 0.13.8), driven over XML-RPC (rtorrent_rpc_test.go), over TCP on the loopback with DHT,
 // PEX and encryption off: rTorrent seeds and swarmcast downloads by .torrent and by a bare magnet link
 // (rTorrent the only source of the metadata), and swarmcast seeds while rTorrent downloads by .torrent
-// and by magnet link, told to dial swarmcast (add_peer). rTorrent refuses a torrent without an announce URL, so every torrent
-// names one where nothing listens: each side meets only the peer the test gives it.
+// and by magnet link, told to dial swarmcast (add_peer). rTorrent refuses a torrent without an announce
+// URL, so every torrent names one where nothing listens: each side meets only the peer the test gives it.
 //
 // What rTorrent does with ut_metadata (seen on the wire): it answers a request at once when it is the
 // only one outstanding, but given several pipelined requests (two are enough) it answers the first and
-// then stops reading that connection for good: later requests, interested and keep-alives stay in its
-// socket buffer unread, so it never unchokes and never notices that the other side closed. While that
+// then stops reading that connection for good: what comes after (the other requests, interested) stays
+// in its socket buffer unread, so it never unchokes and never notices that the other side closed. While that
 // dead connection lasts (one to one and a half minutes here, until rTorrent's own idle check drops it)
 // it also turns away new connections from the same IP address: it closes them without answering the
 // handshake. A magnet from rTorrent therefore completes in seconds only for a client that asks it for
@@ -31,8 +31,8 @@ import (
 func TestEngineRTorrent(t *testing.T) {
 	requireTool(t, "rtorrent")
 	swarmcastBin(t)
-	// rTorrent at 127.0.0.2, swarmcast at 127.0.0.1: two addresses, as two hosts would have (ctorrent
-	// refuses a peer at its own address; rTorrent keys its peers by address).
+	// rTorrent at 127.0.0.2, swarmcast at 127.0.0.1: two addresses, as two hosts would have, since
+	// rTorrent keys its peers by address.
 	sw := &engineSwarm{scHost: "127.0.0.1", peerHost: "127.0.0.2"}
 	announce := deadAnnounceURL(t, sw.peerHost)
 

@@ -31,7 +31,6 @@ const rtorrentPoll = 200 * time.Millisecond
 // rtorrent is a running rTorrent (daemon mode: no curses screen) with one session of its own.
 type rtorrent struct {
 	*bgProc
-	t    testing.TB
 	sock string // the SCGI socket
 	host string // where it listens for peers
 	port int
@@ -47,7 +46,7 @@ func startRTorrent(t testing.TB, host, dir string) *rtorrent {
 	if err := os.MkdirAll(session, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	r := &rtorrent{t: t, sock: filepath.Join(work, "rpc.sock"), host: host, port: freeTCPPort(t, host)}
+	r := &rtorrent{sock: filepath.Join(work, "rpc.sock"), host: host, port: freeTCPPort(t, host)}
 	// rTorrent's config language: values are not quoted unless they hold commas or spaces.
 	rc := strings.Join([]string{
 		"directory.default.set = " + rtQuote(dir),
