@@ -121,3 +121,20 @@ func TestStopAndStart(t *testing.T) {
 		t.Fatalf("pieces lost over Stop/Start: %d before, %+v", have, s)
 	}
 }
+
+// A seed dials the peers the user named (seed --peer ADDR), though a
+// complete torrent otherwise waits for leechers to come to it.
+func TestSeedDialsUserPeers(t *testing.T) {
+	leecher := newNode(t, nil)
+	seeder := newNode(t, nil)
+	mi, data := makeContent(t, seeder.dir, "dialout", []int{512 << 10}, 32<<10)
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true, Peers: []string{leecher.addr}}); err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 20*time.Second)
+	checkFiles(t, filepath.Join(leecher.dir, "dialout"), data)
+}
