@@ -138,3 +138,71 @@ func TestSeedDialsUserPeers(t *testing.T) {
 	waitComplete(t, lt, 20*time.Second)
 	checkFiles(t, filepath.Join(leecher.dir, "dialout"), data)
 }
+
+// Empty files are created: in a torrent of only empty files, and beside an
+// unselected file whose piece they share.
+func TestEmptyFilesCreated(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		sizes   []int
+		select_ []int
+		want    []string // files that must exist, below the torrent's folder
+	}{
+		{"only-empty", []int{0, 0}, nil, []string{"first.bin", "sub/b.bin"}},
+		{"beside-unselected", []int{100 << 10, 0, 50 << 10}, []int{1}, []string{"sub/b.bin"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seeder := newNode(t, nil)
+			mi, _ := makeContent(t, seeder.dir, tc.name, tc.sizes, 32<<10)
+			if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+				t.Fatal(err)
+			}
+			leecher := newNode(t, nil)
+			lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Select: tc.select_, Peers: []string{seeder.addr}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitComplete(t, lt, 20*time.Second)
+			for _, f := range tc.want {
+				if _, err := os.Stat(filepath.Join(leecher.dir, tc.name, f)); err != nil {
+					t.Errorf("%s: %v", f, err)
+				}
+			}
+		})
+	}
+}
+
+// Remove with deleteData deletes the torrent's files and resume state and
+// leaves the rest of the download folder alone; without, the files stay.
+func TestRemove(t *testing.T) {
+	n := newNode(t, nil)
+	mi, _ := makeContent(t, n.dir, "gone", []int{64 << 10, 0, 10 << 10}, 16<<10)
+	keep := filepath.Join(n.dir, "keep.txt")
+	os.WriteFile(keep, []byte("mine"), 0o644)
+	tt, err := n.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tt.Remove(false); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := n.c.Torrent(mi.HashInfoBytes()); ok {
+		t.Fatal("torrent still in the client")
+	}
+	if _, err := os.Stat(filepath.Join(n.dir, "gone", "first.bin")); err != nil {
+		t.Fatalf("Remove(false) deleted data: %v", err)
+	}
+	tt, err = n.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tt.Remove(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(n.dir, "gone")); !os.IsNotExist(err) {
+		t.Fatalf("torrent folder still there: %v", err)
+	}
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("Remove(true) touched another file: %v", err)
+	}
+}

@@ -150,3 +150,19 @@ func (t *Torrent) diskError(what string, err error) {
 	}
 	t.fail(fmt.Errorf("torrent: %s: %w", what, err))
 }
+
+// Remove closes the torrent and takes it out of its client; with
+// deleteData, its downloaded files and resume state are deleted too (when
+// the storage can: storage.Remover).
+func (t *Torrent) Remove(deleteData bool) error {
+	err := t.Close()
+	if !deleteData {
+		return err
+	}
+	info := t.Info()
+	r, ok := t.c.cfg.Storage.(storage.Remover)
+	if info == nil || !ok {
+		return err
+	}
+	return errors.Join(err, r.RemoveTorrent(info, t.infoHash))
+}

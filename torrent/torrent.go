@@ -94,12 +94,13 @@ type Torrent struct {
 
 // File is one file of a torrent.
 type File struct {
-	t      *Torrent
-	index  int
-	path   string // joined with "/", below the torrent's folder
-	length int64
-	offset int64
-	prio   picker.Priority // owner state
+	t       *Torrent
+	index   int
+	path    string // joined with "/", below the torrent's folder
+	length  int64
+	offset  int64
+	prio    picker.Priority // owner state
+	created bool            // an empty file created (owner state)
 }
 
 // Path returns the file's path below the torrent's folder, joined with "/".
@@ -117,12 +118,38 @@ func (f *File) Index() int { return f.index }
 // Torrent returns the torrent the file belongs to.
 func (f *File) Torrent() *Torrent { return f.t }
 
-// SetPriority sets the file's download priority: picker.None skips it.
-func (f *File) SetPriority(p picker.Priority) {
+// Priority is how much a file is wanted. The zero value, PriorityNone,
+// means not at all: its pieces are not downloaded (a piece it shares with
+// a wanted file still is).
+type Priority int8
+
+// The priorities a file can have, lowest first. Pieces under a Reader are
+// raised above all of them while it reads.
+const (
+	PriorityNone   = Priority(picker.None)
+	PriorityNormal = Priority(picker.Normal)
+	PriorityHigh   = Priority(picker.High)
+)
+
+// String names the priority.
+func (p Priority) String() string { return picker.Priority(p).String() }
+
+// SetPriority sets the file's download priority: PriorityNone skips it.
+// Values above PriorityHigh are taken as PriorityHigh: the streaming tiers
+// belong to readers.
+func (f *File) SetPriority(p Priority) {
+	p = min(max(p, PriorityNone), PriorityHigh)
 	f.t.do(func() {
-		f.prio = p
+		f.prio = picker.Priority(p)
 		f.t.updatePiecePriorities()
 	})
+}
+
+// Priority returns the file's download priority.
+func (f *File) Priority() Priority {
+	var p Priority
+	f.t.do(func() { p = Priority(f.prio) })
+	return p
 }
 
 func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
@@ -185,6 +212,19 @@ func (t *Torrent) GotInfo() <-chan struct{} { return t.gotInfo }
 
 // Info returns the info dictionary, or nil until it is known.
 func (t *Torrent) Info() *metainfo.Info { return t.infoPtr.Load() }
+
+// InfoBytes returns the bencoded info dictionary, or nil until it is known.
+// Saved after a magnet's metadata arrives, it lets a restart add the torrent
+// without fetching the metadata again (metainfo.MetaInfo{InfoBytes: b}).
+// The caller must not modify it.
+func (t *Torrent) InfoBytes() []byte {
+	if t.infoPtr.Load() == nil {
+		return nil
+	}
+	var b []byte
+	t.do(func() { b = t.spec.infoBytes })
+	return b
+}
 
 // Files returns the torrent's files, or nil until the info is known.
 func (t *Torrent) Files() []*File {
@@ -436,12 +476,33 @@ func (t *Torrent) updatePiecePriorities() {
 			}
 		}
 	}
+	t.createEmptyFiles()
 	t.updateLeft()
 	for p := range t.peers {
 		if p.has.Len() > 0 {
 			t.updateInterest(p)
 			t.fillRequests(p)
 		}
+	}
+}
+
+// createEmptyFiles creates the wanted empty files: they have no bytes, and
+// may have no piece that completes (a torrent of only empty files) or one
+// nobody wants.
+func (t *Torrent) createEmptyFiles() {
+	c, ok := t.store.(storage.EmptyFileCreator)
+	if !ok {
+		return
+	}
+	for _, f := range t.files {
+		if f.length != 0 || f.prio == picker.None || f.created {
+			continue
+		}
+		if err := c.CreateEmptyFile(f.index); err != nil {
+			t.diskError("creating "+f.path, err)
+			return
+		}
+		f.created = true
 	}
 }
 
