@@ -64,13 +64,3 @@ func TestRandomTieBreak(t *testing.T) {
 	}
 }
 
-func BenchmarkPick4096(b *testing.B) {
-	p := New(4096, 1)
-	for i := 0; i < 4096; i++ {
-		p.SetPriority(i, Normal)
-		p.PeerHas(i)
-	}
-	for b.Loop() {
-		p.Pick(all, nil)
-	}
-}

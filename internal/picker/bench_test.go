@@ -1,0 +1,148 @@
+package picker
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+)
+
+// benchSizes are the piece counts issue 8 asks about: 1k (a small torrent),
+// 100k (the size the issue measured 224 µs per pick at), 1M (the most a
+// torrent with 16 KiB pieces of 16 GiB, or 1 MiB pieces of 1 TiB, has).
+var benchSizes = []int{1_000, 100_000, 1_000_000}
+
+// benchUnderWay is how many pieces are under way (skipped) at once in the
+// benchmarks: a few per connected peer, as torrent keeps them.
+const benchUnderWay = 8
+
+// benchSwarm is the most peers a piece is spread over in the benchmarks
+// (availability 1..benchSwarm, uniform).
+const benchSwarm = 8
+
+// benchCase builds a picker of n pieces and the peer asking.
+type benchCase struct {
+	name  string
+	setup func(p *Picker, r *rand.Rand, n int) (peerHas []bool)
+}
+
+var benchCases = []benchCase{
+	// seed: the peer has every piece; we have none.
+	{"seed", func(p *Picker, r *rand.Rand, n int) []bool {
+		return fill(n, func(int) bool { return true })
+	}},
+	// half: the peer has a random half of the pieces.
+	{"half", func(p *Picker, r *rand.Rand, n int) []bool {
+		return fill(n, func(int) bool { return r.IntN(2) == 0 })
+	}},
+	// mosthad: we have 98% of the pieces; the peer is a seed.
+	{"mosthad", func(p *Picker, r *rand.Rand, n int) []bool {
+		for i := 0; i < n; i++ {
+			if r.IntN(50) != 0 {
+				p.SetHave(i, true)
+			}
+		}
+		return fill(n, func(int) bool { return true })
+	}},
+	// stream: a reader's window (one Now piece, 32 Readahead) in the middle,
+	// the peer has a random half.
+	{"stream", func(p *Picker, r *rand.Rand, n int) []bool {
+		p.SetPriority(n/2, Now)
+		for i := n/2 + 1; i < n/2+33 && i < n; i++ {
+			p.SetPriority(i, Readahead)
+		}
+		return fill(n, func(int) bool { return r.IntN(2) == 0 })
+	}},
+	// useless: the pathological peer, which has only pieces we have (half).
+	{"useless", func(p *Picker, r *rand.Rand, n int) []bool {
+		has := fill(n, func(int) bool { return r.IntN(2) == 0 })
+		for i, h := range has {
+			if h {
+				p.SetHave(i, true)
+			}
+		}
+		return has
+	}},
+}
+
+func fill(n int, f func(int) bool) []bool {
+	b := make([]bool, n)
+	for i := range b {
+		b[i] = f(i)
+	}
+	return b
+}
+
+// newBench returns a picker of n Normal pieces, each held by 1..benchSwarm
+// peers.
+func newBench(n int, r *rand.Rand) *Picker {
+	p := New(n, 1)
+	for i := 0; i < n; i++ {
+		p.SetPriority(i, Normal)
+		for k := r.IntN(benchSwarm) + 1; k > 0; k-- {
+			p.PeerHas(i)
+		}
+	}
+	return p
+}
+
+// BenchmarkPick measures one Pick, as torrent makes it for each block
+// request, with the last benchUnderWay picked pieces skipped as under way
+// (the oldest leaves the skip set as each new one enters).
+func BenchmarkPick(b *testing.B) {
+	for _, c := range benchCases {
+		for _, n := range benchSizes {
+			b.Run(fmt.Sprintf("%s/%s", c.name, sizeName(n)), func(b *testing.B) {
+				r := rand.New(rand.NewPCG(uint64(n), 7))
+				p := newBench(n, r)
+				has := c.setup(p, r, n)
+				underWay := make([]bool, n)
+				var ring [benchUnderWay]int
+				for k := range ring {
+					ring[k] = -1
+				}
+				peerHas := func(i int) bool { return has[i] }
+				skip := func(i int) bool { return underWay[i] }
+				k := 0
+				for b.Loop() {
+					if i, ok := p.Pick(peerHas, skip); ok {
+						if old := ring[k]; old >= 0 {
+							underWay[old] = false
+						}
+						ring[k] = i
+						underWay[i] = true
+						k = (k + 1) % benchUnderWay
+					}
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMemory reports the picker's heap bytes per piece at 1M pieces,
+// every piece Normal and held by 1..benchSwarm peers.
+func BenchmarkMemory(b *testing.B) {
+	const n = 1_000_000
+	var perPiece float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		p := newBench(n, rand.New(rand.NewPCG(1, 2)))
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perPiece = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(p)
+	}
+	b.ReportMetric(perPiece, "B/piece")
+}
+
+func sizeName(n int) string {
+	switch {
+	case n >= 1_000_000:
+		return fmt.Sprintf("%dM", n/1_000_000)
+	case n >= 1_000:
+		return fmt.Sprintf("%dk", n/1_000)
+	}
+	return fmt.Sprint(n)
+}
