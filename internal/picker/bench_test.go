@@ -182,3 +182,35 @@ func sizeName(n int) string {
 	}
 	return fmt.Sprint(n)
 }
+
+// BenchmarkPeerJoin measures what a seed joining and then leaving costs per
+// piece: PeerHas and then PeerLost for every piece (one), as torrent calls
+// them for a have-all or full bitfield and for a gone peer, or PeerHasAll
+// and PeerLostAll (all, with ns/op divided by the pieces).
+func BenchmarkPeerJoin(b *testing.B) {
+	for _, n := range benchSizes {
+		b.Run("one/"+sizeName(n), func(b *testing.B) {
+			p := newBench(n, rand.New(rand.NewPCG(uint64(n), 7)))
+			runtime.GC()
+			i := 0
+			for b.Loop() {
+				p.PeerHas(i)
+				if i++; i == n {
+					i = 0
+					for j := 0; j < n; j++ {
+						p.PeerLost(j)
+					}
+				}
+			}
+		})
+		b.Run("all/"+sizeName(n), func(b *testing.B) {
+			p := newBench(n, rand.New(rand.NewPCG(uint64(n), 7)))
+			runtime.GC()
+			for b.Loop() {
+				p.PeerHasAll()
+				p.PeerLostAll()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/piece")
+		})
+	}
+}

@@ -159,6 +159,49 @@ func (p *Picker) PeerLost(i int) {
 	p.avail[i]--
 }
 
+// PeerHasAll records that a peer has every piece (a have-all, or a full
+// bitfield): PeerHas for each piece, at a fraction of the cost, since every
+// availability bucket moves up one as a whole. Per piece it costs about what
+// the old picker's PeerHas did; PeerHas one by one costs 10 to 50 times more
+// at 100k pieces and over (BenchmarkPeerJoin).
+func (p *Picker) PeerHasAll() {
+	for i := range p.avail {
+		p.avail[i]++
+	}
+	for t, buckets := range p.rare {
+		if len(buckets) > 0 {
+			p.rare[t] = append([][]int32{nil}, buckets...)
+		}
+	}
+}
+
+// PeerLostAll records that a peer that had every piece has gone: PeerLost
+// for each piece, at a fraction of the cost, like PeerHasAll.
+func (p *Picker) PeerLostAll() {
+	for i, a := range p.avail {
+		if a > 0 {
+			p.avail[i] = a - 1
+		}
+	}
+	for t, buckets := range p.rare {
+		if len(buckets) < 2 {
+			continue
+		}
+		// Availability 0 stays 0 (as with PeerLost), so the pieces of
+		// buckets 0 and 1 end up together: the smaller moves.
+		b0, b1 := buckets[0], buckets[1]
+		if len(b0) < len(b1) {
+			b0, b1 = b1, b0
+		}
+		for _, i := range b1 {
+			p.pos[i] = int32(len(b0))
+			b0 = append(b0, i)
+		}
+		buckets[1] = b0
+		p.rare[t] = buckets[1:]
+	}
+}
+
 // Wanted reports whether piece i is wanted and missing.
 func (p *Picker) Wanted(i int) bool { return !p.have[i] && p.prio[i] != None }
 

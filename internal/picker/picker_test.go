@@ -215,7 +215,7 @@ func TestWanted(t *testing.T) {
 // TestBucketsGiveMemoryBack checks that buckets shrink once the pieces have
 // moved on, as they do when peers arrive one after another.
 func TestBucketsGiveMemoryBack(t *testing.T) {
-	const n, peers = 100_000, 20
+	const n, peers = 20_000, 20
 	p := New(n, 1)
 	for i := 0; i < n; i++ {
 		p.SetPriority(i, Normal)

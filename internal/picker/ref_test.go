@@ -2,6 +2,7 @@ package picker
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -122,20 +123,32 @@ func runAgainstRef(t *testing.T, n int, src source) {
 				r.avail[i]++
 			}
 		case 4: // the peer leaves
+			full := !slices.Contains(peers[k], false)
 			for j, h := range peers[k] {
 				if h {
-					p.PeerLost(j)
+					if !full {
+						p.PeerLost(j)
+					}
 					r.avail[j]--
 					peers[k][j] = false
 				}
 			}
+			if full {
+				p.PeerLostAll()
+			}
 		case 5: // the peer has everything
+			empty := !slices.Contains(peers[k], true)
 			for j, h := range peers[k] {
 				if !h {
 					peers[k][j] = true
-					p.PeerHas(j)
+					if !empty {
+						p.PeerHas(j)
+					}
 					r.avail[j]++
 				}
+			}
+			if empty {
+				p.PeerHasAll()
 			}
 		case 6, 7, 8:
 			peerHas := func(j int) bool { return peers[k][j] }
