@@ -212,7 +212,8 @@ func sizeName(n int) string {
 // BenchmarkPeerJoin measures what a seed joining and then leaving costs per
 // piece: PeerHas and then PeerLost for every piece (one), as torrent calls
 // them for a have-all or full bitfield and for a gone peer, or PeerHasAll
-// and PeerLostAll (all, with ns/op divided by the pieces).
+// and PeerLostAll (all, with ns/op divided by the pieces); and for a peer
+// with half the pieces, PeerHasSet and PeerLostSet (set, per piece it has).
 func BenchmarkPeerJoin(b *testing.B) {
 	for _, n := range benchSizes {
 		b.Run("one/"+sizeName(n), func(b *testing.B) {
@@ -228,6 +229,16 @@ func BenchmarkPeerJoin(b *testing.B) {
 					}
 				}
 			}
+		})
+		b.Run("set/"+sizeName(n), func(b *testing.B) {
+			p := newBench(n, rand.New(rand.NewPCG(uint64(n), 7)))
+			has := bitsetOf(fill(n, func(i int) bool { return i%2 == 0 }))
+			runtime.GC()
+			for b.Loop() {
+				p.PeerHasSet(has.get)
+				p.PeerLostSet(has.get)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n/2), "ns/piece")
 		})
 		b.Run("all/"+sizeName(n), func(b *testing.B) {
 			p := newBench(n, rand.New(rand.NewPCG(uint64(n), 7)))

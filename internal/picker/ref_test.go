@@ -124,31 +124,34 @@ func runAgainstRef(t *testing.T, n int, src source) {
 			}
 		case 4: // the peer leaves
 			full := !slices.Contains(peers[k], false)
+			set := src.intn(2) == 0
+			switch {
+			case full:
+				p.PeerLostAll()
+			case set:
+				p.PeerLostSet(func(j int) bool { return peers[k][j] })
+			}
 			for j, h := range peers[k] {
 				if h {
-					if !full {
+					if !full && !set {
 						p.PeerLost(j)
 					}
 					r.avail[j]--
 					peers[k][j] = false
 				}
 			}
-			if full {
-				p.PeerLostAll()
-			}
 		case 5: // the peer has everything
-			empty := !slices.Contains(peers[k], true)
+			// The pieces it lacked: all of them at once when it had none.
+			if !slices.Contains(peers[k], true) {
+				p.PeerHasAll()
+			} else {
+				p.PeerHasSet(func(j int) bool { return !peers[k][j] })
+			}
 			for j, h := range peers[k] {
 				if !h {
 					peers[k][j] = true
-					if !empty {
-						p.PeerHas(j)
-					}
 					r.avail[j]++
 				}
-			}
-			if empty {
-				p.PeerHasAll()
 			}
 		case 6, 7, 8:
 			peerHas := func(j int) bool { return peers[k][j] }
