@@ -268,3 +268,36 @@ func TestHbits(t *testing.T) {
 		})
 	}
 }
+
+// TestPeerLostAllMergesBuckets checks that PeerLostAll leaves pieces no
+// peer had at availability 0, together with those it takes down to 0,
+// whichever of the two buckets is the larger.
+func TestPeerLostAllMergesBuckets(t *testing.T) {
+	cases := []struct {
+		name  string
+		avail []int // per piece, before
+	}{
+		{"more at 1 than at 0", []int{0, 1, 1, 1, 2}},
+		{"more at 0 than at 1", []int{0, 0, 0, 1, 2}},
+		{"none at 0", []int{1, 2, 3}},
+		{"only at 0", []int{0, 0}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := New(len(c.avail), 1)
+			for i, a := range c.avail {
+				p.SetPriority(i, Normal)
+				for range a {
+					p.PeerHas(i)
+				}
+			}
+			p.PeerLostAll()
+			for i, a := range c.avail {
+				if want := max(a-1, 0); p.Avail(i) != want {
+					t.Errorf("piece %d: availability %d, want %d", i, p.Avail(i), want)
+				}
+			}
+			checkInvariants(t, p)
+		})
+	}
+}
