@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -201,3 +203,118 @@ func TestStatsAccess(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestOneSourceCannotFillTable: one address announcing 5,000 new torrents
+// as fast as the tracker answers gets its bucket's burst and no more; a new
+// torrent of another address, in its network or in another, is accepted.
+// Before, the attacker filled the table and everyone else was refused
+// "tracker is full" until its peers expired.
+func TestOneSourceCannotFillTable(t *testing.T) {
+	ts := startServer(t, Config{MaxTorrents: 3000}, true)
+	attacker := newUDPPeer(t, ts, "127.0.0.1")
+	start := time.Now()
+	created := 0
+	for i := range 5000 {
+		var ih [20]byte
+		binary.BigEndian.PutUint64(ih[:], uint64(i)+1)
+		if _, err := attacker.announce(ih, peerIDn(1), 6881, 1000, 2, 0); err == nil {
+			created++
+		} else if !strings.Contains(err.Error(), "try again later") {
+			t.Fatalf("attacker's torrent %d: %v", i, err)
+		}
+	}
+	elapsed := time.Since(start)
+	if limit := DefaultNewTorrentBurst + int(DefaultNewTorrentRate*elapsed.Seconds()) + 1; created > limit {
+		t.Fatalf("one address created %d torrents in %v, want ≤ %d", created, elapsed, limit)
+	}
+	for i, ip := range []string{"127.0.0.9", "127.0.1.1"} {
+		honest := newUDPPeer(t, ts, ip)
+		if _, err := honest.announce(hash20(byte(200+i)), peerIDn(2), 6881, 1000, 2, 0); err != nil {
+			t.Fatalf("new torrent from %s: %v", ip, err)
+		}
+	}
+	if st := ts.Stats(); st.NewTorrentsLimited != uint64(5000-created) {
+		t.Fatalf("%d refusals counted, want %d", st.NewTorrentsLimited, 5000-created)
+	}
+}
+
+// TestFullTableDropsEmptyTorrents: when the table is full of torrents whose
+// peers have all stopped, a new torrent takes the place of one of them at
+// once, not after the empty ones expire.
+func TestFullTableDropsEmptyTorrents(t *testing.T) {
+	const maxTorrents = 2048
+	ts := startServer(t, Config{MaxTorrents: maxTorrents, NewTorrentRate: -1}, true)
+	c := newUDPPeer(t, ts, "127.0.0.1")
+	for i := range maxTorrents {
+		var ih [20]byte
+		binary.BigEndian.PutUint64(ih[:], uint64(i)+1)
+		for _, ev := range []uint32{2, 3} { // started, stopped
+			if _, err := c.announce(ih, peerIDn(1), 6881, 1000, ev, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if st := ts.Stats(); st.Torrents != maxTorrents || st.ActiveTorrents != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	for i := range 10 {
+		if _, err := c.announce(hash20(byte(100+i)), peerIDn(1), 6881, 1000, 2, 0); err != nil {
+			t.Fatalf("new torrent %d in a table full of empty ones: %v", i, err)
+		}
+	}
+	if st := ts.Stats(); st.Torrents != maxTorrents || st.ActiveTorrents != 10 || st.EmptyTorrentsDropped != 10 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+// heapInUse is the heap after collecting garbage.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// storeMemory measures the heap bytes of one torrent with one HTTP peer,
+// and of one more peer in a big torrent, with real entries in a real store.
+func storeMemory() (perTorrent, perPeer float64) {
+	const torrents, peers = 50_000, 50_000
+	s := New(Config{NewTorrentRate: -1})
+	defer s.Close()
+	before := heapInUse()
+	fillTorrents(s, torrents)
+	mid := heapInUse()
+	id := peerIDn(0)
+	for i := range peers {
+		var ih [20]byte
+		ih[0], ih[1] = 0xFF, byte(i/DefaultMaxPeersPerTorrent) // 10 full torrents
+		addr := netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), 6881)
+		p := announceParams{infoHash: &ih, peerID: &id, kind: kindV4, proto: protoHTTP, event: eventStarted,
+			left: leftSome, addr: addr, now: s.now(), ttl: s.ttlHTTP, mayInsert: true}
+		if _, err := s.store.announce(&p, nil); err != nil {
+			panic(err)
+		}
+	}
+	after := heapInUse()
+	runtime.KeepAlive(s)
+	return float64(mid-before) / torrents, float64(after-mid) / peers
+}
+
+// TestStoreMemory checks the memory bound that DefaultMaxTorrents and
+// DefaultMaxPeers's comment promises against the store's real cost.
+func TestStoreMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("fills 100,000 entries")
+	}
+	perTorrent, perPeer := storeMemory()
+	total := perTorrent*DefaultMaxTorrents + perPeer*DefaultMaxPeers
+	t.Logf("a torrent with one peer: %.0f bytes; a peer more: %.0f bytes; at both caps: %.2f GiB", perTorrent, perPeer, total/(1<<30))
+	if perTorrent > maxBytesPerTorrent || perPeer > maxBytesPerPeer {
+		t.Fatalf("a torrent costs %.0f bytes (comment: %d), a peer %.0f (comment: %d)", perTorrent, maxBytesPerTorrent, perPeer, maxBytesPerPeer)
+	}
+}
+
+// maxBytesPerTorrent and maxBytesPerPeer are the costs DefaultMaxTorrents'
+// comment promises.
+const maxBytesPerTorrent, maxBytesPerPeer = 1024, 192

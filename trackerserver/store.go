@@ -220,6 +220,10 @@ const (
 	// at for an empty one to replace when the tracker is full (a shard holds
 	// 4,096 swarms at DefaultMaxTorrents).
 	dropEmptyScan = 64
+	// dropEmptyShards is how many other shards a new torrent looks in when
+	// its own has no empty swarm to give up: a few, to bound the work of an
+	// announce that will be refused anyway.
+	dropEmptyShards = 8
 )
 
 // store holds every swarm.
@@ -429,10 +433,32 @@ func (st *store) roomForSwarm(sh *shard, p *announceParams) error {
 	return nil
 }
 
-// dropEmpty deletes one swarm of sh that has no peers, if it finds one among
-// dropEmptyScan of them (map order is random, so successive calls look at
-// different swarms).
+// dropEmpty deletes one swarm that has no peers, if it finds one among
+// dropEmptyScan swarms of sh (map order is random, so successive calls look
+// at different swarms), or else of up to dropEmptyShards other shards whose
+// locks are free: TryLock, because waiting for a second shard lock while
+// holding one could deadlock.
 func (st *store) dropEmpty(sh *shard) bool {
+	if st.dropEmptyIn(sh) {
+		return true
+	}
+	start := rand.IntN(numShards)
+	for i := range dropEmptyShards {
+		other := &st.shards[(start+i)%numShards]
+		if other == sh || !other.mu.TryLock() {
+			continue
+		}
+		ok := st.dropEmptyIn(other)
+		other.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// dropEmptyIn is dropEmpty within one shard, whose lock the caller holds.
+func (st *store) dropEmptyIn(sh *shard) bool {
 	n := 0
 	for ih, sw := range sh.swarms {
 		if sw.size() == 0 {
