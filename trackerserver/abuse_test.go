@@ -8,8 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -318,3 +320,50 @@ func TestStoreMemory(t *testing.T) {
 // maxBytesPerTorrent and maxBytesPerPeer are the costs DefaultMaxTorrents'
 // comment promises.
 const maxBytesPerTorrent, maxBytesPerPeer = 1024, 192
+
+// TestCountingRules: "completed" counts a download and a seeder only with
+// left=0; "left" takes the whole uint64 range; "key" and "ip" values
+// longer than 64 bytes are ignored, not refused.
+func TestCountingRules(t *testing.T) {
+	ts := startServer(t, Config{}, false)
+	ih := hash20(50)
+	announce := func(id byte, extra string) string {
+		t.Helper()
+		q := "info_hash=" + url.QueryEscape(string(ih[:])) + "&peer_id=" + strings.Repeat(string('a'+rune(id)), 20) +
+			"&port=" + strconv.Itoa(7000+int(id)) + extra
+		resp, err := http.Get(ts.httpURL("/announce?" + q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	scrape := func() scrapeCounts { return ts.store.scrape(&ih, protoHTTP) }
+
+	if body := announce(0, "&event=completed&left=1000"); strings.Contains(body, "failure") {
+		t.Fatal(body)
+	}
+	if c := scrape(); c.complete != 0 || c.incomplete != 1 || c.downloaded != 0 {
+		t.Fatalf("completed with left=1000: %+v, want a leecher and no download", c)
+	}
+	announce(0, "&event=completed&left=0")
+	if c := scrape(); c.complete != 1 || c.downloaded != 1 {
+		t.Fatalf("completed with left=0: %+v, want a seeder and a download", c)
+	}
+	for _, tt := range []struct{ name, extra string }{
+		{"left = 2^64-1", "&left=18446744073709551615"},
+		{"a 100-byte key", "&left=1&key=" + strings.Repeat("k", 100)},
+		{"a 100-byte ip", "&left=1&ip=" + strings.Repeat("1", 100)},
+	} {
+		if body := announce(1, tt.extra); strings.Contains(body, "failure") {
+			t.Errorf("%s refused: %s", tt.name, body)
+		}
+	}
+	if c := scrape(); c.incomplete != 1 || c.complete != 1 {
+		t.Fatalf("after the long values: %+v", c)
+	}
+	if body := announce(2, "&left=18446744073709551616"); !strings.Contains(body, "invalid number") {
+		t.Fatalf("left = 2^64 accepted: %s", body)
+	}
+}
