@@ -86,8 +86,10 @@ func TestUDPJunkNeverAmplified(t *testing.T) {
 	if st.UDPDropped == 0 || st.UDPDropped+uint64(answered) != uint64(sent) {
 		t.Fatalf("%d sent, %d answered, %d counted as dropped", sent, answered, st.UDPDropped)
 	}
-	// Only scrapes and announces with room for the short error are answered.
-	if answered > sent*2/5 {
+	// Only well-formed scrapes and announces are answered: 1 in 20 random
+	// lengths is a whole number of info hashes, and few random option
+	// bytes parse.
+	if answered > sent/20 {
 		t.Fatalf("%d of %d junk packets answered", answered, sent)
 	}
 }

@@ -170,9 +170,13 @@ func (u *udpHandler) handle(pkt []byte, from netip.AddrPort) []byte {
 	}
 	e := u.epoch()
 	if connID != u.connectionID(from, e) && connID != u.connectionID(from, e-1) {
-		// A real client's expired ID comes on a full announce (98 bytes) or
-		// scrape (36), which this 29-byte error fits in; a shorter packet
-		// is junk.
+		// A real client's expired ID (after a restart of the tracker, whose
+		// key is new) comes on a well-formed announce or scrape, which this
+		// 29-byte error fits in and which it tells to connect again at once
+		// instead of after its retransmissions time out. Anything else is junk.
+		if !wellFormed(action, pkt) {
+			return u.drop()
+		}
 		return u.failureAtMost(len(pkt), txid, "connection ID expired")
 	}
 	// The connection ID proves the source address: answers may be bigger now.
@@ -182,6 +186,36 @@ func (u *udpHandler) handle(pkt []byte, from netip.AddrPort) []byte {
 	default:
 		return u.scrape(pkt, txid)
 	}
+}
+
+// wellFormed reports whether pkt has the shape of a request of action: a
+// scrape is a header and whole info hashes; an announce is 98 bytes, or
+// more with BEP 41 options that parse (0 ends them, 1 is padding, 2 is a
+// length and that many bytes of URL data).
+func wellFormed(action uint32, pkt []byte) bool {
+	if action == udpActionScrape {
+		return len(pkt) >= udpHeaderSize+20 && (len(pkt)-udpHeaderSize)%20 == 0
+	}
+	if len(pkt) < udpAnnounceSize {
+		return false
+	}
+	opts := pkt[udpAnnounceSize:]
+	for len(opts) > 0 {
+		switch opts[0] {
+		case 0:
+			return true
+		case 1:
+			opts = opts[1:]
+		case 2:
+			if len(opts) < 2 || len(opts) < 2+int(opts[1]) {
+				return false
+			}
+			opts = opts[2+int(opts[1]):]
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // drop counts a packet left unanswered.
