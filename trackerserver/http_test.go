@@ -159,6 +159,21 @@ func TestHTTPTrustIP(t *testing.T) {
 	if !slices.Equal(got.Peers, []netip.AddrPort{netip.MustParseAddrPort("198.51.100.7:6881")}) {
 		t.Fatalf("peers %v", got.Peers)
 	}
+	// Naming that address with another peer ID cannot stop its entry...
+	stop := req(ih, 3, 6881)
+	stop.IP, stop.Event = netip.MustParseAddr("198.51.100.7"), tracker.EventStopped
+	var fe *tracker.FailureError
+	if _, err := c.Announce(ctx, stop); !errors.As(err, &fe) || !strings.Contains(fe.Reason, "in use by another peer") {
+		t.Fatalf("stop of another peer's ip:port: %v", err)
+	}
+	if st := ts.Stats(); st.PeersByProtocol.HTTP != 2 {
+		t.Fatalf("%d peers left", st.PeersByProtocol.HTTP)
+	}
+	// ...but its own peer ID can.
+	r.Event = tracker.EventStopped
+	if _, err := c.Announce(ctx, r); err != nil || ts.Stats().PeersByProtocol.HTTP != 1 {
+		t.Fatalf("own stop: %v, %d peers", err, ts.Stats().PeersByProtocol.HTTP)
+	}
 }
 
 func TestHTTPIPv6(t *testing.T) {

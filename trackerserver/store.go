@@ -303,6 +303,7 @@ type announceResult struct {
 const (
 	errTrackerFull   = errMsg("tracker is full: too many torrents")
 	errPeerIDInUse   = errMsg("peer_id is in use by another connection")
+	errAddrInUse     = errMsg("ip and port are in use by another peer")
 	errTooManySwarms = errMsg("too many torrents on one connection")
 	errSourceLimited = errMsg("too many new torrents from your network: try again later")
 )
@@ -334,8 +335,18 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 		key = addrKey(p.addr)
 	}
 	self, found := set.lookup(&key)
-	if found && p.kind == kindWS && set.list[self].conn != p.conn {
-		return res, errPeerIDInUse
+	if found {
+		old := &set.list[self]
+		switch {
+		case p.kind == kindWS && old.conn != p.conn:
+			return res, errPeerIDInUse
+		case p.kind != kindWS && p.source.IsValid() && p.addr.Addr() != p.source && old.id != *p.peerID &&
+			(p.key == 0 || p.key != old.key):
+			// An address named by a trusted "ip" parameter, not the one the
+			// request came from: another peer's entry there is changed or
+			// stopped only by its peer ID or its BEP 7 key.
+			return res, errAddrInUse
+		}
 	}
 	switch {
 	case p.event == eventStopped:
