@@ -126,7 +126,7 @@ type Config struct {
 	MaxTorrents        int
 	MaxPeers           int
 	// MaxPeersPerIP caps the HTTP and UDP entries (one per ip:port) of one
-	// IP address in one torrent; more are not handed out. A full torrent
+	// IPv4 address or IPv6 /64 in one torrent; more are not handed out. A full torrent
 	// evicts an entry that has not announced for long to store a newcomer.
 	MaxPeersPerIP int
 	// NewTorrentRate (per second) and NewTorrentBurst are each source

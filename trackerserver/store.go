@@ -71,6 +71,17 @@ func addrKey(a netip.AddrPort) [20]byte {
 	return k
 }
 
+// hostKey is what MaxPeersPerIP counts by: an IPv4 address, or an IPv6
+// address's /64, since one host (or one customer of an ISP) holds a whole
+// /64 and could otherwise fill a swarm from addresses it never runs out of.
+func hostKey(a netip.Addr) [16]byte {
+	k := a.As16()
+	if !a.Is4() {
+		clear(k[8:])
+	}
+	return k
+}
+
 // peerSet is a dense list of peers, for random picks in O(1) each, and an
 // index from set key to position, for announces in O(1).
 type peerSet struct {
@@ -177,8 +188,8 @@ type swarm struct {
 	seeders    int // over all sets
 	downloaded int64
 	emptySince int64 // server clock when the last peer left; 0 while it has peers
-	// perIP counts the HTTP and UDP entries of each IP address (16-byte
-	// form), for maxPeersPerIP; nil while there are none.
+	// perIP counts the HTTP and UDP entries of each IPv4 address and IPv6
+	// /64 (hostKey), for maxPeersPerIP; nil while there are none.
 	perIP map[[16]byte]uint16
 }
 
@@ -492,7 +503,7 @@ func (st *store) dropEmptyIn(sh *shard) bool {
 // newcomers out by filling it; when the whole tracker is full, newcomers
 // are not stored.
 func (st *store) roomForPeer(sh *shard, sw *swarm, p *announceParams) bool {
-	if p.kind != kindWS && st.maxPeersPerIP > 0 && sw.perIP[p.addr.Addr().As16()] >= st.maxPeersPerIP {
+	if p.kind != kindWS && st.maxPeersPerIP > 0 && sw.perIP[hostKey(p.addr.Addr())] >= st.maxPeersPerIP {
 		sh.stats.perIPFull++
 		return false
 	}
@@ -540,7 +551,7 @@ func (st *store) insert(sh *shard, sw *swarm, kind setKind, np peer) {
 		if sw.perIP == nil {
 			sw.perIP = make(map[[16]byte]uint16)
 		}
-		sw.perIP[np.addr.Addr().As16()]++
+		sw.perIP[hostKey(np.addr.Addr())]++
 	}
 	st.peers.Add(1)
 	sh.stats.peers[np.proto]++
@@ -559,7 +570,7 @@ func (st *store) removeAt(sh *shard, sw *swarm, kind setKind, i int32) {
 		sh.stats.seeders[p.proto]--
 	}
 	if kind != kindWS {
-		ip := p.addr.Addr().As16()
+		ip := hostKey(p.addr.Addr())
 		if n := sw.perIP[ip]; n > 1 {
 			sw.perIP[ip] = n - 1
 		} else {

@@ -229,3 +229,28 @@ func TestRestartCountsOnce(t *testing.T) {
 		t.Fatalf("a restart over HTTP: %+v", st)
 	}
 }
+
+// TestOneIPv6NetworkIsOneHost: addresses of one IPv6 /64 count as one host
+// for MaxPeersPerIP (a host holds the whole /64); another /64 is another
+// host. The addresses come in a trusted "ip" parameter: loopback has only
+// ::1 to send from.
+func TestOneIPv6NetworkIsOneHost(t *testing.T) {
+	ts := startServer(t, Config{TrustIPParam: true}, false)
+	c := httpClient(t, ts.httpURL("/announce"))
+	ih := hash20(44)
+	for i := range 40 {
+		r := req(ih, byte(i), 6881)
+		r.IP = netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i + 1)})
+		if _, err := c.Announce(testCtx(t), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := req(ih, 100, 6881)
+	other.IP = netip.MustParseAddr("2001:db8:0:1::1")
+	if _, err := c.Announce(testCtx(t), other); err != nil {
+		t.Fatal(err)
+	}
+	if st := ts.Stats(); st.PeersByProtocol.HTTP != DefaultMaxPeersPerIP+1 {
+		t.Fatalf("one /64 and one more address hold %d entries, want %d", st.PeersByProtocol.HTTP, DefaultMaxPeersPerIP+1)
+	}
+}
