@@ -321,7 +321,7 @@ func TestStoreMemory(t *testing.T) {
 
 // maxBytesPerTorrent and maxBytesPerPeer are the costs DefaultMaxTorrents'
 // comment promises.
-const maxBytesPerTorrent, maxBytesPerPeer = 1024, 192
+const maxBytesPerTorrent, maxBytesPerPeer = 512, 192
 
 // TestCountingRules: "completed" counts a download and a seeder only with
 // left=0; "left" takes the whole uint64 range; "key" and "ip" values

@@ -29,10 +29,12 @@ const (
 	// crowd of viewers outgrows.
 	DefaultMaxPeersPerTorrent = 5000
 	// DefaultMaxTorrents and DefaultMaxPeers bound the store's heap to
-	// about 1.6 GiB: TestStoreMemory measures a torrent with one peer at
-	// about 920 bytes (the swarm, its maps and peer list, its place in the
-	// shard's map) and each further peer at about 170, and fails if they
-	// pass 1,024 and 192 bytes (1.0 GiB + 0.75 GiB at both caps).
+	// about 1.1 GiB: TestStoreMemory measures a torrent with one peer at
+	// about 450 bytes (the swarm, its peer list, its place in the shard's
+	// map; small swarms have no maps of their own) and each further peer
+	// in a big swarm at about 170 (its entry, its index and per-host
+	// counts), and fails if they pass 512 and 192 bytes (0.5 GiB + 0.75
+	// GiB at both caps).
 	DefaultMaxTorrents = 1 << 20
 	DefaultMaxPeers    = 4 << 20
 	// DefaultMaxPeersPerIP is how many HTTP and UDP entries (ip:port) one IP
