@@ -172,12 +172,22 @@ func FuzzUDPPacket(f *testing.F) {
 	u := s.newUDPHandler()
 	from := netip.MustParseAddrPort("192.0.2.9:4000")
 	f.Fuzz(func(t *testing.T, pkt []byte, validID bool) {
+		pkt = bytes.Clone(pkt) // the fuzzer's own copy stays as it made it
 		if validID && len(pkt) >= 8 {
 			binary.BigEndian.PutUint64(pkt, u.connectionID(from, u.epoch()))
+		}
+		if len(pkt) >= 8 {
+			id, e := binary.BigEndian.Uint64(pkt), u.epoch()
+			validID = id == u.connectionID(from, e) || id == u.connectionID(from, e-1)
 		}
 		out := u.handle(pkt, from)
 		if out == nil {
 			return
+		}
+		// Until a valid connection ID proves the source, no answer is
+		// bigger than its request.
+		if !validID && len(out) > len(pkt) {
+			t.Fatalf("a %d-byte packet without a valid ID got %d bytes: %x", len(pkt), len(out), out)
 		}
 		if len(pkt) < 16 || len(out) < 8 || binary.BigEndian.Uint32(out[4:]) != binary.BigEndian.Uint32(pkt[12:]) {
 			t.Fatalf("answer %x to %x", out, pkt)
