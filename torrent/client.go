@@ -34,7 +34,8 @@ var (
 type Client struct {
 	cfg      Config
 	blocks   *peerwire.BlockPool
-	hashSem  chan struct{}
+	hashJobs chan hashJob // pieces for the hash workers (disk.go)
+	nHash    int          // how many hash workers
 	upLimit  *rateLimiter
 	dnLimit  *rateLimiter
 	ctx      context.Context
@@ -62,7 +63,8 @@ func NewClient(cfg Config) *Client {
 	c := &Client{
 		cfg:      cfg,
 		blocks:   peerwire.NewBlockPool(BlockSize),
-		hashSem:  make(chan struct{}, n),
+		hashJobs: make(chan hashJob),
+		nHash:    n,
 		upLimit:  newRateLimiter(cfg.UploadRate),
 		dnLimit:  newRateLimiter(cfg.DownloadRate),
 		ctx:      ctx,
@@ -72,6 +74,10 @@ func NewClient(cfg Config) *Client {
 		handshaking: map[transport.Conn]time.Time{},
 	}
 	c.listenPort.Store(uint32(cfg.ListenPort))
+	c.wg.Add(n)
+	for range n {
+		go c.hashWorker()
+	}
 	return c
 }
 

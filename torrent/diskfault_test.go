@@ -1,6 +1,7 @@
 package torrent_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
 )
@@ -204,5 +206,63 @@ func TestRemove(t *testing.T) {
 	}
 	if _, err := os.Stat(keep); err != nil {
 		t.Fatalf("Remove(true) touched another file: %v", err)
+	}
+}
+
+// slowStorage wraps a storage so that every write takes a while, as on a
+// slow or busy disk.
+type slowStorage struct {
+	storage.Storage
+	delay time.Duration
+}
+
+func (s slowStorage) OpenTorrent(info *metainfo.Info, ih metainfo.Hash) (storage.TorrentStorage, error) {
+	ts, err := s.Storage.OpenTorrent(info, ih)
+	return slowTorrent{ts, s.delay}, err
+}
+
+type slowTorrent struct {
+	storage.TorrentStorage
+	delay time.Duration
+}
+
+func (s slowTorrent) WriteAt(p []byte, off int64) (int, error) {
+	time.Sleep(s.delay)
+	return s.TorrentStorage.WriteAt(p, off)
+}
+
+// A slow disk does not stall the torrent's loop: Stats answers promptly
+// while writes take 20 ms each.
+func TestSlowDiskDoesNotStallTheLoop(t *testing.T) {
+	seeder := newNode(t, nil)
+	mi, data := makeContent(t, seeder.dir, "slow", []int{2 << 20}, 64<<10)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	leecher := newNode(t, func(c *torrent.Config) {
+		c.Storage = slowStorage{storage.NewMemory(), 20 * time.Millisecond}
+	})
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var worst time.Duration
+	for !lt.Complete() {
+		start := time.Now()
+		lt.Stats()
+		worst = max(worst, time.Since(start))
+		time.Sleep(5 * time.Millisecond)
+	}
+	// A write on the loop would hold each Stats call behind up to a
+	// batch of writes (64 blocks: over a second).
+	if worst > 500*time.Millisecond {
+		t.Fatalf("Stats took up to %v while the disk was slow", worst)
+	}
+	t.Logf("Stats took at most %v with 20 ms writes", worst.Round(time.Millisecond))
+	r := lt.NewReader()
+	got, _ := io.ReadAll(r)
+	r.Close()
+	if !bytes.Equal(got, data["first.bin"]) {
+		t.Fatal("content differs")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"syscall"
 
+	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/storage"
 )
 
@@ -94,6 +95,9 @@ func (t *Torrent) refreshStorage() error {
 
 // unmarkHave forgets a piece we had (its data is gone).
 func (t *Torrent) unmarkHave(i int) {
+	if t.have.Get(i) && t.basePrio[i] != picker.None {
+		t.left += t.info.PieceSize(i)
+	}
 	t.have.Clear(i)
 	t.picker.SetHave(i, false)
 	t.haveAtomic[i/32].And(^uint32(1 << (i % 32)))

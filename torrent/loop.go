@@ -39,6 +39,7 @@ type (
 		ok     bool
 		err    error      // reading the piece failed: our disk, not the data
 		check  bool       // part of the start-up verification
+		absent bool       // check: no data there, nothing hashed
 		blocks [][20]byte // per-block SHA-1s of failed data, for smart-ban
 	}
 	// evDiskError is an I/O error of ours met off the owner goroutine (a
@@ -72,6 +73,8 @@ func (t *Torrent) run() {
 			t.handle(ev)
 		case <-tick.C:
 			t.tick()
+		case <-t.diskWake:
+			t.drainDisk()
 		case <-t.ctx.Done():
 			t.shutdown()
 			return
@@ -110,10 +113,9 @@ func (t *Torrent) handle(ev event) {
 			t.onMessage(ev.p, ev.m)
 		}
 	case evBlock:
-		if _, ok := t.peers[ev.p]; ok && t.err == nil {
-			t.onBlock(ev.p, ev.index, ev.begin, ev.data)
+		if _, ok := t.peers[ev.p]; !ok || t.err != nil || !t.onBlock(ev.p, ev.index, ev.begin, ev.data) {
+			t.c.blocks.Put(ev.data)
 		}
-		t.c.blocks.Put(ev.data)
 	case evPeerGone:
 		t.onPeerGone(ev.p, ev.err)
 	case evHashed:

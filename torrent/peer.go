@@ -68,6 +68,7 @@ type peer struct {
 	lastBlockAt                 time.Time
 	snubbed                     bool
 	lateRequests                int // requests that passed their deadline
+	wantCount                   int // pieces it has that we want (interest)
 	hashFails                   int
 	connectedAt                 time.Time
 	lastPEX                     time.Time // when we last sent it a PEX message

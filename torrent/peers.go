@@ -122,11 +122,11 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 	t.releaseRequests(p)
 	t.releaseMetadata(p)
 	t.maybeRequestMetadata()
-	if t.info != nil {
-		for i := 0; i < t.info.NumPieces(); i++ {
-			if p.has.Get(i) {
-				t.picker.PeerLost(i)
-			}
+	if t.info != nil && p.has.Len() == t.info.NumPieces() {
+		if p.has.All() {
+			t.picker.PeerLostAll()
+		} else {
+			t.picker.PeerLostSet(p.has.Get)
 		}
 	}
 	if c := t.cands.get(p.addr); c != nil {
@@ -183,8 +183,9 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		if !p.has.Get(int(m.Index)) {
 			p.has.Set(int(m.Index))
 			t.picker.PeerHas(int(m.Index))
-			if !p.amInterested && t.picker.Wanted(int(m.Index)) {
-				t.setInterested(p, true)
+			if t.picker.Wanted(int(m.Index)) {
+				p.wantCount++
+				t.updateInterest(p)
 			}
 			t.fillRequests(p)
 		}
@@ -250,28 +251,57 @@ func (t *Torrent) applyBitfield(p *peer, raw []byte, all, none bool) {
 	if p.has.Len() != n {
 		p.has = bitfield.New(n)
 	}
-	for i := 0; i < n; i++ {
-		if incoming.Get(i) && !p.has.Get(i) {
-			p.has.Set(i)
-			t.picker.PeerHas(i)
+	switch {
+	case incoming.All():
+		if p.has.Count() == 0 {
+			t.picker.PeerHasAll()
+		} else {
+			t.picker.PeerHasSet(func(i int) bool { return !p.has.Get(i) })
 		}
+		p.has.SetAll()
+		p.wantCount = t.picker.WantedCount()
+	default:
+		t.picker.PeerHasSet(func(i int) bool { return incoming.Get(i) && !p.has.Get(i) })
+		want := 0
+		for i := 0; i < n; i++ {
+			if incoming.Get(i) {
+				p.has.Set(i)
+			}
+			if p.has.Get(i) && t.picker.Wanted(i) {
+				want++
+			}
+		}
+		p.wantCount = want
 	}
 	t.updateInterest(p)
 	t.fillRequests(p)
 }
 
-// updateInterest tells the peer whether it has anything we want.
+// updateInterest tells the peer whether it has anything we want: a count
+// kept as pieces come and go (onWantedChange), so this is O(1).
 func (t *Torrent) updateInterest(p *peer) {
-	want := false
-	if t.err == nil {
-		for i := 0; i < t.info.NumPieces(); i++ {
-			if p.has.Get(i) && t.picker.Wanted(i) {
-				want = true
-				break
+	t.setInterested(p, t.err == nil && p.wantCount > 0)
+}
+
+// onWantedChange keeps each peer's count of pieces it has that we want, as
+// the picker says piece i started or stopped being wanted (verified, a
+// priority changed, a reader moved).
+func (t *Torrent) onWantedChange(i int, wanted bool) {
+	d := -1
+	if wanted {
+		d = 1
+	}
+	for p := range t.peers {
+		if p.has.Len() > i && p.has.Get(i) {
+			p.wantCount += d
+			if (p.wantCount > 0) != p.amInterested {
+				t.updateInterest(p)
+				if p.amInterested {
+					t.fillRequests(p)
+				}
 			}
 		}
 	}
-	t.setInterested(p, want)
 }
 
 func (t *Torrent) setInterested(p *peer, v bool) {
@@ -325,7 +355,7 @@ func (t *Torrent) onComplete() {
 	}
 	t.wakeAnnouncers()
 	if t.store != nil {
-		t.store.Flush()
+		t.submitDisk(diskJob{kind: diskFlush})
 	}
 }
 

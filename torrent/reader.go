@@ -182,7 +182,9 @@ func (t *Torrent) setReaderWindow(r *Reader, w readerWindow) {
 	} else {
 		t.readers[r] = w
 	}
-	t.updatePiecePriorities()
+	if t.info != nil {
+		t.applyReaders()
+	}
 }
 
 // failure returns the torrent's error without going through the owner.

@@ -82,6 +82,8 @@ type Torrent struct {
 	wasted        int64
 	rng           *rand.Rand
 	basePrio      []picker.Priority // from file priorities alone
+	raised        []int             // pieces readers raised above basePrio
+	left          int64             // bytes of wanted pieces not verified (basePrio, not readers)
 	readers       map[*Reader]readerWindow
 	urgent        []int // pieces under readers, playhead first
 	inBatch       bool  // handling an evBatch: fillRequests defers to refill
@@ -90,6 +92,23 @@ type Torrent struct {
 	notices       map[string]string // conditions the user should hear of, by key
 	noMetaSince   time.Time         // since when no connected peer can send the metadata
 	rehash        []int             // pieces whose verification met a passing I/O error
+	checkPending  bitfield.Bitfield // pieces waiting for their start-up check
+	checkCursor   int               // the next piece verifyAll's checks look at
+	checksQueued  int               // checks queued or running
+	diskq         chan diskJob      // the disk worker's queue (disk.go)
+	diskOverflow  []diskJob         // jobs waiting for room in diskq, in order
+	diskSpare     []diskResult      // a drained result list, reused
+
+	// Disk results for the owner, filled by the disk and hash workers.
+	diskMu   sync.Mutex
+	diskRes  []diskResult
+	diskWake chan struct{}
+	// diskPending counts bytes of writes not yet done; diskThrottled is
+	// set while that is over maxDiskBacklog (no new requests);
+	// diskOverflowed while the owner holds jobs the queue had no room for.
+	diskPending    atomic.Int64
+	diskThrottled  atomic.Bool
+	diskOverflowed atomic.Bool
 }
 
 // File is one file of a torrent.
@@ -171,6 +190,8 @@ func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 		readers:  map[*Reader]readerWindow{},
 		refill:   map[*peer]struct{}{},
 		notices:  map[string]string{},
+		diskq:    make(chan diskJob, diskQueueLen),
+		diskWake: make(chan struct{}, 1),
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.cands = newCandidateList(t.rng)
@@ -191,6 +212,8 @@ func (t *Torrent) start() error {
 		t.addCandidate(SourceUser, a)
 	}
 	t.startTrackers() // before the owner runs: it reads announceWakes
+	t.wg.Add(1)
+	go t.diskLoop()
 	go t.run()
 	return nil
 }
@@ -379,6 +402,7 @@ func (t *Torrent) setInfo(infoBytes []byte, info *metainfo.Info) error {
 	t.info = info
 	t.store = store
 	t.picker = picker.New(n, t.rng.Uint64())
+	t.picker.OnWantedChange(t.onWantedChange)
 	t.have = bitfield.New(n)
 	t.haveAtomic = make([]atomic.Uint32, (n+31)/32)
 	for i, f := range info.FileList() {
@@ -423,15 +447,18 @@ func (t *Torrent) setInfo(infoBytes []byte, info *metainfo.Info) error {
 
 // markHave records a verified piece.
 func (t *Torrent) markHave(i int) {
+	if !t.have.Get(i) && i < len(t.basePrio) && t.basePrio[i] != picker.None {
+		t.left -= t.info.PieceSize(i)
+	}
 	t.have.Set(i)
 	t.picker.SetHave(i, true)
 	t.haveAtomic[i/32].Or(1 << (i % 32))
 }
 
 // updatePiecePriorities gives each piece the highest priority of the files
-// it holds bytes of, raises the pieces under readers to the streaming tiers,
-// cancels requests for pieces nobody wants any more, and recomputes what is
-// left.
+// it holds bytes of, then applies readers' windows, and recomputes what is
+// left. It is O(pieces): it runs when file priorities change, not when a
+// reader moves (applyReaders).
 func (t *Torrent) updatePiecePriorities() {
 	if t.info == nil {
 		return
@@ -450,20 +477,44 @@ func (t *Torrent) updatePiecePriorities() {
 			t.basePrio[i] = max(t.basePrio[i], f.prio)
 		}
 	}
+	t.raised = t.raised[:0]
+	var left int64
 	for i, p := range t.basePrio {
 		t.picker.SetPriority(i, p)
+		if p != picker.None && !t.have.Get(i) {
+			left += t.info.PieceSize(i)
+		}
 	}
+	t.left = left
+	t.applyReaders()
+	t.createEmptyFiles()
+	t.updateLeft()
+}
+
+// applyReaders raises the pieces under readers to the streaming tiers
+// (the piece under each position to Now, its readahead to Readahead), puts
+// the pieces no reader needs any more back to their files' priority, and
+// cancels requests for pieces nobody wants now. It costs the size of the
+// windows, not of the torrent.
+func (t *Torrent) applyReaders() {
+	n := t.info.NumPieces()
+	for _, i := range t.raised {
+		t.picker.SetPriority(i, t.basePrio[i])
+	}
+	t.raised = t.raised[:0]
 	t.urgent = t.urgent[:0]
 	for _, w := range t.readers {
-		if w.first < 0 {
+		if w.first < 0 || w.first >= n {
 			continue
 		}
 		t.picker.SetPriority(w.first, picker.Now)
+		t.raised = append(t.raised, w.first)
 		t.urgent = append(t.urgent, w.first)
 		for i := w.first + 1; i < w.end && i < n; i++ {
 			if t.picker.Priority(i) < picker.Readahead {
 				t.picker.SetPriority(i, picker.Readahead)
 			}
+			t.raised = append(t.raised, i)
 			t.urgent = append(t.urgent, i)
 		}
 	}
@@ -476,11 +527,8 @@ func (t *Torrent) updatePiecePriorities() {
 			}
 		}
 	}
-	t.createEmptyFiles()
-	t.updateLeft()
 	for p := range t.peers {
 		if p.has.Len() > 0 {
-			t.updateInterest(p)
 			t.fillRequests(p)
 		}
 	}
@@ -506,15 +554,11 @@ func (t *Torrent) createEmptyFiles() {
 	}
 }
 
-// updateLeft recomputes the bytes of selected files still missing and the
-// complete flag. Pieces wanted only by a reader do not count.
+// updateLeft publishes the bytes of selected files still missing (kept as
+// pieces verify or are lost: t.left) and the complete flag. Pieces wanted
+// only by a reader do not count.
 func (t *Torrent) updateLeft() {
-	var left int64
-	for i, p := range t.basePrio {
-		if p != picker.None && !t.have.Get(i) {
-			left += t.info.PieceSize(i)
-		}
-	}
+	left := t.left
 	t.bytesLeft.Store(left)
 	was := t.completeFlag.Load()
 	now := left == 0 && t.checking == 0
@@ -545,7 +589,7 @@ func (t *Torrent) fail(err error) {
 		p.close(err)
 	}
 	if t.store != nil {
-		t.store.Flush()
+		t.submitDisk(diskJob{kind: diskFlush})
 	}
 	t.broadcast()
 }
