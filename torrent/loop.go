@@ -203,10 +203,41 @@ func (t *Torrent) tick() {
 }
 
 // shutdown closes every peer; Close waits for their goroutines and then
-// closes storage.
+// closes storage. Events still queued are drained: a connection handed over
+// just now is closed, not leaked, and blocks go back to the pool.
 func (t *Torrent) shutdown() {
 	for p := range t.peers {
 		p.close(errShutdown)
 	}
-	t.broadcast()
+	for {
+		select {
+		case ev := <-t.events:
+			t.discard(ev)
+		default:
+			t.broadcast()
+			return
+		}
+	}
+}
+
+// discard releases what an event that will not be handled holds.
+func (t *Torrent) discard(ev event) {
+	switch ev := ev.(type) {
+	case evPeerConn:
+		ev.p.conn.Close()
+		ev.p.cancel()
+	case evDialDone:
+		if ev.p != nil {
+			ev.p.conn.Close()
+			ev.p.cancel()
+		}
+	case evBlock:
+		t.c.blocks.Put(ev.data)
+	case evBatch:
+		for _, e := range ev.evs {
+			t.discard(e)
+		}
+	case evCall:
+		close(ev.done)
+	}
 }

@@ -69,6 +69,7 @@ type peer struct {
 	snubbed                     bool
 	lateRequests                int // requests that passed their deadline
 	wantCount                   int // pieces it has that we want (interest)
+	cid                         int // stable ID for the choker
 	hashFails                   int
 	connectedAt                 time.Time
 	lastPEX                     time.Time // when we last sent it a PEX message

@@ -85,7 +85,8 @@ func (t *Torrent) onPeerConn(p *peer) {
 	if t.info != nil {
 		p.has = bitfield.New(t.info.NumPieces())
 	}
-	t.rechoke = true
+	p.cid = t.nextCID
+	t.nextCID++
 }
 
 func (t *Torrent) sendExtHandshake(p *peer) {
@@ -132,10 +133,10 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 	if c := t.cands.get(p.addr); c != nil {
 		t.cands.disconnected(c, p.connectedAt, time.Now())
 	}
-	if t.optimistic == p {
-		t.optimistic = nil
+	t.choker.Forget(p.cid)
+	if !p.amChoking {
+		t.rechoke = true // a slot is free
 	}
-	t.rechoke = true
 	t.c.cfg.Logger.Debug("peer gone", "addr", p.addr, "err", err)
 	// Its blocks may be wanted from others now.
 	for q := range t.peers {
@@ -153,7 +154,13 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 	switch m.Type {
 	case peerwire.Choke:
 		p.peerChoking = true
-		t.releaseRequests(p)
+		// BEP 6: with the fast extension a choke no longer drops our
+		// requests; the peer rejects those it will not serve, and
+		// request deadlines catch any it forgets. Without it, they are
+		// gone.
+		if !p.fast {
+			t.releaseRequests(p)
+		}
 	case peerwire.Unchoke:
 		if p.peerChoking && !p.webSeed {
 			t.peersServing++ // at once, so that web seeds step back; tick recounts
@@ -161,12 +168,15 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		p.peerChoking = false
 		t.fillRequests(p)
 	case peerwire.Interested:
+		// A free slot is given at once; otherwise the next round decides
+		// (BEP 3: every 10 s, not on every change of interest).
 		p.peerInterested = true
-		t.rechoke = true
 		t.unchokeIfFree(p)
 	case peerwire.NotInterested:
 		p.peerInterested = false
-		t.rechoke = true
+		if !p.amChoking {
+			t.rechoke = true // its slot can go to another
+		}
 	case peerwire.Have:
 		if t.info == nil {
 			// Before the metadata a have is kept in the raw bitfield:

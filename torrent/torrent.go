@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/internal/choker"
 	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
@@ -76,7 +77,9 @@ type Torrent struct {
 	err           error
 	lastChoke     time.Time
 	lastOptim     time.Time
-	optimistic    *peer
+	choker        *choker.Choker
+	chokeBuf      []choker.Peer
+	nextCID       int // the next peer's choker ID
 	rechoke       bool
 	hashFails     int
 	wasted        int64
@@ -195,6 +198,7 @@ func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.cands = newCandidateList(t.rng)
+	t.choker = choker.New(uploadSlots, t.rng.Uint64())
 	t.byNet.init()
 	return t
 }
