@@ -49,9 +49,9 @@ type linkPath struct {
 // linkResult is what the "path" copy reports, on a line of its own.
 type linkResult struct {
 	FirstBlock time.Duration // from the channel opening to the first 16 KiB received (a BitTorrent block)
-	Total     time.Duration // from the channel opening to the last byte received
-	Open      time.Duration // from NewOffer to the channel opening
-	Size      int
+	Total      time.Duration // from the channel opening to the last byte received
+	Open       time.Duration // from NewOffer to the channel opening
+	Size       int
 }
 
 const linkResultPrefix = "LINK-RESULT "

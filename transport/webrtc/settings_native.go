@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -41,7 +44,7 @@ func newAPI(cfg *Config) *pion.API {
 	se.DetachDataChannels()
 	se.SetSCTPMaxMessageSize(MaxReadMessage)
 	se.SetSCTPMinCwnd(initialCwnd)
-	se.LoggerFactory = pionLoggerFactory{cfg.logger()}
+	se.LoggerFactory = newPionLoggerFactory(cfg.logger())
 	if n, err := stdnet.NewNet(); err == nil {
 		se.SetNet(bufferedNet{n})
 	}
@@ -58,26 +61,87 @@ func newAPI(cfg *Config) *pion.API {
 		pion.WithInterceptorRegistry(&interceptor.Registry{}))
 }
 
-// pionLoggerFactory sends pion's warnings and errors to a slog.Logger at
-// debug level: a peer that vanishes makes pion log errors that are routine
-// for us. pion's debug and trace output, per packet, is dropped.
-type pionLoggerFactory struct{ log *slog.Logger }
+// pionLoggerFactory sends pion's log to a slog.Logger. Most of pion's
+// warnings and errors go at debug level: a peer that vanishes makes pion log
+// errors that are routine for us. What says that data was lost or that the
+// peer broke the protocol goes at warning level, so it shows in a normal
+// log: packets pion's mux dropped because its buffer was full (which pion
+// logs as info, once per packet, so they are counted and reported at most
+// once per pionDropReportInterval), and SCTP packets it could not parse or
+// validate. pion's debug and trace output, per packet, is dropped.
+type pionLoggerFactory struct {
+	log   *slog.Logger
+	drops *dropReport // shared by the loggers of one peer connection
+}
+
+func newPionLoggerFactory(log *slog.Logger) pionLoggerFactory {
+	return pionLoggerFactory{log: log, drops: &dropReport{now: time.Now}}
+}
 
 func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log, scope: scope}
+	return pionLogger{log: f.log, scope: scope, drops: f.drops}
+}
+
+// pionDropReportInterval is how often at most the count of packets pion's
+// mux dropped is logged: the mux drops packet by packet, hundreds a second
+// when it overflows (issue 16 saw 32 to 1,024 per 64 MiB transfer).
+const pionDropReportInterval = time.Second
+
+// pionMuxDropMsg is how pion/webrtc's mux (internal/mux, v4.2) logs a packet
+// it dropped because the endpoint's 1 MB buffer was full.
+const pionMuxDropMsg = "mux: endpoint buffer is full, dropping packet"
+
+// pionSCTPWarnings are the pion/sctp warnings that mean a peer's packet was
+// refused, as opposed to routine ones when a peer goes away (failed
+// writes and closes).
+var pionSCTPWarnings = []string{"protocol violation", "unable to parse SCTP packet", "failed validating packet"}
+
+// dropReport counts the packets pion's mux dropped and logs the count at
+// most once per pionDropReportInterval.
+type dropReport struct {
+	now   func() time.Time
+	mu    sync.Mutex
+	n     int // dropped since the last report
+	total int
+	last  time.Time // of the last report
+}
+
+func (d *dropReport) add(log *slog.Logger) {
+	d.mu.Lock()
+	d.n++
+	d.total++
+	now := d.now()
+	if !d.last.IsZero() && now.Sub(d.last) < pionDropReportInterval {
+		d.mu.Unlock()
+		return
+	}
+	n, total := d.n, d.total
+	d.n, d.last = 0, now
+	d.mu.Unlock()
+	log.Warn("webrtc: pion dropped received packets: its mux buffer was full (the receiver lags; the sender will retransmit)",
+		"dropped", n, "total", total)
 }
 
 type pionLogger struct {
 	log   *slog.Logger
 	scope string
+	drops *dropReport
 }
 
 func (l pionLogger) emit(level, msg string) {
+	if l.scope == "sctp" && level == "warning" {
+		for _, w := range pionSCTPWarnings {
+			if strings.Contains(msg, w) {
+				l.log.Warn("webrtc: pion: "+msg, "scope", l.scope)
+				return
+			}
+		}
+	}
 	l.log.Debug("pion "+level+": "+msg, "scope", l.scope)
 }
 
 func (l pionLogger) emitf(level, format string, args ...any) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+	if l.scope == "sctp" || l.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.emit(level, fmt.Sprintf(format, args...))
 	}
 }
@@ -86,9 +150,17 @@ func (pionLogger) Trace(string)          {}
 func (pionLogger) Tracef(string, ...any) {}
 func (pionLogger) Debug(string)          {}
 func (pionLogger) Debugf(string, ...any) {}
-func (pionLogger) Info(string)           {}
-func (pionLogger) Infof(string, ...any)  {}
-func (l pionLogger) Warn(msg string)     { l.emit("warning", msg) }
+func (l pionLogger) Info(msg string) {
+	if msg == pionMuxDropMsg {
+		l.drops.add(l.log)
+	}
+}
+func (l pionLogger) Infof(format string, args ...any) {
+	if format == pionMuxDropMsg {
+		l.drops.add(l.log)
+	}
+}
+func (l pionLogger) Warn(msg string) { l.emit("warning", msg) }
 func (l pionLogger) Warnf(format string, args ...any) {
 	l.emitf("warning", format, args...)
 }
