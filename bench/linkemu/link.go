@@ -61,8 +61,9 @@ type packet struct {
 var bufPool = sync.Pool{New: func() any { b := make([]byte, maxPacket); return &b }}
 
 // Pipe copies packets read from in (one packet per Read, as from a TUN
-// device) to out, shaped by s, until ctx ends or in fails. seed makes the
-// random losses repeatable. Pipe returns nil when ctx ended it.
+// device) to out, shaped by s, until ctx ends or in fails; when in fails,
+// the packets still on the path are delivered first. seed makes the random
+// losses repeatable. Pipe returns nil when ctx ended it, else in's error.
 func Pipe(ctx context.Context, in io.Reader, out io.Writer, s Shape, seed uint64, st *Stats) error {
 	if st == nil {
 		st = new(Stats)
@@ -74,15 +75,14 @@ func Pipe(ctx context.Context, in io.Reader, out io.Writer, s Shape, seed uint64
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	ch := make(chan packet, maxInFlight)
 	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Add(1)
+	delivered := make(chan struct{})
 	go func() {
-		defer wg.Done()
+		defer close(delivered)
 		deliver(ctx, ch, out)
 	}()
 	defer func() {
 		cancel()
-		wg.Wait()
+		<-delivered
 	}()
 
 	var lastDep time.Time // when the bottleneck finishes sending what it holds
@@ -94,6 +94,9 @@ func Pipe(ctx context.Context, in io.Reader, out io.Writer, s Shape, seed uint64
 			if ctx.Err() != nil {
 				return nil
 			}
+			// The input ended: what is on the path still arrives.
+			close(ch)
+			<-delivered
 			return err
 		}
 		if n == 0 {
@@ -130,15 +133,20 @@ func Pipe(ctx context.Context, in io.Reader, out io.Writer, s Shape, seed uint64
 	}
 }
 
-// deliver writes each packet when its time comes. Packets leave in the
-// order they came: with one delay per direction, their times only grow.
+// deliver writes each packet when its time comes, until ctx ends or ch is
+// closed and empty. Packets leave in the order they came: with one delay
+// per direction, their times only grow.
 func deliver(ctx context.Context, ch <-chan packet, out io.Writer) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		var p packet
+		var ok bool
 		select {
-		case p = <-ch:
+		case p, ok = <-ch:
+			if !ok {
+				return
+			}
 		case <-ctx.Done():
 			return
 		}
