@@ -10,17 +10,21 @@
 #   swarmcast   a WebSocket tracker (`swarmcast tracker`) and `swarmcast seed` in A; bench/webrtc/firstbyte in
 #               B, given a magnet link with only that tracker, so every byte comes over WebRTC data channels
 #   webtorrent  bench/webrtc/webtorrent-firstbyte.mjs seeding in A and downloading in B, same tracker
+#   chromium    swarmcast's tracker and seeder in A; WebTorrent's browser bundle in headless Chromium in B
+#               (interop/browser/webtorrent.mjs, its page served on B's loopback), not in IMPLS by default
 #   tcp-bbr     bench/linkemu/cmd/tcpbulk: one TCP connection from B to A, A sending with BBR (TCP_CONGESTION)
 #   tcp-reno    the same with Reno
 # The first byte is timed from the downloader's start (swarmcast, WebTorrent: from adding the magnet, so it
-# includes the tracker, offer/answer, ICE, DTLS, SCTP and the metadata; TCP: from connect).
+# includes the tracker, offer/answer, ICE, DTLS, SCTP and the metadata; TCP: from connect). Chromium reports
+# only events, so its "first byte" is the torrent's metadata event (from the page's navigation) and its rate
+# runs from there to the page's done event (after the page has read the file back and hashed it).
 #
 # Environment (all optional):
 #   SIZE=32MiB        file size (bytes, or K/KiB, M/MiB, G/GiB, KB/MB/GB)
 #   LOSS_SIZE=4MiB    file size on paths with loss (loss-based senders crawl there)
 #   RUNS=1            runs of each implementation on each path (the table shows medians)
 #   PATHS="veth 41ms 41ms-loss 101ms 41ms-100mbit"   which rows
-#   IMPLS="swarmcast tcp-bbr tcp-reno webtorrent"    which columns
+#   IMPLS="swarmcast tcp-bbr tcp-reno webtorrent"    which columns (add chromium for the browser's)
 #   TIMEOUT=300       seconds a downloader may take
 #   SWARMCAST_BIN=    use this swarmcast binary instead of building cmd/swarmcast
 #   KEEP_LOGS=DIR     copy every process's log and the samples there before exiting
@@ -50,7 +54,7 @@ loss_size=$(to_bytes "$LOSS_SIZE")
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number"
 [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || die "TIMEOUT must be a number of seconds"
 for impl in $IMPLS; do
-	case $impl in swarmcast | tcp-bbr | tcp-reno | webtorrent) ;; *) die "unknown implementation '$impl' in IMPLS" ;; esac
+	case $impl in swarmcast | tcp-bbr | tcp-reno | webtorrent | chromium) ;; *) die "unknown implementation '$impl' in IMPLS" ;; esac
 done
 
 # path_flags PATH prints linkemu's flags for PATH, or "veth".
@@ -84,8 +88,14 @@ done
 
 [[ $(id -u) == 0 ]] || die "needs root: it makes network namespaces and TUN devices"
 command -v ip >/dev/null || die "ip (iproute2) is missing"
-if has webtorrent; then
+if has webtorrent || has chromium; then
 	need_webtorrent
+fi
+if has chromium; then
+	command -v chromium >/dev/null || die "chromium is missing (bash scripts/install-test-deps.sh)"
+	command -v python3 >/dev/null || die "python3 is missing (it serves the browser's page)"
+	[[ -f $root/interop/node_modules/playwright-core/package.json ]] ||
+		die "interop/node_modules/playwright-core is missing: run bash scripts/install-test-deps.sh"
 fi
 
 # --- processes, namespaces and temp dir, cleaned up on any exit -----------------------------------------
@@ -143,12 +153,16 @@ make_path() {
 	ip netns add "$nsB"
 	in_ns "$nsA" ip link set lo up
 	in_ns "$nsB" ip link set lo up
+	# Chromium gathers no ICE candidate without a default route; B's goes to A, and no further.
+	local route="ip route add default dev emu1"
 	if [[ $flags == veth ]]; then
 		ip link add emu0 netns "$nsA" type veth peer name emu1 netns "$nsB"
 		in_ns "$nsA" ip addr add 10.99.0.1/24 dev emu0
 		in_ns "$nsB" ip addr add 10.99.0.2/24 dev emu1
 		in_ns "$nsA" ip link set emu0 up
 		in_ns "$nsB" ip link set emu1 up
+		# shellcheck disable=SC2086 # route is words
+		in_ns "$nsB" $route
 		return
 	fi
 	# shellcheck disable=SC2086 # flags are words
@@ -156,6 +170,8 @@ make_path() {
 		-a "/run/netns/$nsA" -b "/run/netns/$nsB" $flags
 	link_pid=$spawned
 	wait_for "$link_pid" "$tmp/logs/$1-linkemu.log" '^ready' "link emulator" 30
+	# shellcheck disable=SC2086 # route is words
+	in_ns "$nsB" $route
 }
 
 end_path() {
@@ -174,11 +190,11 @@ measure() {
 	local path=$1 impl=$2 run=$3 tag=$1-$2-run$3 bytes=$size
 	[[ $path == *loss* ]] && bytes=$loss_size
 	local src=$tmp/src/$bytes/$name work=$tmp/$tag log=$tmp/logs/$tag-downloader.log
-	local tracker="" seeder="" dl out fb fin add=0
+	local tracker="" seeder="" page="" dl out fb fin add=0
 	mkdir -p "$work/seed" "$work/dl"
 	local ws=ws://10.99.0.1:8000
 	case $impl in
-	swarmcast | webtorrent)
+	swarmcast | webtorrent | chromium)
 		spawn "$work" "$tmp/logs/$tag-tracker.log" ip netns exec "$nsA" timeout -k 5 $((TIMEOUT + 300)) \
 			"$swarmcast" tracker --http 10.99.0.1:8000
 		tracker=$spawned
@@ -188,7 +204,7 @@ measure() {
 	esac
 	local ih
 	case $impl in
-	swarmcast)
+	swarmcast | chromium)
 		spawn "$work/seed" "$tmp/logs/$tag-seeder.log" ip netns exec "$nsA" timeout -k 5 $((TIMEOUT + 300)) \
 			"$swarmcast" seed "$work/seed/$name" --tracker "$ws" --listen 10.99.0.1:0 --no-lsd -o "$work/t.torrent" --quiet
 		seeder=$spawned
@@ -211,7 +227,7 @@ measure() {
 	esac
 	local magnet="magnet:?xt=urn:btih:${ih:-}&tr=ws%3A%2F%2F10.99.0.1%3A8000"
 	case $impl in
-	swarmcast | webtorrent)
+	swarmcast | webtorrent | chromium)
 		[[ $ih =~ ^[0-9a-f]{40}$ ]] || die "$impl seeder printed no info hash"
 		sleep 1 # the seeder's own announce reaches the tracker
 		;;
@@ -224,6 +240,18 @@ measure() {
 	webtorrent)
 		spawn "$work/dl" "$log" ip netns exec "$nsB" timeout -k 5 "$TIMEOUT" node "$here/webrtc/webtorrent-firstbyte.mjs" \
 			download "$magnet" --dir "$work/dl" --tracker "$ws"
+		;;
+	chromium)
+		mkdir -p "$work/page"
+		cp "$root/interop/browser/webtorrent.html" "$work/page/index.html"
+		ln -s "$root/interop/node_modules/webtorrent/dist/webtorrent.min.js" "$work/page/webtorrent.min.js"
+		spawn "$work/page" "$tmp/logs/$tag-page.log" ip netns exec "$nsB" timeout -k 5 $((TIMEOUT + 60)) \
+			python3 -m http.server --bind 127.0.0.1 8080
+		page=$spawned
+		ns_wait_port "$nsB" 127.0.0.1 8080 "$page" || die "the page server did not start"
+		spawn "$work/dl" "$log" ip netns exec "$nsB" timeout -k 5 "$TIMEOUT" node "$root/interop/browser/webtorrent.mjs" \
+			--base http://127.0.0.1:8080/ --tracker "$ws" --download "$magnet" --timeout "$TIMEOUT" \
+			--chromium "$(command -v chromium)"
 		;;
 	tcp-*)
 		spawn "$work/dl" "$log" ip netns exec "$nsB" timeout -k 5 "$TIMEOUT" "$tmp/tcpbulk" get -connect 10.99.0.1:9000 \
@@ -239,8 +267,17 @@ measure() {
 	fi
 	case $impl in
 	swarmcast | webtorrent) cmp -s "$src" "$work/dl/$name" || die "$impl downloaded a file that differs from the source" ;;
+	chromium)
+		grep -q "\"sha256\":\"$(sha256sum "$src" | cut -d' ' -f1)\"" "$log" ||
+			die "Chromium downloaded a file that differs from the source"
+		grep '"event":"wire"' "$log" | grep -qv '"type":"webrtc"' && die "Chromium had a wire other than WebRTC"
+		# Its events, in ms since the page's navigation: metadata stands for the first byte.
+		out=$(awk '/"page":"download"/ && /"event":"metadata"/ { match($0, /"at":[0-9.]+/); m = substr($0, RSTART + 5, RLENGTH - 5) }
+			/"page":"download"/ && /"event":"done"/ { match($0, /"at":[0-9.]+/); d = substr($0, RSTART + 5, RLENGTH - 5) }
+			END { if (m != "" && d != "") printf "{\"firstByteMs\":%s,\"doneMs\":%s}", m, d }' "$log")
+		;;
 	esac
-	out=$(grep -E '"firstByteMs"|"FirstByteMs"' "$log" | tail -n 1)
+	[[ $impl == chromium ]] || out=$(grep -E '"firstByteMs"|"FirstByteMs"' "$log" | tail -n 1)
 	[[ -n $out ]] || {
 		show_log "$log"
 		die "$impl printed no figures"
@@ -251,7 +288,7 @@ measure() {
 	if [[ $impl == swarmcast ]] && ! grep -q '"downloaded":{"webrtc":[0-9]*}' <<<"$out"; then
 		die "swarmcast downloaded over something other than WebRTC: $out"
 	fi
-	[[ $impl == tcp-* ]] || add=$(grep -o '"addMs":[0-9.]*' <<<"$out" | cut -d: -f2)
+	[[ $impl == tcp-* || $impl == chromium ]] || add=$(grep -o '"addMs":[0-9.]*' <<<"$out" | cut -d: -f2)
 	fb=$(grep -oi '"firstByteMs":[0-9.]*' <<<"$out" | cut -d: -f2)
 	fin=$(grep -oi '"doneMs":[0-9.]*' <<<"$out" | cut -d: -f2)
 	awk -v p="$path" -v i="$impl" -v r="$run" -v a="$add" -v f="$fb" -v d="$fin" -v b="$bytes" \
@@ -260,6 +297,7 @@ measure() {
 		awk '{ printf "%.1f MB/s, first byte after %d ms", ($5 > 0 ? $6 / $5 / 1000 : 0), $4 }')"
 	stop "$seeder"
 	[[ -z $tracker ]] || stop "$tracker"
+	[[ -z $page ]] || stop "$page"
 	rm -rf "$work"
 }
 
@@ -309,6 +347,7 @@ for impl in $IMPLS; do
 	tcp-bbr) header+=" TCP, BBR |" ;;
 	tcp-reno) header+=" TCP, Reno |" ;;
 	webtorrent) header+=" WebTorrent Node ⇄ Node (libdatachannel) |" ;;
+	chromium) header+=" Chromium (WebTorrent bundle) ← swarmcast |" ;;
 	esac
 	sep+="---|"
 done
