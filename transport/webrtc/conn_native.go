@@ -67,6 +67,7 @@ func sendThresholds(rwnd uint32) (low, high uint64) {
 // called concurrently with each other and with Close.
 type Conn struct {
 	pc       *pion.PeerConnection
+	flushLog func() // the peer's; after the pc closes
 	dc       *pion.DataChannel
 	outbound bool
 	remote   string
@@ -93,6 +94,7 @@ type Conn struct {
 func newConn(p *peer, dc *pion.DataChannel) *Conn {
 	return &Conn{
 		pc:       p.pc,
+		flushLog: p.flushLog,
 		dc:       dc,
 		outbound: p.outbound,
 		remote:   "webrtc",
@@ -256,6 +258,7 @@ func (c *Conn) Close() error {
 		raw.Close()
 	}
 	closePeerConnection(c.pc)
+	c.flushLog()
 	return nil
 }
 

@@ -20,8 +20,10 @@ const (
 	sendBufferLow = sendBufferHigh / 2
 )
 
-// newAPI returns a pion API for one peer connection. In the browser, ICE
-// settings are the browser's own; Config.Loopback has no effect.
-func newAPI(*Config) *pion.API { return pion.NewAPI() }
+// newAPI returns a pion API for one peer connection, and a function that
+// does nothing (the native build logs there what pion's logs left
+// unreported). In the browser, ICE settings are the browser's own;
+// Config.Loopback has no effect.
+func newAPI(*Config) (*pion.API, func()) { return pion.NewAPI(), func() {} }
 
 func closePeerConnection(pc *pion.PeerConnection) { pc.Close() }

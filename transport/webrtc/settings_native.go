@@ -38,8 +38,9 @@ const udpSocketBuffer = 4 << 20
 const initialCwnd = 10 * 1191
 
 // newAPI returns a pion API for one peer connection: detached data
-// channels, no media, pion's logs sent to the Logger.
-func newAPI(cfg *Config) *pion.API {
+// channels, no media, pion's logs sent to the Logger. Call flushLog once
+// the peer connection is closed: it logs the packet drops not yet reported.
+func newAPI(cfg *Config) (api *pion.API, flushLog func()) {
 	var se pion.SettingEngine
 	se.DetachDataChannels()
 	se.SetSCTPMaxMessageSize(MaxReadMessage)
@@ -55,7 +56,8 @@ func newAPI(cfg *Config) *pion.API {
 	// round trip and nothing else.
 	se.EnableSctpSnap(true)
 	se.SetDTLSInsecureSkipHelloVerify(true)
-	se.LoggerFactory = newPionLoggerFactory(cfg.logger())
+	logs := newPionLoggerFactory(cfg.logger())
+	se.LoggerFactory = logs
 	if n, err := stdnet.NewNet(); err == nil {
 		se.SetNet(bufferedNet{n})
 	}
@@ -68,8 +70,9 @@ func newAPI(cfg *Config) *pion.API {
 	// An empty media engine and interceptor registry: pion's defaults
 	// register audio and video codecs and start four RTP interceptor
 	// goroutines per connection, none of which a data channel uses.
-	return pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(&pion.MediaEngine{}),
+	api = pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(&pion.MediaEngine{}),
 		pion.WithInterceptorRegistry(&interceptor.Registry{}))
+	return api, func() { logs.drops.flush(logs.log) }
 }
 
 // pionLoggerFactory sends pion's log to a slog.Logger. Most of pion's
@@ -131,6 +134,18 @@ func (d *dropReport) add(log *slog.Logger) {
 	d.mu.Unlock()
 	log.Warn("webrtc: pion dropped received packets: its mux buffer was full (the receiver lags; the sender will retransmit)",
 		"dropped", n, "total", total)
+}
+
+// flush logs the drops not yet reported.
+func (d *dropReport) flush(log *slog.Logger) {
+	d.mu.Lock()
+	n, total := d.n, d.total
+	d.n = 0
+	d.mu.Unlock()
+	if n > 0 {
+		log.Warn("webrtc: pion dropped received packets: its mux buffer was full (the receiver lags; the sender will retransmit)",
+			"dropped", n, "total", total)
+	}
 }
 
 type pionLogger struct {

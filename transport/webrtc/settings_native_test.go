@@ -58,11 +58,18 @@ func TestPionWarningsSurface(t *testing.T) {
 	sctp.Warnf("[%s] not using ForwardTSN (on %s)", "0xc0", "INIT")
 	f.NewLogger("ice").Warnf("routine: %d", 1)
 
-	if len(h.recs) != 3 {
+	// Drops within the interval after a report are reported when the
+	// connection closes.
+	mux.Infof(pionMuxDropMsg)
+	mux.Infof(pionMuxDropMsg)
+	f.drops.flush(f.log)
+	f.drops.flush(f.log) // nothing new: no report
+
+	if len(h.recs) != 4 {
 		for _, r := range h.recs {
 			t.Log(r.Message)
 		}
-		t.Fatalf("%d warnings, want 3 (first drop, drops after the interval, the protocol violation)", len(h.recs))
+		t.Fatalf("%d warnings, want 4 (first drop, drops after the interval, the protocol violation, the flush)", len(h.recs))
 	}
 	if d, tot := attr(h.recs[0], "dropped").Int64(), attr(h.recs[0], "total").Int64(); d != 1 || tot != 1 {
 		t.Errorf("first report: dropped %d, total %d; want 1, 1", d, tot)
@@ -72,5 +79,8 @@ func TestPionWarningsSurface(t *testing.T) {
 	}
 	if want := "webrtc: pion: [0xc0] protocol violation: bad chunk"; h.recs[2].Message != want {
 		t.Errorf("third warning %q, want %q", h.recs[2].Message, want)
+	}
+	if d, tot := attr(h.recs[3], "dropped").Int64(), attr(h.recs[3], "total").Int64(); d != 2 || tot != 8 {
+		t.Errorf("report at close: dropped %d, total %d; want 2, 8", d, tot)
 	}
 }
