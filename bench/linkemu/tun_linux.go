@@ -77,12 +77,15 @@ func NewNamespace() (*Namespace, error) {
 // /run/netns/NAME (`ip netns add NAME`) or /proc/PID/ns/net.
 func JoinNamespace(path string) (*Namespace, error) {
 	return startNamespace(func() error {
+		if sysSetns < 0 {
+			return fmt.Errorf("setns: not supported on %s", runtime.GOARCH)
+		}
 		f, err := os.Open(path)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if _, _, e := syscall.RawSyscall(sysSetns, f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
+		if _, _, e := syscall.RawSyscall(uintptr(sysSetns), f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
 			return fmt.Errorf("setns %s: %w", path, e)
 		}
 		return nil

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command linkemu joins two network namespaces with an emulated path: a TUN
 // device in each (emu0 in A, emu1 in B, addressed 10.99.0.1/24 and
 // 10.99.0.2/24 unless told otherwise), and every packet between them

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command tcpbulk times one bulk TCP transfer with a chosen congestion
 // control, for bench/webrtc-path.sh's TCP rows:
 //
