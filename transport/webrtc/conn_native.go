@@ -44,8 +44,8 @@ const (
 	// minSendWindow and maxSendWindow bound the peer's advertised receive
 	// window as the resume threshold. 512 KiB is the old threshold, in
 	// case a peer advertises a tiny window; 16 MiB bounds the memory one
-	// connection holds whatever a peer claims (Chromium advertises about
-	// 5 MiB, pion and libdatachannel 1 MiB).
+	// connection holds whatever a peer claims (pion and libdatachannel
+	// advertise 1 MiB, as issue 16 found).
 	minSendWindow = 512 << 10
 	maxSendWindow = 16 << 20
 )
@@ -61,9 +61,9 @@ func sendThresholds(rwnd uint32) (low, high uint64) {
 // Conn is an open data channel read and written as a byte stream. Write
 // splits data into messages of at most MaxWriteMessage bytes and blocks
 // while the peer's receive window and 1 MiB more wait to be sent or
-// acknowledged. Read returns the bytes of the
-// peer's messages in order, whatever their sizes. Read and Write may be
-// called concurrently with each other and with Close.
+// acknowledged. Read returns the bytes of the peer's messages in order,
+// whatever their sizes. Read and Write may be called concurrently with each
+// other and with Close.
 type Conn struct {
 	pc       *pion.PeerConnection
 	flushLog func() // the peer's; after the pc closes
@@ -116,9 +116,9 @@ func (c *Conn) open() error {
 	}
 	c.raw = raw
 	c.remote = remoteAddr(c.pc)
-	// When the channel opens, the peer has acknowledged everything (the
-	// channel's open handshake), so the window left is the whole window
-	// the peer advertises.
+	// When the channel opens, the peer has acknowledged the channel's open
+	// handshake, so the window left is (within a few bytes) the whole
+	// window the peer advertises.
 	var rwnd uint32
 	if sctp := c.pc.SCTP(); sctp != nil {
 		rwnd = sctp.Stats().ReceiverWindow
