@@ -3,6 +3,7 @@ package torrent_test
 import (
 	"context"
 	"net"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -261,4 +262,68 @@ func TestDroppedRequestIsAskedAgain(t *testing.T) {
 	waitComplete(t, lt, 30*time.Second)
 	checkFiles(t, filepath.Join(leecher.dir, "dropper"), data)
 	t.Logf("done in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// A peer that floods us with PEX messages of junk addresses fills only
+// PEX's share of the address list: an address a tracker gives afterwards is
+// still kept and dialled, and the download completes from it.
+func TestPEXFloodLeavesRoomForTrackers(t *testing.T) {
+	seeder := newNode(t, nil)
+	mi, data := makeContent(t, seeder.dir, "pexflood", []int{256 << 10}, 16<<10)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	flooder := fakePeerExt(t, mi, func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder) {
+		hs := peerwire.ExtensionHandshake{M: map[string]uint8{peerwire.UtPex: 5}}
+		b, _ := hs.MarshalBinary()
+		enc.WriteMessage(peerwire.Message{Type: peerwire.HaveNone})
+		enc.WriteMessage(peerwire.Message{Type: peerwire.Extended, ExtendedPayload: b})
+		enc.Flush()
+		var pexID uint8
+		for pexID == 0 {
+			var m peerwire.Message
+			if err := dec.Decode(&m); err != nil {
+				return
+			}
+			var h peerwire.ExtensionHandshake
+			if m.Type == peerwire.Extended && m.ExtendedID == 0 && h.UnmarshalBinary(m.ExtendedPayload) == nil {
+				pexID = h.M[peerwire.UtPex]
+			}
+		}
+		// 200 messages of 50 junk loopback addresses (closed ports: each
+		// dial is refused at once): 10,000 addresses.
+		for k := range 200 {
+			var x peerwire.PEX
+			for j := range 50 {
+				n := k*50 + j
+				x.Added = append(x.Added, peerwire.PEXPeer{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 3, byte(n >> 8), byte(n)}), 9)})
+			}
+			b, _ := x.MarshalBinary()
+			if enc.WriteMessage(peerwire.Message{Type: peerwire.Extended, ExtendedID: pexID, ExtendedPayload: b}) != nil {
+				return
+			}
+		}
+		enc.Flush()
+		<-waitClosed(c)
+	})
+	leecher := newNode(t, nil)
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{flooder}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for lt.Stats().CandidatesBySource["pex"] < 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the PEX flood did not arrive: %+v", lt.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	lt.AddPeersFrom(torrent.SourceTracker, seeder.addr)
+	waitComplete(t, lt, 30*time.Second)
+	checkFiles(t, filepath.Join(leecher.dir, "pexflood"), data)
+	s := lt.Stats()
+	if s.CandidatesBySource["pex"] > 256 || s.Candidates > 2000 {
+		t.Fatalf("address list grew past its bounds: %+v", s.CandidatesBySource)
+	}
+	t.Logf("addresses by source after the flood: %v", s.CandidatesBySource)
 }
