@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
@@ -117,6 +118,7 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 	delete(t.peers, p)
 	if p.webSeed {
 		t.webSeedPeers--
+		t.webSeedGone(p, err)
 	}
 	p.closed = true
 	p.cancel()
@@ -598,4 +600,19 @@ func (t *Torrent) AddConn(conn transport.Conn) error {
 		return err
 	}
 	return nil
+}
+
+// webSeedGone tells the user, once, why a web seed could not serve (it
+// ignores Range requests, answers 4xx/5xx or the wrong length): the origin
+// the torrent names is otherwise dropped in silence.
+func (t *Torrent) webSeedGone(p *peer, err error) {
+	if err == nil || t.ctx.Err() != nil || errors.Is(err, errShutdown) {
+		return
+	}
+	msg := err.Error()
+	i := strings.Index(msg, "webseed ")
+	if i < 0 {
+		return // not the origin's failure (our side closed it)
+	}
+	t.setNotice("webseed "+p.addr, "web seed cannot serve: "+msg[i+len("webseed "):]+"; retrying later")
 }

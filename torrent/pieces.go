@@ -380,6 +380,9 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool)
 		st.reqs[b] = 0
 	}
 	n := int64(len(data))
+	if p.webSeed && p.downloaded == 0 {
+		t.clearNotice("webseed " + p.addr) // it serves now
+	}
 	p.downloaded += n
 	p.lastBlockAt = time.Now()
 	p.snubbed = false

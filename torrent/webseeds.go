@@ -47,7 +47,7 @@ func (t *Torrent) webSeedLoop(url string, info *metainfo.Info) {
 		}
 		conn, err := t.c.cfg.WebSeed(url, t.infoHash, info)
 		if err != nil {
-			t.c.cfg.Logger.Info("web seed not used", "torrent", t.Name(), "url", url, "err", err)
+			t.do(func() { t.setNotice("webseed "+url, "web seed not used: "+err.Error()) })
 			return
 		}
 		w := &watchedConn{Conn: conn, done: make(chan struct{})}

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -293,4 +294,38 @@ func TestLyingOrigin(t *testing.T) {
 	checkFiles(t, dst, data)
 	st := tt.Stats()
 	t.Logf("hash fails %d, origin bytes %d, peer bytes %d", st.HashFails, st.Downloaded[transport.WebSeed], st.Downloaded[transport.TCP])
+}
+
+// An origin that ignores Range requests (as Python's http.server does) is
+// reported to the user with the reason, and the download completes from a
+// peer.
+func TestOriginIgnoringRangeIsReported(t *testing.T) {
+	srv := t.TempDir()
+	mi, data := content(t, srv, "r", map[string]int{"r.bin": 1 << 20}, 64<<10)
+	whole := data["r.bin"]
+	ignoring := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(whole)))
+		w.WriteHeader(http.StatusOK)
+		w.Write(whole)
+	}))
+	t.Cleanup(ignoring.Close)
+	mi.URLList = metainfo.URLList{ignoring.URL + "/r.bin"}
+	dst, tt := leech(t, mi)
+	deadline := time.Now().Add(30 * time.Second)
+	var warned string
+	for warned == "" {
+		for _, w := range tt.Stats().Warnings {
+			if strings.Contains(w, "web seed cannot serve") && strings.Contains(w, "ignores Range requests") {
+				warned = w
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning about the origin; stats %+v", tt.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("warning: %s", warned)
+	tt.AddPeers(seed(t, filepath.Join(srv, "r"), mi))
+	waitComplete(t, tt)
+	checkFiles(t, dst, data)
 }
