@@ -170,6 +170,9 @@ func (t *Torrent) tick() {
 			t.releaseRequests(p)
 			t.rechoke = true
 		}
+		if p.webSeed && t.info != nil {
+			t.withdrawFromOrigin(p, -1)
+		}
 		if t.expireRequests(p, now) > 0 {
 			// Others may have the freed blocks: top them up first.
 			for q := range t.peers {

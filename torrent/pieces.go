@@ -310,6 +310,29 @@ func (t *Torrent) expireRequests(p *peer, now time.Time) int {
 	return n
 }
 
+// withdrawFromOrigin cancels requests at web seed w for pieces that a
+// connected peer now has (or nobody wants): the origin fills only what the
+// swarm cannot, and a Cancel for a whole range aborts its HTTP request, so
+// the origin stops sending what peers will bring. piece < 0 checks every
+// request; otherwise only those of that piece.
+func (t *Torrent) withdrawFromOrigin(w *peer, piece int) {
+	n := 0
+	for k := range w.requests {
+		if piece >= 0 && int(k.index) != piece {
+			continue
+		}
+		if w.canRequest(int(k.index)) && t.picker.Wanted(int(k.index)) {
+			continue
+		}
+		t.releaseRequest(w, k)
+		w.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin, Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
+		n++
+	}
+	if n > 0 {
+		w.wakeWriter()
+	}
+}
+
 // releaseRequests gives back every block requested of p.
 func (t *Torrent) releaseRequests(p *peer) {
 	for k := range p.requests {

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -80,6 +81,10 @@ type conn struct {
 	queue    []request
 	closed   bool
 	failures int
+	// inflight maps each request being fetched to its fetch; a Cancel for
+	// every request of a fetch aborts its HTTP request, so the origin
+	// stops sending what the engine got elsewhere.
+	inflight map[request]*flight
 
 	encMu sync.Mutex
 	enc   *peerwire.Encoder
@@ -194,17 +199,31 @@ func (c *conn) run() {
 			c.cond.Signal()
 			c.mu.Unlock()
 		case peerwire.Cancel:
+			r := request{m.Index, m.Begin, m.Length}
 			c.mu.Lock()
-			for i, r := range c.queue {
-				if r == (request{m.Index, m.Begin, m.Length}) {
+			for i, q := range c.queue {
+				if q == r {
 					c.queue = append(c.queue[:i], c.queue[i+1:]...)
 					break
+				}
+			}
+			if f := c.inflight[r]; f != nil && !f.cancelled[r] {
+				f.cancelled[r] = true
+				if f.remaining--; f.remaining == 0 {
+					f.cancel() // nothing of it is wanted any more
 				}
 			}
 			c.mu.Unlock()
 		}
 		// Everything else (interest, haves, keep-alives) needs no answer.
 	}
+}
+
+// flight is one HTTP fetch of a batch of requests.
+type flight struct {
+	cancel    context.CancelFunc
+	remaining int // requests of the batch not cancelled
+	cancelled map[request]bool
 }
 
 // keepAliveInterval keeps the engine from dropping an origin that has
@@ -300,14 +319,38 @@ func (c *conn) fetcher() {
 			size += int64(r.length)
 		}
 		buf := make([]byte, size)
-		err := c.fetch(start, buf)
+		ctx, cancel := context.WithCancel(c.ctx)
+		f := &flight{cancel: cancel, remaining: len(batch), cancelled: map[request]bool{}}
+		c.mu.Lock()
+		if c.inflight == nil {
+			c.inflight = map[request]*flight{}
+		}
+		for _, r := range batch {
+			c.inflight[r] = f
+		}
+		c.mu.Unlock()
+		err := c.fetch(ctx, start, buf)
+		cancel()
+		c.mu.Lock()
+		for _, r := range batch {
+			if c.inflight[r] == f {
+				delete(c.inflight, r)
+			}
+		}
+		skip := maps.Clone(f.cancelled)
+		c.mu.Unlock()
+		if len(skip) == len(batch) {
+			continue // the engine cancelled all of it: no answer is due
+		}
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return
 			}
-			rejects := make([]peerwire.Message, len(batch))
-			for i, r := range batch {
-				rejects[i] = peerwire.Message{Type: peerwire.RejectRequest, Index: r.index, Begin: r.begin, Length: r.length}
+			rejects := make([]peerwire.Message, 0, len(batch))
+			for _, r := range batch {
+				if !skip[r] {
+					rejects = append(rejects, peerwire.Message{Type: peerwire.RejectRequest, Index: r.index, Begin: r.begin, Length: r.length})
+				}
 			}
 			c.send(rejects...)
 			c.mu.Lock()
@@ -326,8 +369,10 @@ func (c *conn) fetcher() {
 		c.encMu.Lock()
 		var off int64
 		for _, r := range batch {
-			if err = c.enc.WritePiece(r.index, r.begin, buf[off:off+int64(r.length)]); err != nil {
-				break
+			if !skip[r] {
+				if err = c.enc.WritePiece(r.index, r.begin, buf[off:off+int64(r.length)]); err != nil {
+					break
+				}
 			}
 			off += int64(r.length)
 		}
@@ -344,7 +389,7 @@ func (c *conn) fetcher() {
 
 // fetch fills buf with the torrent's bytes from offset start, one Range
 // request per file the range touches.
-func (c *conn) fetch(start int64, buf []byte) error {
+func (c *conn) fetch(ctx context.Context, start int64, buf []byte) error {
 	end := start + int64(len(buf))
 	for _, f := range c.files {
 		lo, hi := max(start, f.Offset), min(end, f.Offset+f.Length)
@@ -356,7 +401,7 @@ func (c *conn) fetch(start int64, buf []byte) error {
 			clear(dst)
 			continue
 		}
-		if err := c.get(c.fileURL(f), lo-f.Offset, dst); err != nil {
+		if err := c.get(ctx, c.fileURL(f), lo-f.Offset, dst); err != nil {
 			return err
 		}
 	}
@@ -386,8 +431,8 @@ func (c *conn) fileURL(f metainfo.File) string {
 
 // get reads len(dst) bytes of the file at u from offset off. An origin that
 // stalls fails the request after 30 s plus 1 s per 64 KiB asked for.
-func (c *conn) get(u string, off int64, dst []byte) error {
-	ctx, cancel := context.WithTimeout(c.ctx, 30*time.Second+time.Duration(len(dst)>>16)*time.Second)
+func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(len(dst)>>16)*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {

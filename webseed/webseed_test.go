@@ -3,6 +3,7 @@ package webseed_test
 import (
 	"bytes"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -58,6 +59,7 @@ type origin struct {
 	rate     atomic.Int64 // bytes per second over all requests; 0: no limit
 	start    time.Time
 	gate     chan struct{} // when set, requests wait until it is closed
+	aborted  atomic.Int64  // requests the client gave up while held at the gate
 }
 
 // limit caps the origin's total upload rate, as a busy origin's is.
@@ -89,6 +91,7 @@ func newOrigin(t testing.TB, dir string) *origin {
 			select {
 			case <-o.gate:
 			case <-r.Context().Done():
+				o.aborted.Add(1)
 				return
 			}
 		}
@@ -98,19 +101,26 @@ func newOrigin(t testing.TB, dir string) *origin {
 	return o
 }
 
-func newClient(t testing.TB, dir string) (*torrent.Client, string) {
+func newClient(t testing.TB, dir string, mutate ...func(*torrent.Config)) (*torrent.Client, string) {
 	t.Helper()
 	l, err := tcp.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := torrent.NewClient(torrent.Config{
+	_, port, _ := net.SplitHostPort(l.Addr())
+	p, _ := strconv.Atoi(port)
+	cfg := torrent.Config{
 		Storage: storage.NewFile(dir),
 		Dialers: map[string]transport.Dialer{transport.TCP: tcp.Dialer{}},
 		WebSeed: func(u string, ih metainfo.Hash, info *metainfo.Info) (transport.Conn, error) {
 			return webseed.New(u, ih, info, webseed.Options{})
 		},
-	})
+		ListenPort: uint16(p),
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	c := torrent.NewClient(cfg)
 	go c.Serve(l)
 	t.Cleanup(func() { c.Close() })
 	return c, l.Addr()
@@ -326,6 +336,46 @@ func TestOriginIgnoringRangeIsReported(t *testing.T) {
 	}
 	t.Logf("warning: %s", warned)
 	tt.AddPeers(seed(t, filepath.Join(srv, "r"), mi))
+	waitComplete(t, tt)
+	checkFiles(t, dst, data)
+}
+
+// Ranges asked of the origin are cancelled, and their HTTP requests
+// aborted, once a peer that has those pieces connects, long before the
+// download's end game would duplicate them: the origin sends nothing the
+// peer can bring.
+func TestOriginRangesCancelledForPeers(t *testing.T) {
+	srv := t.TempDir()
+	mi, data := content(t, srv, "c", map[string]int{"c.bin": 16 << 20}, 64<<10)
+	o := newOrigin(t, srv)
+	o.gate = make(chan struct{})
+	mi.URLList = metainfo.URLList{o.URL + "/c/c.bin"}
+	dst, tt := leech(t, mi)
+	deadline := time.Now().Add(20 * time.Second)
+	for o.requests.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the origin was never asked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// A slow seeder: 16 MiB take it 4 s, so the end game is far off.
+	c, addr := newClient(t, filepath.Join(srv, "c"), func(cfg *torrent.Config) { cfg.UploadRate = 4 << 20 })
+	if _, err := c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	tt.AddPeers(addr)
+	deadline = time.Now().Add(5 * time.Second)
+	for o.aborted.Load() < o.requests.Load() {
+		if time.Now().After(deadline) || tt.Complete() {
+			t.Fatalf("%d of %d held origin requests aborted while the peer served (complete: %v)", o.aborted.Load(), o.requests.Load(), tt.Complete())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if tt.Complete() {
+		t.Fatal("the download ended before the origin's ranges were cancelled")
+	}
+	t.Logf("%d origin requests, all aborted while the peer was serving", o.requests.Load())
+	close(o.gate)
 	waitComplete(t, tt)
 	checkFiles(t, dst, data)
 }
