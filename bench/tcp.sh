@@ -192,7 +192,15 @@ seeder_cpu() {
 	awk -v t="$clk_tck" '{ printf "%.2f\n", ($12 + $13) / t }' <<<"$stat"
 }
 
-# one_to_one IMPL RUN: sets $result to "MB/s cpu_s rss_mib seeder_cpu_s".
+# seeder_rss prints the running seeder's peak RSS in MiB (VmHWM of the child of its timeout).
+seeder_rss() {
+	local child
+	child=$(cat "/proc/$seeder_pid/task/$seeder_pid/children" 2>/dev/null) || true
+	child=${child%% *}
+	awk '/^VmHWM:/ { printf "%.1f\n", $2 / 1024 }' "/proc/$child/status" 2>/dev/null || echo "-"
+}
+
+# one_to_one IMPL RUN: sets $result to "MB/s cpu_s rss_mib seeder_cpu_s seeder_rss_mib".
 one_to_one() {
 	local impl=$1 run=$2 tag=$1-1to1-run$2 t0 t1 c0 c1 pid st
 	start_seeder "$impl" "$tag"
@@ -203,11 +211,13 @@ one_to_one() {
 	reap "$pid"
 	t1=$(now) st=$reaped
 	c1=$(seeder_cpu)
+	local srss
+	srss=$(seeder_rss)
 	finish_leecher "$tag-leecher" "$st"
 	stop "$seeder_pid"
 	sync
-	result=$(awk -v s="$size" -v t0="$t0" -v t1="$t1" -v r="$result" -v c0="$c0" -v c1="$c1" 'BEGIN {
-		split(r, f, " "); printf "%.1f %.2f %.1f %.2f\n", s / (t1 - t0) / 1e6, f[2], f[3], c1 - c0
+	result=$(awk -v s="$size" -v t0="$t0" -v t1="$t1" -v r="$result" -v c0="$c0" -v c1="$c1" -v sr="$srss" 'BEGIN {
+		split(r, f, " "); printf "%.1f %.2f %.1f %.2f %s\n", s / (t1 - t0) / 1e6, f[2], f[3], c1 - c0, sr
 	}')
 }
 
@@ -270,7 +280,7 @@ for ((run = 1; run <= RUNS; run++)); do
 		note "run $run/$RUNS: $impl, 1 seeder -> 1 leecher"
 		one_to_one "$impl" "$run"
 		res["1 $impl $run"]=$result
-		note "  $impl: ${res["1 $impl $run"]} (MB/s, leecher CPU s, leecher RSS MiB, seeder CPU s)"
+		note "  $impl: ${res["1 $impl $run"]} (MB/s, leecher CPU s, leecher RSS MiB, seeder CPU s, seeder RSS MiB)"
 	done
 	for impl in $IMPLS; do
 		note "run $run/$RUNS: $impl, 1 seeder -> $LEECHERS leechers"
@@ -316,7 +326,7 @@ runs_note="1 run"
 runs_note+=", load $load0 at start"
 echo
 echo "$(human "$size"), 1 seeder -> 1 leecher (loopback, $(nproc) cores, $(human "$piece") pieces, $runs_note)"
-table 1 "impl         MB/s  leecher CPU s  leecher peak RSS MiB  seeder CPU s" 6 14 21 13
+table 1 "impl         MB/s  leecher CPU s  leecher peak RSS MiB  seeder CPU s  seeder peak RSS MiB" 6 14 21 13 20
 echo
 echo "$(human "$size"), 1 seeder -> $LEECHERS leechers at once (loopback, $(nproc) cores, $(human "$piece") pieces, $runs_note)"
 table n "impl       aggregate MB/s  slowest leecher s  CPU s per leecher (max)  peak RSS MiB per leecher (max)  seeder CPU s" \
