@@ -53,9 +53,9 @@ type diskJob struct {
 	kind     diskKind
 	piece    int
 	begin    uint32
-	data     []byte // diskWrite: a block from the client's pool, given back after
-	check    bool   // diskHash: a start-up (or recheck) verification
-	suspects map[*peer][]suspectBlock
+	data     []byte      // diskWrite: a block from the client's pool, given back after
+	check    bool        // diskHash: a start-up (or recheck) verification
+	suspects *pieceState // diskBanRead: the piece whose failed attempts left suspects
 }
 
 // diskResult is what the owner hears back. Writes and marks that succeed
@@ -199,7 +199,11 @@ func (t *Torrent) doDisk(j diskJob) {
 			t.deliverDisk(diskResult{kind: diskFlush, err: err})
 		}
 	case diskBanRead:
-		liars, err := t.findLiars(j.piece, j.suspects)
+		var liars []*peer
+		sums, err := t.blockSums(j.piece, make([]byte, hashChunk))
+		if err == nil {
+			liars = j.suspects.Liars(sums)
+		}
 		t.deliverDisk(diskResult{kind: diskBanRead, piece: j.piece, liars: liars, err: err})
 	}
 }
@@ -273,25 +277,6 @@ func (t *Torrent) blockSums(i int, buf []byte) ([][20]byte, error) {
 	return sums, err
 }
 
-// findLiars compares what suspects sent for a piece that failed before with
-// the piece that has now verified.
-func (t *Torrent) findLiars(i int, suspects map[*peer][]suspectBlock) ([]*peer, error) {
-	sums, err := t.blockSums(i, make([]byte, hashChunk))
-	if err != nil {
-		return nil, err
-	}
-	var liars []*peer
-	for p, blocks := range suspects {
-		for _, sb := range blocks {
-			if sb.block < len(sums) && sums[sb.block] != sb.sum {
-				liars = append(liars, p)
-				break
-			}
-		}
-	}
-	return liars, nil
-}
-
 // hashWorker is one of the client's hash workers.
 func (c *Client) hashWorker() {
 	defer c.wg.Done()
@@ -316,8 +301,8 @@ func (t *Torrent) onDisk(r diskResult) {
 		if st := t.partial[r.piece]; st != nil {
 			// The block is lost: the piece is fetched again (its hash, if
 			// queued, is ignored), and no peer is blamed.
-			st.writeFailed = true
-			if !st.hashing {
+			st.WriteFailed = true
+			if !st.Hashing {
 				t.resetPiece(st)
 			}
 		}

@@ -53,7 +53,7 @@ func (t *Torrent) restart() error {
 		// again, and so are pieces storage no longer vouches for whose
 		// data is there (a file put back): nothing verified is lost.
 		for i, st := range t.partial {
-			if st.hashing {
+			if st.Hashing {
 				t.hashPiece(i, false)
 			}
 		}

@@ -192,7 +192,7 @@ func (t *Torrent) tick() {
 	t.metadataNotice(now)
 	if t.err == nil {
 		for _, i := range t.rehash {
-			if st := t.partial[i]; st != nil && st.hashing {
+			if st := t.partial[i]; st != nil && st.Hashing {
 				t.hashPiece(i, false)
 			}
 		}

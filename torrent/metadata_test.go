@@ -327,3 +327,88 @@ func TestPEXFloodLeavesRoomForTrackers(t *testing.T) {
 	}
 	t.Logf("addresses by source after the flood: %v", s.CandidatesBySource)
 }
+
+// BEP 6: a fast-extension peer's choke does not drop our requests. A peer
+// that chokes us with requests outstanding and later unchokes and serves
+// them is not asked for any block twice.
+func TestFastChokeKeepsRequests(t *testing.T) {
+	mi, data := makeContent(t, t.TempDir(), "fastchoke", []int{512 << 10}, 64<<10)
+	info, _ := mi.UnmarshalInfo()
+	content := data["first.bin"]
+	twice := make(chan blockAt, 64)
+	chokey := fakePeer(t, mi, func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder) {
+		enc.WriteMessage(peerwire.Message{Type: peerwire.HaveAll})
+		enc.WriteMessage(peerwire.Message{Type: peerwire.Unchoke})
+		enc.Flush()
+		asked := map[blockAt]int{}
+		var pending []peerwire.Message
+		choked := false
+		msgs := make(chan peerwire.Message, 256)
+		go func() {
+			defer close(msgs)
+			for {
+				var m peerwire.Message
+				if dec.Decode(&m) != nil {
+					return
+				}
+				msgs <- m
+			}
+		}()
+		for {
+			var m peerwire.Message
+			var ok bool
+			select {
+			case m, ok = <-msgs:
+				if !ok {
+					return
+				}
+			case <-time.After(300 * time.Millisecond):
+				// Quiet: if we choked, unchoke now and serve what was asked.
+				if choked {
+					choked = false
+					enc.WriteMessage(peerwire.Message{Type: peerwire.Unchoke})
+				}
+				for _, r := range pending {
+					off := int64(r.Index)*info.PieceLength + int64(r.Begin)
+					enc.WritePiece(r.Index, r.Begin, content[off:off+int64(r.Length)])
+				}
+				pending = nil
+				if enc.Flush() != nil {
+					return
+				}
+				continue
+			}
+			if m.Type != peerwire.Request {
+				continue
+			}
+			k := blockAt{m.Index, m.Begin}
+			if asked[k]++; asked[k] == 2 {
+				select {
+				case twice <- k:
+				default:
+				}
+			}
+			pending = append(pending, m)
+			if !choked && len(pending) == 4 {
+				// Choke with requests outstanding, then serve them later.
+				choked = true
+				enc.WriteMessage(peerwire.Message{Type: peerwire.Choke})
+				enc.Flush()
+			}
+		}
+	})
+	leecher := newNode(t, nil)
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{chokey}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 30*time.Second)
+	checkFiles(t, filepath.Join(leecher.dir, "fastchoke"), data)
+	select {
+	case k := <-twice:
+		t.Fatalf("block %d+%d asked twice: the choke dropped our requests", k.index, k.begin)
+	default:
+	}
+}
+
+type blockAt struct{ index, begin uint32 }

@@ -5,38 +5,16 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/picker"
+	"github.com/swarmcast/swarmcast/internal/sched"
 	"github.com/swarmcast/swarmcast/peerwire"
 )
 
-// pieceState tracks a piece being downloaded, block by block.
-type pieceState struct {
-	index    int
-	size     int64
-	nblocks  int
-	reqs     []uint8 // outstanding requests per block
-	received []bool
-	sources  []*peer // who sent each received block, for smart-ban
-	nrecv    int
-	nfree    int // blocks neither received nor requested
-	hint     int // no free block below this index
-	hashing  bool
-	// writeFailed: a block of this piece did not reach the disk; its
-	// hash result is ignored and the piece fetched again.
-	writeFailed bool
-	// exclusive is set after a failed hash with blocks from several peers:
-	// the next attempt comes from one peer only (owner), so that if it fails
-	// again the liar is known.
-	exclusive bool
-	owner     *peer
-	// suspects holds, after a failed hash, each block's SHA-1 and sender, so
-	// that when the piece later verifies the liar can be named (smart-ban).
-	suspects map[*peer][]suspectBlock
-}
+// pieceState is a piece under way: its block bookkeeping lives in
+// internal/sched, which the owner drives.
+type pieceState = sched.Piece[*peer]
 
-type suspectBlock struct {
-	block int
-	sum   [20]byte
-}
+// gone reports whether a peer's connection has ended (for exclusive pieces).
+func gone(p *peer) bool { return p.closed }
 
 func (t *Torrent) pieceLength() int64 { return t.infoPtr.Load().PieceLength }
 
@@ -46,10 +24,7 @@ func (t *Torrent) blockLen(piece, block int) uint32 {
 }
 
 func (t *Torrent) startPiece(i int) *pieceState {
-	size := t.info.PieceSize(i)
-	n := int((size + BlockSize - 1) / BlockSize)
-	st := &pieceState{index: i, size: size, nblocks: n, reqs: make([]uint8, n), received: make([]bool, n),
-		sources: make([]*peer, n), nfree: n}
+	st := sched.NewPiece[*peer](i, t.info.PieceSize(i))
 	t.partial[i] = st
 	t.active = append(t.active, i)
 	return st
@@ -62,49 +37,6 @@ func (t *Torrent) endPiece(i int) {
 			t.active = append(t.active[:k], t.active[k+1:]...)
 			break
 		}
-	}
-}
-
-// usableBy reports whether p may be asked for blocks of the piece now.
-func (st *pieceState) usableBy(p *peer) bool {
-	if !st.exclusive {
-		return true
-	}
-	if st.owner == nil || st.owner.closed {
-		st.owner = p
-	}
-	return st.owner == p
-}
-
-// nextFree returns a block that is neither received nor requested, or -1.
-func (st *pieceState) nextFree() int {
-	if st.nfree == 0 {
-		return -1
-	}
-	for b := st.hint; b < st.nblocks; b++ {
-		if st.reqs[b] == 0 && !st.received[b] {
-			st.hint = b
-			return b
-		}
-	}
-	return -1
-}
-
-func (st *pieceState) request(b int) {
-	if st.reqs[b] == 0 {
-		st.nfree--
-	}
-	st.reqs[b]++
-}
-
-func (st *pieceState) release(b int) {
-	if st.reqs[b] == 0 {
-		return
-	}
-	st.reqs[b]--
-	if st.reqs[b] == 0 && !st.received[b] {
-		st.nfree++
-		st.hint = min(st.hint, b)
 	}
 }
 
@@ -152,20 +84,20 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 	}
 	for _, i := range t.active {
 		st := t.partial[i]
-		if st.hashing || st.nfree == 0 || !t.picker.Wanted(i) || !p.canRequest(i) || !st.usableBy(p) {
+		if st.Hashing || st.Free() == 0 || !t.picker.Wanted(i) || !p.canRequest(i) || !st.UsableBy(p, gone) {
 			continue
 		}
-		if b := st.nextFree(); b >= 0 {
-			st.request(b)
-			return blockKey{uint32(i), uint32(b * BlockSize)}, t.blockLen(i, b), true
+		if b := st.NextFree(); b >= 0 {
+			st.Request(b)
+			return blockKey{uint32(i), uint32(b * BlockSize)}, st.BlockLen(b), true
 		}
 	}
 	i, ok, capped := t.picker.PickBounded(p.canRequest, t.underWay, picker.DefaultProbes)
 	if ok {
 		st := t.startPiece(i)
-		b := st.nextFree()
-		st.request(b)
-		return blockKey{uint32(i), 0}, t.blockLen(i, b), true
+		b := st.NextFree()
+		st.Request(b)
+		return blockKey{uint32(i), 0}, st.BlockLen(b), true
 	}
 	if capped {
 		// Nothing found among the candidates looked at (a peer with few
@@ -177,7 +109,7 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 	// too for blocks that only one other peer has been asked for.
 	for _, i := range t.active {
 		st := t.partial[i]
-		if st.hashing || st.exclusive || !t.picker.Wanted(i) || !p.canRequest(i) {
+		if !t.picker.Wanted(i) || !p.canRequest(i) {
 			continue
 		}
 		if k, n, ok := t.duplicateRequest(p, st); ok {
@@ -204,20 +136,20 @@ func (t *Torrent) nextUrgent(p *peer) (blockKey, uint32, bool) {
 		if st == nil {
 			st = t.startPiece(i)
 		}
-		if st.hashing || !st.usableBy(p) {
+		if st.Hashing || !st.UsableBy(p, gone) {
 			continue
 		}
-		if b := st.nextFree(); b >= 0 {
+		if b := st.NextFree(); b >= 0 {
 			if t.picker.Priority(i) == picker.Now {
 				t.cancelBackground(p)
 			}
-			st.request(b)
-			return blockKey{uint32(i), uint32(b * BlockSize)}, t.blockLen(i, b), true
+			st.Request(b)
+			return blockKey{uint32(i), uint32(b * BlockSize)}, st.BlockLen(b), true
 		}
 	}
 	for _, i := range t.urgent {
 		st := t.partial[i]
-		if st == nil || st.hashing || st.exclusive || t.picker.Priority(i) != picker.Now || !p.canRequest(i) {
+		if st == nil || t.picker.Priority(i) != picker.Now || !p.canRequest(i) {
 			continue
 		}
 		if k, n, ok := t.duplicateRequest(p, st); ok {
@@ -245,45 +177,19 @@ func (t *Torrent) cancelBackground(p *peer) {
 // asked for and has not sent yet (end-game, for the last blocks of a
 // download or the piece under a playhead).
 func (t *Torrent) duplicateRequest(p *peer, st *pieceState) (blockKey, uint32, bool) {
-	for b := 0; b < st.nblocks; b++ {
-		k := blockKey{uint32(st.index), uint32(b * BlockSize)}
-		if st.received[b] || st.reqs[b] >= 2 {
-			continue
-		}
-		if _, mine := p.requests[k]; mine {
-			continue
-		}
-		st.request(b)
-		return k, t.blockLen(st.index, b), true
+	b, ok := st.Duplicate(func(b int) bool {
+		_, mine := p.requests[blockKey{uint32(st.Index), uint32(b * BlockSize)}]
+		return mine
+	})
+	if !ok {
+		return blockKey{}, 0, false
 	}
-	return blockKey{}, 0, false
+	return blockKey{uint32(st.Index), uint32(b * BlockSize)}, st.BlockLen(b), true
 }
 
-// Request deadlines. A peer serves requests in the order they came, so a
-// block is late when it has waited several times what the peer's queue of
-// requests ahead of it should take at the peer's measured rate. A late
-// block is cancelled and asked again, of another peer if one has it; the
-// snub (snubTimeout) stays as the second line for peers that send nothing.
-const (
-	// minRequestTimeout is the least a request waits: a few round trips
-	// on any path a WebRTC or TCP peer takes.
-	minRequestTimeout = 3 * time.Second
-	// requestTimeoutFactor is how many times the expected wait a request
-	// may take before it is late: rates swing by 2-3x from second to
-	// second.
-	requestTimeoutFactor = 4
-	// unmeasuredRequestTimeout applies while a peer has sent too little
-	// to have a rate.
-	unmeasuredRequestTimeout = 15 * time.Second
-)
-
-// requestTimeout is how long a request to p may wait.
+// requestTimeout is how long a request to p may wait (internal/sched).
 func (p *peer) requestTimeout() time.Duration {
-	if p.downRate < BlockSize {
-		return unmeasuredRequestTimeout
-	}
-	expected := time.Duration(float64(len(p.requests)*BlockSize) / p.downRate * float64(time.Second))
-	return max(minRequestTimeout, requestTimeoutFactor*expected)
+	return sched.RequestTimeout(len(p.requests), p.downRate)
 }
 
 // expireRequests cancels p's late requests and frees their blocks for any
@@ -337,7 +243,7 @@ func (t *Torrent) withdrawFromOrigin(w *peer, piece int) {
 func (t *Torrent) releaseRequests(p *peer) {
 	for k := range p.requests {
 		if st := t.partial[int(k.index)]; st != nil {
-			st.release(int(k.begin / BlockSize))
+			st.Release(int(k.begin / BlockSize))
 		}
 		delete(p.requests, k)
 	}
@@ -350,7 +256,7 @@ func (t *Torrent) releaseRequest(p *peer, k blockKey) {
 	}
 	delete(p.requests, k)
 	if st := t.partial[int(k.index)]; st != nil {
-		st.release(int(k.begin / BlockSize))
+		st.Release(int(k.begin / BlockSize))
 	}
 }
 
@@ -376,23 +282,18 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool)
 		return false
 	}
 	st := t.partial[i]
-	if st == nil || st.hashing || st.received[b] {
+	if st == nil || st.Hashing || st.Received(b) {
 		if st != nil && requested {
-			st.release(b)
+			st.Release(b)
 		}
 		t.wasted += int64(len(data))
 		t.fillRequests(p)
 		return false
 	}
 	if requested {
-		st.release(b)
+		st.Release(b)
 	}
-	st.received[b] = true
-	st.sources[b] = p
-	st.nrecv++
-	if st.reqs[b] == 0 {
-		st.nfree-- // it was counted free until now
-	} else {
+	if st.Receive(b, p) {
 		// End-game duplicates: cancel them at the other peers.
 		for q := range t.peers {
 			if _, ok := q.requests[k]; ok && q != p {
@@ -400,7 +301,6 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool)
 				q.push(peerwire.Message{Type: peerwire.Cancel, Index: index, Begin: begin, Length: uint32(len(data))})
 			}
 		}
-		st.reqs[b] = 0
 	}
 	n := int64(len(data))
 	if p.webSeed && p.downloaded == 0 {
@@ -412,8 +312,8 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool)
 	t.bytesDown.Add(n)
 	t.byNet.add(p.network, n, 0)
 	t.submitDisk(diskJob{kind: diskWrite, piece: i, begin: begin, data: data})
-	if st.nrecv == st.nblocks {
-		st.hashing = true
+	if st.Complete() {
+		st.Hashing = true
 		t.hashPiece(i, false)
 	}
 	t.fillRequests(p)
@@ -437,7 +337,7 @@ func (t *Torrent) onHashed(ev evHashed) {
 	if st == nil {
 		return
 	}
-	if st.writeFailed {
+	if st.WriteFailed {
 		// A block never reached the disk: nobody is to blame.
 		t.resetPiece(st)
 		return
@@ -451,8 +351,8 @@ func (t *Torrent) onHashed(ev evHashed) {
 		return
 	}
 	if ev.ok {
-		if len(st.suspects) > 0 {
-			t.submitDisk(diskJob{kind: diskBanRead, piece: i, suspects: st.suspects})
+		if st.Suspicious() {
+			t.submitDisk(diskJob{kind: diskBanRead, piece: i, suspects: st})
 		}
 		t.endPiece(i)
 		t.pieceVerified(i)
@@ -460,30 +360,16 @@ func (t *Torrent) onHashed(ev evHashed) {
 		return
 	}
 	t.hashFails++
-	t.wasted += st.size
+	t.wasted += st.Size
 	t.c.cfg.Logger.Info("piece failed verification", "torrent", t.Name(), "piece", i)
-	// Who sent what: if one peer sent every block, it is the liar.
-	senders := map[*peer]bool{}
-	for _, s := range st.sources {
-		senders[s] = true
-	}
-	if st.suspects == nil {
-		st.suspects = map[*peer][]suspectBlock{}
-	}
-	for b, s := range st.sources {
-		if b < len(ev.blocks) {
-			st.suspects[s] = append(st.suspects[s], suspectBlock{block: b, sum: ev.blocks[b]})
-		}
-	}
-	if len(senders) == 1 {
-		for s := range senders {
-			t.ban(s)
-		}
+	// Who sent what: if one peer sent every block, it is the liar; else
+	// the next attempt is one peer's alone, and smart-ban compares blocks
+	// once the piece verifies.
+	senders, liar, found := st.Failed(ev.blocks)
+	if found {
+		t.ban(liar)
 	} else {
-		// Several peers sent blocks: the next attempt is one peer's alone,
-		// and smart-ban compares blocks once the piece verifies.
-		st.exclusive, st.owner = true, nil
-		for s := range senders {
+		for _, s := range senders {
 			s.hashFails++
 			if s.hashFails >= maxMixedHashFails {
 				t.ban(s)
@@ -495,17 +381,7 @@ func (t *Torrent) onHashed(ev evHashed) {
 
 // resetPiece starts a piece again: every block is fetched anew.
 func (t *Torrent) resetPiece(st *pieceState) {
-	for b := range st.received {
-		st.received[b] = false
-		st.sources[b] = nil
-	}
-	st.nrecv, st.hint, st.hashing, st.writeFailed = 0, 0, false, false
-	st.nfree = 0
-	for b := range st.reqs {
-		if st.reqs[b] == 0 {
-			st.nfree++
-		}
-	}
+	st.Reset()
 	for p := range t.peers {
 		t.fillRequests(p)
 	}
