@@ -34,6 +34,13 @@ func (n *Node) lookupLoop() {
 	if n.cfg.Torrents == nil {
 		return
 	}
+	// Lookups wait for the bootstrap nodes' answers: before them a walk
+	// has nowhere to start and would only count as a failure.
+	select {
+	case <-n.bootPinged:
+	case <-n.ctx.Done():
+		return
+	}
 	states := map[metainfo.Hash]*lookupState{}
 	done := make(chan lookupDone)
 	running := 0

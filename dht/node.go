@@ -139,7 +139,9 @@ type Node struct {
 	pinged   map[string]time.Time
 
 	lookups, lookupsWithPeers, peersFound atomic.Int64
-	resolved, bootstrapped                chan struct{}
+	// resolved closes once n.boot is set, bootPinged once the bootstrap nodes
+	// answered or timed out, bootstrapped once the walk to our id ended.
+	resolved, bootPinged, bootstrapped chan struct{}
 }
 
 // Start starts a node on cfg.Conn: it loads the saved table, pings the
@@ -160,7 +162,7 @@ func Start(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	n := &Node{cfg: cfg, store: newPeerStore(time.Now), resolved: make(chan struct{}), bootstrapped: make(chan struct{}),
+	n := &Node{cfg: cfg, store: newPeerStore(time.Now), resolved: make(chan struct{}), bootPinged: make(chan struct{}), bootstrapped: make(chan struct{}),
 		toPing: make(chan net.Addr, pingQueue), pinged: map[string]time.Time{}}
 	n.conn = newFilterConn(cfg.Conn, &n.drops)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
@@ -271,6 +273,13 @@ func (n *Node) Stats() Stats {
 func (n *Node) bootstrap() {
 	defer n.wg.Done()
 	defer close(n.bootstrapped)
+	defer func() {
+		select {
+		case <-n.bootPinged:
+		default:
+			close(n.bootPinged)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(n.ctx, bootstrapTimeout)
 	defer cancel()
 	var boot []adht.Addr
@@ -298,6 +307,7 @@ func (n *Node) bootstrap() {
 		}()
 	}
 	wg.Wait()
+	close(n.bootPinged)
 	if n.ctx.Err() != nil {
 		return
 	}
