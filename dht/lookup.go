@@ -128,7 +128,7 @@ func (n *Node) lookup(ih metainfo.Hash, announce bool) int {
 	a, err := n.server.AnnounceTraversal(ih, opts...)
 	if err != nil {
 		n.cfg.Logger.Debug("dht: lookup not started", "infohash", ih, "err", err)
-		return 0
+		return n.lookupEnded(ih, 0)
 	}
 	defer a.Close()
 	ctx, cancel := context.WithTimeout(n.ctx, lookupTimeout)
@@ -178,6 +178,7 @@ func (n *Node) lookup(ih metainfo.Hash, announce bool) int {
 }
 
 func (n *Node) lookupEnded(ih metainfo.Hash, found int) int {
+	n.lookupsDone.Add(1)
 	if found > 0 {
 		n.lookupsWithPeers.Add(1)
 	}

@@ -33,8 +33,10 @@ const (
 	// dht_announce_interval (15 minutes).
 	DefaultInterval = 15 * time.Minute
 	// DefaultPoll is how often the list of torrents is read for new ones,
-	// which are looked up at once.
-	DefaultPoll = time.Second
+	// which are looked up at once: a new torrent waits at most this long
+	// for its first lookup, and listing a client's torrents costs
+	// microseconds.
+	DefaultPoll = 250 * time.Millisecond
 	// DefaultQueryTimeout is how long a query waits for its answer: the
 	// library's default, "the highest reasonable UDP latency an end-user
 	// might have".
@@ -138,7 +140,7 @@ type Node struct {
 	pingedMu sync.Mutex
 	pinged   map[string]time.Time
 
-	lookups, lookupsWithPeers, peersFound atomic.Int64
+	lookups, lookupsDone, lookupsWithPeers, peersFound atomic.Int64
 	// resolved closes once n.boot is set, bootPinged once the bootstrap nodes
 	// answered or timed out, bootstrapped once the walk to our id ended.
 	resolved, bootPinged, bootstrapped chan struct{}
@@ -242,9 +244,10 @@ func (n *Node) Close() error {
 // Stats is a snapshot of a node's state.
 type Stats struct {
 	Nodes, GoodNodes int // in the routing table
-	// Lookups counts get_peers walks; LookupsWithPeers those that found
-	// any; PeersFound the peers handed on.
-	Lookups, LookupsWithPeers, PeersFound int64
+	// Lookups counts get_peers walks started, LookupsDone those ended,
+	// LookupsWithPeers those that found any; PeersFound the peers handed
+	// on.
+	Lookups, LookupsDone, LookupsWithPeers, PeersFound int64
 	// StoredTorrents and StoredPeers count announces other nodes made to
 	// us.
 	StoredTorrents, StoredPeers int
@@ -260,7 +263,7 @@ func (n *Node) Stats() Stats {
 	ss := n.server.Stats()
 	st := Stats{
 		Nodes: ss.Nodes, GoodNodes: ss.GoodNodes,
-		Lookups: n.lookups.Load(), LookupsWithPeers: n.lookupsWithPeers.Load(), PeersFound: n.peersFound.Load(),
+		Lookups: n.lookups.Load(), LookupsDone: n.lookupsDone.Load(), LookupsWithPeers: n.lookupsWithPeers.Load(), PeersFound: n.peersFound.Load(),
 		DroppedOversize: n.drops.oversize.Load(), DroppedMalformed: n.drops.malformed.Load(), DroppedRate: n.drops.rate.Load(),
 		QueriesSent: ss.OutboundQueriesAttempted,
 	}

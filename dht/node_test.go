@@ -30,6 +30,7 @@ const waitTimeout = 10 * time.Second
 type testNode struct {
 	*Node
 	ip    string
+	port  uint16 // announced
 	peers chan found
 
 	mu       sync.Mutex
@@ -59,6 +60,7 @@ type nodeOpts struct {
 	file      string
 	port      uint16
 	ip        string
+	poll      time.Duration // zero: 50 ms
 	dontClose bool
 }
 
@@ -72,7 +74,11 @@ func startTestNode(t testing.TB, o nodeOpts) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tn := &testNode{ip: ip, peers: make(chan found, 1024)}
+	tn := &testNode{ip: ip, port: o.port, peers: make(chan found, 1024)}
+	poll := o.poll
+	if poll == 0 {
+		poll = 50 * time.Millisecond
+	}
 	n, err := Start(Config{
 		Conn:      conn,
 		Bootstrap: o.boot,
@@ -89,7 +95,7 @@ func startTestNode(t testing.TB, o nodeOpts) *testNode {
 			default:
 			}
 		},
-		Poll:         50 * time.Millisecond,
+		Poll:         poll,
 		QueryTimeout: testQueryTimeout,
 	})
 	if err != nil {
