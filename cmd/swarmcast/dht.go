@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,8 +36,10 @@ func (f *dhtFlags) register(fs *flag.FlagSet) {
 // public router, so there the DHT runs only with --dht-bootstrap (which is
 // also what keeps tests on loopback from ever sending a packet off the
 // host). It looks up every public torrent and announces those whose info is
-// known; a private torrent (BEP 27) never touches the DHT.
-func (f *dhtFlags) start(c *torrent.Client, listen string, logger *slog.Logger) *dht.Node {
+// known; a private torrent (BEP 27) never touches the DHT. A client
+// listening on every address (no host in --listen) runs a second node on
+// IPv6 (BEP 32), as the DHT keeps the two families apart.
+func (f *dhtFlags) start(c *torrent.Client, listen string, logger *slog.Logger) dhtNodes {
 	host, portStr, _ := net.SplitHostPort(listen)
 	port, _ := strconv.Atoi(portStr)
 	ip, ipErr := netip.ParseAddr(host)
@@ -47,9 +50,29 @@ func (f *dhtFlags) start(c *torrent.Client, listen string, logger *slog.Logger) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	conn, err := listenDHT(host, port)
+	networks := []string{udpNetwork(host)}
+	if host == "" {
+		networks = append(networks, "udp6")
+	}
+	var nodes dhtNodes
+	for _, network := range networks {
+		if n := f.startNode(c, network, host, port, loopback, logger); n != nil {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes
+}
+
+// startNode starts one DHT node on network ("udp4" or "udp6").
+func (f *dhtFlags) startNode(c *torrent.Client, network, host string, port int, loopback bool, logger *slog.Logger) *dht.Node {
+	conn, err := net.ListenPacket(network, net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil && port != 0 {
+		// Any free port: the DHT announces the TCP port explicitly, so the
+		// two need not match.
+		conn, err = net.ListenPacket(network, net.JoinHostPort(host, "0"))
+	}
 	if err != nil {
-		logger.Debug("DHT off", "err", err)
+		logger.Debug("DHT off", "network", network, "err", err)
 		return nil
 	}
 	boot := []string(f.bootstrap)
@@ -59,7 +82,7 @@ func (f *dhtFlags) start(c *torrent.Client, listen string, logger *slog.Logger) 
 	n, err := dht.Start(dht.Config{
 		Conn:      conn,
 		Bootstrap: boot,
-		NodesFile: dhtNodesFile("dht-nodes", conn, loopback),
+		NodesFile: dhtNodesFile("dht-nodes", network, loopback),
 		Port:      uint16(port),
 		Torrents:  func() []dht.Torrent { return dhtTorrents(c) },
 		OnPeers: func(ih metainfo.Hash, peers []netip.AddrPort) {
@@ -79,11 +102,23 @@ func (f *dhtFlags) start(c *torrent.Client, listen string, logger *slog.Logger) 
 		Logger: logger,
 	})
 	if err != nil {
-		logger.Debug("DHT off", "err", err)
+		logger.Debug("DHT off", "network", network, "err", err)
 		return nil
 	}
 	logger.Debug("DHT on", "addr", n.Addr(), "bootstrap", boot)
 	return n
+}
+
+// dhtNodes are a client's DHT nodes, one per address family.
+type dhtNodes []*dht.Node
+
+// Close stops every node, saving their routing tables.
+func (ns dhtNodes) Close() error {
+	var errs []error
+	for _, n := range ns {
+		errs = append(errs, n.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // dhtTorrents lists the client's torrents for the DHT: all but private ones
@@ -102,26 +137,20 @@ func dhtTorrents(c *torrent.Client) []dht.Torrent {
 	return out
 }
 
-// listenDHT opens the DHT's UDP socket on host and the client's TCP port,
-// or any free port when that one is taken (the DHT announces the TCP port
-// explicitly, so the two need not match).
-func listenDHT(host string, port int) (net.PacketConn, error) {
-	network := "udp4"
+// udpNetwork is the UDP network for a listen host: IPv6 for an IPv6
+// literal, IPv4 otherwise.
+func udpNetwork(host string) string {
 	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
-		network = "udp6"
+		return "udp6"
 	}
-	conn, err := net.ListenPacket(network, net.JoinHostPort(host, strconv.Itoa(port)))
-	if err != nil && port != 0 {
-		conn, err = net.ListenPacket(network, net.JoinHostPort(host, "0"))
-	}
-	return conn, err
+	return "udp4"
 }
 
 // dhtNodesFile is where the routing table is kept between runs: in the
 // user's cache folder, one file per address family. A node bound to
 // loopback keeps none: it knows only nodes on this host, useless to a later
 // run on the network, and it would overwrite a table that is useful.
-func dhtNodesFile(name string, conn net.PacketConn, loopback bool) string {
+func dhtNodesFile(name, network string, loopback bool) string {
 	if loopback {
 		return ""
 	}
@@ -129,7 +158,7 @@ func dhtNodesFile(name string, conn net.PacketConn, loopback bool) string {
 	if err != nil {
 		return ""
 	}
-	if ua, ok := conn.LocalAddr().(*net.UDPAddr); ok && ua.IP.To4() == nil && !ua.IP.IsUnspecified() {
+	if network == "udp6" {
 		name += "6"
 	}
 	return filepath.Join(dir, "swarmcast", name)
@@ -164,10 +193,7 @@ func serveDHTNode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("%w: --listen %s: bad port", errUsage, *listen)
 	}
-	network := "udp4"
-	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
-		network = "udp6"
-	}
+	network := udpNetwork(host)
 	conn, err := net.ListenPacket(network, net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *listen, err)
@@ -180,7 +206,7 @@ func serveDHTNode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	n, err := dht.Start(dht.Config{
 		Conn:      conn,
 		Bootstrap: boot,
-		NodesFile: dhtNodesFile("dht-node", conn, ip.IsLoopback()),
+		NodesFile: dhtNodesFile("dht-node", network, ip.IsLoopback()),
 		Logger:    logger,
 	})
 	if err != nil {
