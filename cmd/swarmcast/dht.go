@@ -93,11 +93,18 @@ func (f *dhtFlags) startNode(c *torrent.Client, network, host string, port int, 
 			if info := t.Info(); info != nil && info.Private {
 				return
 			}
-			addrs := make([]string, len(peers))
-			for i, p := range peers {
-				addrs[i] = p.String()
+			addrs := make([]string, 0, len(peers))
+			for _, p := range peers {
+				// Our own announce comes back from the DHT; the engine
+				// would find out only by dialling it.
+				if p.Port() == uint16(port) && p.Addr().String() == host {
+					continue
+				}
+				addrs = append(addrs, p.String())
 			}
-			t.AddPeersFrom(torrent.SourceDHT, addrs...)
+			if len(addrs) > 0 {
+				t.AddPeersFrom(torrent.SourceDHT, addrs...)
+			}
 		},
 		Logger: logger,
 	})

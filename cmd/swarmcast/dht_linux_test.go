@@ -33,7 +33,7 @@ func TestDHTRestartWithoutBootstrap(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "other.bin"), data[:1000], 0o644)
 	script := `set -u
 pids=""
-trap 'kill $pids 2>/dev/null' EXIT
+trap 'kill $pids 2>/dev/null; wait' EXIT # they save their tables as they exit
 wait_for() { # FILE TEXT: waits up to 30 s for TEXT to appear in FILE
 	i=0
 	while ! grep -q "$2" "$1" 2>/dev/null; do
@@ -94,7 +94,7 @@ func TestDHTOverIPv6(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "six.bin"), data, 0o644)
 	script := `set -u
 pids=""
-trap 'kill $pids 2>/dev/null' EXIT
+trap 'kill $pids 2>/dev/null; wait' EXIT # they save their tables as they exit
 wait_for() { # FILE TEXT: waits up to 30 s for TEXT to appear in FILE
 	i=0
 	while ! grep -q "$2" "$1" 2>/dev/null; do
