@@ -129,6 +129,12 @@ func TestHostileMalformedDatagrams(t *testing.T) {
 		[]byte("d1:t2:aa1:y1:q1:q4:pinge" + "trailing"),         // bytes after the message
 		bytes.Repeat([]byte("l"), 1000),                         // deep nesting
 		append([]byte("d1:t99999999999:"), make([]byte, 40)...), // a string longer than the datagram
+		// KRPC envelopes whose body the library cannot decode (it would
+		// log each to stderr).
+		[]byte("d1:ai42e1:q4:ping1:t2:aa1:y1:qe"),
+		[]byte("d1:ad2:id3:abce1:q4:ping1:t2:aa1:y1:qe"),
+		[]byte("d1:rli1ee1:t2:aa1:y1:re"),
+		[]byte("d1:ad2:idi5ee1:q9:get_peers1:t2:aa1:y1:qe"),
 	}
 	for _, b := range malformed {
 		bad.conn.WriteTo(b, victim.Addr())

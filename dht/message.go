@@ -3,6 +3,9 @@ package dht
 import (
 	"errors"
 
+	"github.com/anacrolix/dht/v2/krpc"
+	abencode "github.com/anacrolix/torrent/bencode"
+
 	"github.com/swarmcast/swarmcast/bencode"
 )
 
@@ -33,8 +36,10 @@ const maxTransactionID = 32
 
 // CheckMessage parses the envelope of a KRPC datagram (BEP 5): a
 // bencoded dictionary, nothing after it, with a transaction id and a type
-// of q, r or e; a query names its method. Datagrams that fail are dropped
-// before the DHT library decodes them.
+// of q, r or e; a query names its method. Then it decodes the datagram as
+// the DHT library will: a datagram the library refuses it logs to stderr
+// (whatever its logger), so a hostile node could fill our output. Datagrams
+// that fail are dropped before they reach the library.
 func CheckMessage(b []byte) (Message, error) {
 	var m Message
 	if len(b) > MaxPacket {
@@ -52,6 +57,10 @@ func CheckMessage(b []byte) (Message, error) {
 	case m.Y == "q" && m.Q == "":
 		return Message{}, ErrNotKRPC
 	case m.Y != "q" && m.Y != "r" && m.Y != "e":
+		return Message{}, ErrNotKRPC
+	}
+	var km krpc.Msg
+	if err := abencode.Unmarshal(b, &km); err != nil {
 		return Message{}, ErrNotKRPC
 	}
 	return m, nil
