@@ -1,6 +1,7 @@
 package dht
 
 import (
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -52,12 +53,22 @@ func newFilterConn(c net.PacketConn, drops *dropCounters) *filterConn {
 	}
 }
 
-// ReadFrom returns the next datagram that passes the filters.
+// readErrorPause is the wait after a read error other than a closed
+// socket, so that a persistent one cannot spin a core.
+const readErrorPause = 10 * time.Millisecond
+
+// ReadFrom returns the next datagram that passes the filters. Errors other
+// than a closed socket are retried: the library panics on any read error
+// while it is open.
 func (c *filterConn) ReadFrom(b []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil {
+		if errors.Is(err, net.ErrClosed) {
 			return n, addr, err
+		}
+		if err != nil {
+			time.Sleep(readErrorPause)
+			continue
 		}
 		if n > MaxPacket {
 			c.drops.oversize.Add(1)
