@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -153,4 +154,79 @@ func TestDHTMagnetTimeVsLibtorrent(t *testing.T) {
 	if p95 := pct(sc, 0.95); p95 > 5*time.Second {
 		t.Fatalf("swarmcast's p95 %v, want ≤ 5 s", p95)
 	}
+}
+
+// aria2WithDHT is aria2Isolated with aria2's DHT on, joined through node only, its table in dir.
+func aria2WithDHT(t *testing.T, node, dir string) []string {
+	var args []string
+	for _, a := range aria2Isolated {
+		if a != "--enable-dht=false" {
+			args = append(args, a)
+		}
+	}
+	return append(args, "--enable-dht=true", "--dht-entry-point="+node,
+		"--dht-listen-port="+strconv.Itoa(freeTCPPort(t, "127.0.0.1")), "--dht-file-path="+filepath.Join(dir, "dht.dat"))
+}
+
+// startSwarmcastDHTNode starts `swarmcast dht-node` on host and returns its address.
+func startSwarmcastDHTNode(t *testing.T, host string) string {
+	t.Helper()
+	p := startBG(t, "swarmcast dht-node", bgOpts{env: dhtCacheEnv(t)}, swarmcastBin(t), "dht-node", "--listen", host+":0")
+	return p.waitFor(regexp.MustCompile(`^dht node listening on (\S+)$`), engineReadyTimeout)[1]
+}
+
+// aria2 (DHT on, its only entry point a `swarmcast dht-node`) finds a swarmcast seed there and downloads
+// the magnet link; then aria2 seeds and announces, and swarmcast resolves aria2's torrent by its magnet
+// link through the same node.
+func TestDHTAria2(t *testing.T) {
+	requireTool(t, "aria2c")
+	requireTool(t, "mktorrent")
+	swarmcastBin(t)
+	node := startSwarmcastDHTNode(t, "127.0.0.1")
+	rng := engineRNG(t)
+
+	t.Run("aria2 downloads from swarmcast", func(t *testing.T) {
+		d := makeSingleData(t, rng, t.TempDir(), "to-aria2.bin", 1<<20+3)
+		s := startSwarmcastSeed(t, bgOpts{env: dhtCacheEnv(t)}, "127.0.0.2:0", d.path, "--dht-bootstrap", node)
+		out, work := t.TempDir(), t.TempDir()
+		args := append([]string{"--dir", out, "--seed-time=0", "--bt-stop-timeout=45",
+			"--listen-port=" + strconv.Itoa(freeTCPPort(t, "127.0.0.1"))}, aria2WithDHT(t, node, work)...)
+		start := time.Now()
+		p := startBG(t, "aria2c download", bgOpts{}, "aria2c", append(args, s.magnet)...)
+		if err := p.wait(engineTransferTimeout); err != nil {
+			t.Fatalf("aria2 did not find swarmcast through the DHT and download from it: %v", err)
+		}
+		t.Logf("aria2 found swarmcast through swarmcast's DHT node and downloaded in %v", time.Since(start).Round(time.Millisecond))
+		d.check(t, "aria2", out)
+	})
+
+	t.Run("swarmcast downloads from aria2", func(t *testing.T) {
+		dir := t.TempDir()
+		d := makeSingleData(t, rng, dir, "from-aria2.bin", 1<<20+5)
+		torrent := filepath.Join(t.TempDir(), "a.torrent")
+		if r := run(t, "", "mktorrent", "-l", "18", "-o", torrent, d.path); r.err != nil {
+			t.Fatalf("mktorrent: %s", r.message())
+		}
+		r := run(t, "", "aria2c", "-S", torrent)
+		infoHash := strings.ToLower(colonFields(string(r.stdout))["Info Hash"])
+		if r.err != nil || len(infoHash) != 40 {
+			t.Fatalf("aria2c -S: %s", r.message())
+		}
+		args := append([]string{"--check-integrity=true", "--seed-ratio=0.0", "--dir", dir,
+			"--listen-port=" + strconv.Itoa(freeTCPPort(t, "127.0.0.1"))}, aria2WithDHT(t, node, t.TempDir())...)
+		seed := startBG(t, "aria2c seed", bgOpts{}, "aria2c", append(args, torrent)...)
+		seed.waitFor(regexp.MustCompile(`Verification finished successfully|Seeding`), engineReadyTimeout)
+		out := t.TempDir()
+		start := time.Now()
+		p := startBG(t, "swarmcast download", bgOpts{env: dhtCacheEnv(t)}, swarmcastBin(t), "download",
+			"magnet:?xt=urn:btih:"+infoHash, "-o", out, "--listen", "127.0.0.3:0", "--dht-bootstrap", node, "--json", "-v")
+		if err := p.wait(engineTransferTimeout); err != nil {
+			t.Fatalf("swarmcast did not find aria2 through the DHT: %v", err)
+		}
+		t.Logf("swarmcast resolved aria2's magnet through the DHT and downloaded in %v", time.Since(start).Round(time.Millisecond))
+		for _, l := range p.grep(regexp.MustCompile(`dht: lookup done`)) {
+			t.Log(l) // when aria2's announce was there to find
+		}
+		d.check(t, "swarmcast", out)
+	})
 }
