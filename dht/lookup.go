@@ -14,9 +14,9 @@ import (
 type lookupState struct {
 	next      time.Time // when to look it up again
 	running   bool
-	announce  bool // announced at the last lookup
+	announce  bool // whether Torrents last said to announce it
 	failures  int  // lookups in a row that found no peer
-	announced bool // whether the last lookup announced
+	announced bool // whether the last lookup started announced it
 }
 
 // lookupDone reports the end of one lookup to the loop.
