@@ -62,10 +62,10 @@ const (
 	// the engine keeps at most 512 DHT-found addresses per torrent
 	// (torrent.sourceLimits), so more would only push out others.
 	maxPeersPerLookup = 512
-	// retryFirst and the doubling after it: a torrent whose lookup found
-	// no peer (a magnet whose seed has not announced yet, a DHT still
-	// bootstrapping) is looked up again soon, then less often, up to
-	// Interval.
+	// retryFirst and the doubling after it: a new torrent is looked up
+	// again soon, then less often, up to Interval, whatever its first
+	// lookups found (a magnet whose seed has not announced yet, peers
+	// that have left, a DHT still bootstrapping).
 	retryFirst = 2 * time.Second
 	// bootstrapTimeout bounds the first pings of the bootstrap nodes.
 	bootstrapTimeout = 10 * time.Second
