@@ -230,6 +230,35 @@ func TestRestartWithoutBootstrap(t *testing.T) {
 	again.waitPeer(t, ih, netip.AddrPortFrom(netip.MustParseAddr(nodes[2].ip), 7002), waitTimeout)
 }
 
+// A running node saves its table every SaveInterval, not only on Close
+// (a kill -9 would lose it).
+func TestTableSavedWhileRunning(t *testing.T) {
+	nodes := startNetwork(t, 3)
+	file := filepath.Join(t.TempDir(), "nodes")
+	conn, err := net.ListenPacket("udp4", net.JoinHostPort(loopbackIP(), "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(Config{Conn: conn, Bootstrap: []string{nodes[0].addr()}, NodesFile: file,
+		SaveInterval: 20 * time.Millisecond, QueryTimeout: testQueryTimeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	deadline := time.Now().Add(waitTimeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if saved, err := LoadNodes(file); err == nil && len(saved) > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no table saved within %v while the node ran", waitTimeout)
+		}
+		<-tick.C
+	}
+}
+
 // A table survives a save and a load unchanged.
 func TestNodesFileRoundTrip(t *testing.T) {
 	nodes := startNetwork(t, 3)
