@@ -94,9 +94,9 @@ type bgOpts struct {
 	timeout time.Duration // the program's whole life; bgTimeout when zero
 }
 
-// startBG starts name with args in the background. It is stopped (SIGINT, then SIGKILL after
-// bgStopGrace) when the test ends, and killed when bgTimeout runs out; if the test failed, its last
-// lines of output are logged.
+// startBG starts name with args in the background, in a process group of its own. It is stopped with
+// everything it started (SIGINT to the group, then SIGKILL after bgStopGrace) when the test ends or
+// when bgTimeout runs out; if the test failed, its last lines of output are logged.
 func startBG(t testing.TB, label string, o bgOpts, name string, args ...string) *bgProc {
 	t.Helper()
 	if o.netns != "" {
@@ -112,7 +112,10 @@ func startBG(t testing.TB, label string, o bgOpts, name string, args ...string) 
 	cmd.Dir = o.dir
 	cmd.Env = append(os.Environ(), o.env...)
 	cmd.Stdin = nil
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	// The program and what it starts share a process group: SIGINT goes to all of them, and whatever
+	// is left when the program has exited is killed.
+	inOwnGroup(cmd)
+	cmd.Cancel = func() error { return interruptGroup(cmd) }
 	cmd.WaitDelay = bgStopGrace
 	p := &bgProc{t: t, name: label, cmd: cmd, cancel: cancel, changed: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stdout = &bgLineWriter{p: p}
@@ -125,6 +128,7 @@ func startBG(t testing.TB, label string, o bgOpts, name string, args ...string) 
 	t.Logf("started %s: %s", label, bgShellQuote(cmd.Args))
 	go func() {
 		err := cmd.Wait()
+		killGroup(cmd)
 		if ctx.Err() == context.DeadlineExceeded {
 			err = fmt.Errorf("killed after %v: %w", life, err)
 		}
@@ -261,6 +265,21 @@ func (p *bgProc) wait(timeout time.Duration) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.waitErr
+}
+
+// waitExit waits up to timeout for the program to exit by itself; exited is false when it is still
+// running, else err says how it ended.
+func (p *bgProc) waitExit(timeout time.Duration) (exited bool, err error) {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-p.done:
+	case <-timer.C:
+		return false, nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return true, p.waitErr
 }
 
 // bgLineWriter splits what a program writes into lines.
@@ -644,6 +663,7 @@ func (s *swarmcastSeeder) peerAddr(host string) string {
 // downloadProgress is one JSON progress line of `swarmcast download` (stderr).
 type downloadProgress struct {
 	InfoHash           string           `json:"infoHash"`
+	Name               string           `json:"name"`
 	Progress           float64          `json:"progress"`
 	Downloaded         int64            `json:"downloaded"`
 	NumPeers           int              `json:"numPeers"`
@@ -653,27 +673,58 @@ type downloadProgress struct {
 
 var downloadProgressRE = regexp.MustCompile(`^\{.*"progress"`)
 
-// download runs `swarmcast download TARGET -o OUT --listen LISTEN -v ARGS...` until it exits, and fails
-// the test unless it exits 0 within engineTransferTimeout. It returns how long it took.
+// downloadRun is one run of `swarmcast download`, over or given up on.
+type downloadRun struct {
+	*bgProc
+	took     time.Duration    // until it exited, or until it was given up on
+	last     downloadProgress // its last JSON progress line
+	err      error            // how it exited
+	timedOut bool             // still running when its time was up (then stopped)
+}
+
+// runSwarmcastDownload runs `swarmcast download TARGET -o OUT --listen LISTEN ARGS...` until it exits or
+// timeout passes, when it is stopped. Unlike swarmcastDownload it fails nothing: the caller judges.
+func runSwarmcastDownload(t testing.TB, o bgOpts, timeout time.Duration, target, out, listen string, args ...string) *downloadRun {
+	t.Helper()
+	all := append([]string{"download", target, "-o", out, "--listen", listen}, args...)
+	r := &downloadRun{bgProc: startBG(t, "swarmcast download", o, swarmcastBin(t), all...)}
+	exited, err := r.waitExit(timeout)
+	r.err, r.timedOut = err, !exited
+	if r.timedOut {
+		r.took = time.Since(r.start)
+		r.stop()
+	} else {
+		r.took = r.end.Sub(r.start)
+	}
+	if lines := r.grep(downloadProgressRE); len(lines) > 0 {
+		_ = json.Unmarshal([]byte(lines[len(lines)-1]), &r.last)
+	}
+	return r
+}
+
+// swarmcastDownload runs `swarmcast download TARGET -o OUT --listen LISTEN -v ARGS...` until it exits, and
+// fails the test unless it exits 0 within engineTransferTimeout. It returns how long it took.
 func swarmcastDownload(t testing.TB, o bgOpts, target, out, listen string, args ...string) time.Duration {
 	t.Helper()
-	all := append([]string{"download", target, "-o", out, "--listen", listen, "-v"}, args...)
-	p := startBG(t, "swarmcast download", o, swarmcastBin(t), all...)
-	err := p.wait(engineTransferTimeout)
-	took := p.end.Sub(p.start)
-	var last downloadProgress
-	if lines := p.grep(downloadProgressRE); len(lines) > 0 {
-		_ = json.Unmarshal([]byte(lines[len(lines)-1]), &last)
-	}
+	return swarmcastDownloadRun(t, o, target, out, listen, args...).took
+}
+
+// swarmcastDownloadRun is swarmcastDownload, returning the whole run.
+func swarmcastDownloadRun(t testing.TB, o bgOpts, target, out, listen string, args ...string) *downloadRun {
+	t.Helper()
+	r := runSwarmcastDownload(t, o, engineTransferTimeout, target, out, listen, append([]string{"-v"}, args...)...)
 	// These explain a failure as well as they flag a success that came the hard way.
-	p.checkSelfDials(t)
-	p.checkProtocolErrors(t)
-	if err != nil {
-		t.Fatalf("swarmcast download %s failed after %v: %v (last progress: %+v)", target, took.Round(time.Millisecond), err, last)
+	r.checkSelfDials(t)
+	r.checkProtocolErrors(t)
+	switch {
+	case r.timedOut:
+		t.Fatalf("swarmcast download %s still running after %v (last progress: %+v)", target, engineTransferTimeout, r.last)
+	case r.err != nil:
+		t.Fatalf("swarmcast download %s failed after %v: %v (last progress: %+v)", target, r.took.Round(time.Millisecond), r.err, r.last)
 	}
 	t.Logf("swarmcast download took %v; last progress line: progress %.3f, %d bytes, by source %v",
-		took.Round(time.Millisecond), last.Progress, last.Downloaded, last.DownloadedBySource)
-	return took
+		r.took.Round(time.Millisecond), r.last.Progress, r.last.Downloaded, r.last.DownloadedBySource)
+	return r
 }
 
 // --- network namespaces (for Transmission, which refuses loopback peers) ---

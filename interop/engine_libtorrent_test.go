@@ -1,11 +1,13 @@
 package interop
 
 import (
+	"io/fs"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -45,12 +47,59 @@ func TestEngineLibtorrentHybrid(t *testing.T) {
 	work, out := t.TempDir(), t.TempDir()
 	torrent, infoHash, addr := libtorrentSeed(t, sw, d, work, true)
 	t.Logf("libtorrent seeds hybrid torrent %s (v1 info hash %s) at %s", d.name, infoHash, addr)
+	// The premise: libtorrent put padding files in the torrent (BEP 47: attr "p", named .pad/N).
+	pads := paddingFiles(t, torrent)
+	if len(pads) == 0 {
+		t.Fatalf("libtorrent's hybrid torrent has no padding files: this test needs some")
+	}
+	t.Logf("the torrent holds %d padding file(s): %q", len(pads), pads)
 	swarmcastDownload(t, sw.scOpts(), torrent, out, sw.scListen(), "--peer", addr)
 	d.check(t, "swarmcast", out)
-	if _, err := os.Stat(filepath.Join(out, d.name, ".pad")); err == nil {
-		t.Logf("swarmcast wrote the BEP 47 padding files to disk (%s); they hold no data", filepath.Join(d.name, ".pad"))
+	// Padding files hold no data: nothing of them may reach the disk, not the files, not their folder.
+	err := filepath.WalkDir(out, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if e.Name() == ".pad" || slices.Contains(pads, filepath.ToSlash(strings.TrimPrefix(p, out+string(filepath.Separator)))) {
+			t.Errorf("swarmcast wrote padding to disk: %s", p)
+			if e.IsDir() {
+				return fs.SkipDir
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
+
+// paddingFiles lists the BEP 47 padding files of a .torrent as libtorrent reads it: their paths as a
+// client lays them out under the download folder (NAME/.pad/N), with slashes.
+func paddingFiles(t *testing.T, torrent string) []string {
+	t.Helper()
+	r := run(t, "", debianPython, "-c", paddingFilesPy, torrent)
+	if r.err != nil {
+		t.Fatalf("listing the padding files of %s: %s", torrent, r.message())
+	}
+	var pads []string
+	for _, l := range strings.Split(strings.TrimSpace(string(r.stdout)), "\n") {
+		if l != "" {
+			pads = append(pads, l)
+		}
+	}
+	return pads
+}
+
+// paddingFilesPy prints the path of each padding file of the torrent argv[1], one a line, as libtorrent
+// reads the torrent (file_storage's pad_file flag).
+const paddingFilesPy = `
+import sys, libtorrent as lt
+ti = lt.torrent_info(sys.argv[1])
+fs = ti.files()
+for i in range(fs.num_files()):
+    if fs.file_flags(i) & lt.file_storage.flag_pad_file:
+        print(fs.file_path(i).replace("\\", "/"))
+`
 
 func requireLibtorrent(t *testing.T) {
 	t.Helper()

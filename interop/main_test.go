@@ -166,7 +166,8 @@ func (r result) message() string {
 	return msg
 }
 
-// run runs name with args in dir ("" for the package dir) under toolTimeout.
+// run runs name with args in dir ("" for the package dir) under toolTimeout, in a process group of
+// its own.
 func run(t testing.TB, dir, name string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
@@ -174,9 +175,19 @@ func run(t testing.TB, dir, name string, args ...string) result {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Stdin = nil
+	// On timeout the program goes with everything it started (see startBG).
+	inOwnGroup(cmd)
+	cmd.Cancel = func() error {
+		killGroup(cmd)
+		return nil
+	}
+	cmd.WaitDelay = bgStopGrace
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
+	if cmd.Process != nil {
+		killGroup(cmd)
+	}
 	if ctx.Err() != nil {
 		err = fmt.Errorf("%s timed out after %v: %w", name, toolTimeout, err)
 	}

@@ -16,6 +16,8 @@ APT_PACKAGES=(
 	chromium         # headless browser that plays a stream in the player page, driven by npm playwright-core
 	curl             # bench/stream.sh times the first byte of Range requests with it
 	util-linux       # unshare: the full-disk and local-discovery tests make namespaces of their own
+	rtorrent         # rTorrent 0.9.8 (on its own libTorrent, not libtorrent-rasterbar), driven over XML-RPC/SCGI by interop/node/rt.py
+	ctorrent         # a client with no extension protocol (no magnets, cannot dial): interop/engine_ctorrent_test.go
 )
 
 # NPM_FLAGS: no install scripts (some dependencies run pnpm-only or download steps), no audit, no funding

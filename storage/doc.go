@@ -83,4 +83,8 @@ var (
 	// ErrBadInfo reports an info dictionary whose sizes do not agree, which
 	// metainfo.Info.Validate would have refused.
 	ErrBadInfo = errors.New("storage: inconsistent info dictionary")
+	// ErrMissingData is returned when bytes of a verified piece cannot be
+	// read because their file was deleted, moved or truncated since: they
+	// are not served as zeros. Starting the torrent again rechecks it.
+	ErrMissingData = errors.New("storage: verified data is missing")
 )

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +120,51 @@ func (s *FileStorage) OpenTorrent(info *metainfo.Info, infoHash metainfo.Hash) (
 	return t, nil
 }
 
+var _ Remover = (*FileStorage)(nil)
+
+// RemoveTorrent implements Remover: the torrent's files and sidecar go, and
+// so do the folders below the download folder they leave empty. Paths are
+// checked as OpenTorrent checks them, and removal goes through the download
+// folder's os.Root, so nothing outside it is touched.
+func (s *FileStorage) RemoveTorrent(info *metainfo.Info, infoHash metainfo.Hash) error {
+	rels, err := torrentPaths(s.dir, info)
+	if err != nil {
+		return err
+	}
+	root, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return fileError("opening download folder", s.dir, err)
+	}
+	defer root.Close()
+	var errs []error
+	dirs := map[string]bool{}
+	for _, rel := range rels {
+		if rel == "" {
+			continue
+		}
+		if err := root.Remove(rel); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fileError("removing", rel, err))
+		}
+		for d := filepath.Dir(rel); d != "." && d != string(filepath.Separator); d = filepath.Dir(d) {
+			dirs[d] = true
+		}
+	}
+	side := filepath.Join(resumeDirName, infoHash.String()+resumeSuffix)
+	if err := root.Remove(side); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fileError("removing", side, err))
+	}
+	// Deepest first; a folder that still holds something stays.
+	ds := make([]string, 0, len(dirs))
+	for d := range dirs {
+		ds = append(ds, d)
+	}
+	sort.Slice(ds, func(i, j int) bool { return len(ds[i]) > len(ds[j]) })
+	for _, d := range ds {
+		root.Remove(d)
+	}
+	return errors.Join(errs...)
+}
+
 // fileTorrent is the file backend's TorrentStorage.
 type fileTorrent struct {
 	cfg      FileConfig
@@ -207,18 +255,39 @@ func (t *fileTorrent) readFile(i int, p []byte, off int64) error {
 	if err != nil {
 		return err
 	}
-	if f == nil { // not created yet
+	if f == nil { // not created yet, or deleted since
+		if err := t.checkUnverified(i, off, int64(len(p)), "is missing"); err != nil {
+			return err
+		}
 		clear(p)
 		return nil
 	}
 	n, err := f.ReadAt(p, off)
 	t.release(df)
-	if err == io.EOF { // the file is shorter: the rest was never written
+	if err == io.EOF { // the file is shorter: the rest was never written, or it was truncated
+		if err := t.checkUnverified(i, off+int64(n), int64(len(p)-n), "was truncated"); err != nil {
+			return err
+		}
 		clear(p[n:])
 		return nil
 	}
 	if err != nil {
 		return fileError("reading", df.rel, err)
+	}
+	return nil
+}
+
+// checkUnverified fails when bytes [off, off+n) of file i, which read as
+// absent, belong to a verified piece: the file was deleted or truncated
+// since, and zeros would be served as verified data.
+func (t *fileTorrent) checkUnverified(i int, off, n int64, what string) error {
+	if n <= 0 {
+		return nil
+	}
+	first, last := t.l.pieces(t.l.spans[i].off+off, n)
+	if t.comp.anyIn(first, last) {
+		return fmt.Errorf("%w: %s %s since its pieces were verified; start the torrent again to recheck it",
+			ErrMissingData, t.files[i].rel, what)
 	}
 	return nil
 }
@@ -343,6 +412,29 @@ func (t *fileTorrent) createEmptyFiles(piece int) error {
 		df.created.Store(true)
 		t.markWritten(df)
 	}
+	return nil
+}
+
+var _ EmptyFileCreator = (*fileTorrent)(nil)
+
+// CreateEmptyFile implements EmptyFileCreator.
+func (t *fileTorrent) CreateEmptyFile(i int) error {
+	if i < 0 || i >= len(t.files) || t.l.spans[i].length != 0 {
+		return fmt.Errorf("%w: file %d is not an empty file of the torrent", ErrOutOfRange, i)
+	}
+	df := &t.files[i]
+	if df.padding || df.created.Load() {
+		return nil
+	}
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if _, err := t.acquire(df, true); err != nil {
+		return err
+	}
+	t.release(df)
+	df.created.Store(true)
+	t.markWritten(df)
 	return nil
 }
 

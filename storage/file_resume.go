@@ -187,3 +187,66 @@ func allZero(b []byte) bool {
 	}
 	return true
 }
+
+var _ Refresher = (*fileTorrent)(nil)
+
+// Refresh implements Refresher. A missing file loses all its pieces; a file
+// shorter than the torrent says loses the pieces past its end; a file that
+// someone else changed (its stamp moved while this run did not write it)
+// loses all its pieces. Cached descriptors of those files are closed, so the
+// next I/O opens what is there now.
+func (t *fileTorrent) Refresh() (int, error) {
+	t.saveMu.Lock()
+	defer t.saveMu.Unlock()
+	if t.closed.Load() {
+		return 0, ErrClosed
+	}
+	lost := 0
+	for i := range t.files {
+		df := &t.files[i]
+		s := t.l.spans[i]
+		if df.padding || s.length == 0 {
+			continue
+		}
+		now := t.stat(i)
+		first, end := t.l.filePieces(i)
+		from := first
+		switch {
+		case now == missingStamp:
+		case now.size < s.length:
+			from, _ = t.l.pieces(s.off+now.size, 1)
+		case now != t.stamps[i] && !df.written.Load():
+		default:
+			continue
+		}
+		for p := from; p < end; p++ {
+			if t.comp.set(p, false) {
+				lost++
+				t.compDirty.Store(true)
+			}
+		}
+		t.stamps[i] = now
+		t.dropCached(df)
+	}
+	if lost > 0 {
+		return lost, t.saveLocked()
+	}
+	return 0, nil
+}
+
+// dropCached closes df's cached descriptor, unless I/O is in flight on it.
+func (t *fileTorrent) dropCached(df *diskFile) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if df.f == nil || df.refs > 0 {
+		return
+	}
+	df.f.Close()
+	df.f = nil
+	for k, o := range t.openFiles {
+		if o == df {
+			t.openFiles = append(t.openFiles[:k], t.openFiles[k+1:]...)
+			break
+		}
+	}
+}

@@ -44,6 +44,35 @@ type TorrentStorage interface {
 	Close() error
 }
 
+// Refresher is implemented by storage whose data can change behind the
+// engine's back (files on disk). Refresh looks again at what is stored and
+// marks incomplete every piece whose data is gone or was changed by someone
+// else since it was verified (a deleted, truncated or rewritten file), so
+// that a torrent restarted after a disk fault downloads those pieces again
+// instead of serving what is not there. It reports how many pieces it
+// marked incomplete.
+type Refresher interface {
+	Refresh() (int, error)
+}
+
+// EmptyFileCreator is implemented by storage that keeps files: an empty
+// file has no bytes to write and no piece of its own, so the engine asks for
+// it to be created once it is wanted (a torrent of only empty files, or an
+// empty file beside unselected ones).
+type EmptyFileCreator interface {
+	// CreateEmptyFile creates file i of the torrent, which must be empty;
+	// it does nothing for a file that exists.
+	CreateEmptyFile(i int) error
+}
+
+// Remover is implemented by storage that can delete a torrent's data.
+type Remover interface {
+	// RemoveTorrent deletes the data of the torrent described by info (its
+	// files, its resume state and the folders that held only them). The
+	// torrent's storage must be closed.
+	RemoveTorrent(info *metainfo.Info, infoHash metainfo.Hash) error
+}
+
 // Piece is one piece of a torrent seen through its TorrentStorage: offsets
 // are relative to the piece's first byte and I/O stops at its end. It is a
 // small value; copy it freely.

@@ -61,8 +61,13 @@ const (
 	redialMax             = 5 * time.Minute
 	maxDiscoveredFailures = 8 // 2+4+...+256 s ≈ 8.5 min of trying
 	// redialAfterClose is the pause before redialling a peer whose
-	// connection ended (it closed on us, or we dropped it).
+	// connection ended after a healthy while (it closed on us, or we
+	// dropped it).
 	redialAfterClose = 30 * time.Second
+	// shortConnection: a connection that ended sooner than this counts as
+	// a failed attempt, so a peer that accepts and hangs up at once is
+	// redialled with the growing backoff, not every second.
+	shortConnection = 30 * time.Second
 )
 
 // candidate is an address we may dial.
@@ -82,13 +87,12 @@ type candidate struct {
 
 // candidateList is the bounded set of addresses to dial. Owner state.
 type candidateList struct {
-	byAddr   map[string]*candidate
-	perSrc   [numSources]int
-	limits   [numSources]int
-	rng      *rand.Rand
-	failing  int // candidates whose last dial failed
-	lastErr  string
-	onFailed func(c *candidate, first bool) // reports a user-given address that cannot be reached
+	byAddr  map[string]*candidate
+	perSrc  [numSources]int
+	limits  [numSources]int
+	rng     *rand.Rand
+	failing int // candidates whose last dial failed
+	lastErr string
 }
 
 func newCandidateList(rng *rand.Rand) *candidateList {
@@ -198,9 +202,6 @@ func (l *candidateList) dialFailed(c *candidate, reason string, now time.Time) {
 	c.failures++
 	c.lastErr = reason
 	l.lastErr = reason
-	if l.onFailed != nil && c.source == SourceUser {
-		l.onFailed(c, c.failures == 1)
-	}
 	if c.source != SourceUser && c.failures >= maxDiscoveredFailures {
 		l.remove(c)
 		return
@@ -216,10 +217,24 @@ func (l *candidateList) connectedTo(c *candidate) {
 	c.connected, c.everConnected, c.dialing, c.failures, c.lastErr = true, true, false, 0, ""
 }
 
-// disconnected records the end of a connection to the address.
-func (l *candidateList) disconnected(c *candidate, now time.Time) {
+// disconnected records the end of a connection to the address that began
+// at since. A short one counts as a failure (it is redialled soon, then
+// less and less often); after a long one the address waits
+// redialAfterClose, or only the first backoff if the user gave it.
+func (l *candidateList) disconnected(c *candidate, since, now time.Time) {
 	c.connected = false
+	if now.Sub(since) < shortConnection {
+		if c.failures == 0 {
+			l.failing++
+		}
+		c.failures++
+		c.nextTry = now.Add(l.backoff(c))
+		return
+	}
 	c.nextTry = now.Add(redialAfterClose)
+	if c.source == SourceUser {
+		c.nextTry = now.Add(userRedialFirst)
+	}
 }
 
 // ready returns the candidates that may be dialled now, local ones first,

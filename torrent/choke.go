@@ -1,52 +1,35 @@
 package torrent
 
 import (
-	"sort"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/choker"
 	"github.com/swarmcast/swarmcast/peerwire"
 )
 
-// runChoker picks whom we upload to (BEP 3 tit-for-tat): the interested
-// peers that give us most (or, once we seed, that take most), plus one
-// optimistic unchoke that rotates so newcomers get a chance.
+// runChoker picks whom we upload to (internal/choker): the interested peers
+// that give us most (or, once we seed, that take most), plus one optimistic
+// unchoke that rotates and favours newcomers. It runs every chokeInterval
+// and when a slot frees (a peer unchoked by us leaves or loses interest),
+// not on every change of interest.
 func (t *Torrent) runChoker(now time.Time) {
 	t.lastChoke, t.rechoke = now, false
-	var interested []*peer
+	seeding := t.Complete()
+	ps := t.chokeBuf[:0]
 	for p := range t.peers {
-		if p.peerInterested && !p.closed {
-			interested = append(interested, p)
+		if p.closed {
+			continue
 		}
+		rate := p.downRate
+		if seeding {
+			rate = p.upRate
+		}
+		ps = append(ps, choker.Peer{ID: p.cid, Interested: p.peerInterested, Snubbed: p.snubbed, Rate: rate, ConnectedAt: p.connectedAt})
 	}
-	unchoke := map[*peer]bool{}
-	if len(interested) <= uploadSlots+1 {
-		for _, p := range interested {
-			unchoke[p] = true
-		}
-	} else {
-		seeding := t.Complete()
-		sort.Slice(interested, func(i, j int) bool {
-			a, b := interested[i], interested[j]
-			if a.snubbed != b.snubbed {
-				return !a.snubbed
-			}
-			if seeding {
-				return a.upRate > b.upRate
-			}
-			return a.downRate > b.downRate
-		})
-		for _, p := range interested[:uploadSlots] {
-			unchoke[p] = true
-		}
-		if t.optimistic == nil || now.Sub(t.lastOptim) >= optimisticInterval || !t.optimistic.peerInterested {
-			rest := interested[uploadSlots:]
-			t.optimistic = rest[t.rng.IntN(len(rest))]
-			t.lastOptim = now
-		}
-		unchoke[t.optimistic] = true
-	}
+	t.chokeBuf = ps
+	unchoke := t.choker.Rechoke(now, ps)
 	for p := range t.peers {
-		t.setChoking(p, !unchoke[p])
+		t.setChoking(p, !unchoke[p.cid])
 	}
 }
 
@@ -62,7 +45,7 @@ func (t *Torrent) unchokeIfFree(p *peer) {
 			n++
 		}
 	}
-	if n < uploadSlots+1 {
+	if n < t.choker.Slots() {
 		t.setChoking(p, false)
 	}
 }
@@ -77,14 +60,12 @@ func (t *Torrent) setChoking(p *peer, choke bool) {
 		return
 	}
 	// Queued blocks are dropped; with the fast extension each is rejected.
-	keys, lens := p.dropUploads()
-	p.out.mu.Lock()
-	p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.Choke})
+	dropped := p.out.dropUploads()
+	p.queue(peerwire.Message{Type: peerwire.Choke})
 	if p.fast {
-		for i, k := range keys {
-			p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.RejectRequest, Index: k.index, Begin: k.begin, Length: lens[i]})
+		for _, u := range dropped {
+			p.out.addReject(u.key, u.length) // at most maxServedQueue: never over
 		}
 	}
-	p.out.mu.Unlock()
 	p.wakeWriter()
 }

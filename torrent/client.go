@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -33,7 +34,8 @@ var (
 type Client struct {
 	cfg      Config
 	blocks   *peerwire.BlockPool
-	hashSem  chan struct{}
+	hashJobs chan hashJob // pieces for the hash workers (disk.go)
+	nHash    int          // how many hash workers
 	upLimit  *rateLimiter
 	dnLimit  *rateLimiter
 	ctx      context.Context
@@ -42,6 +44,9 @@ type Client struct {
 	mu       sync.Mutex // guards torrents only: the map, never a torrent's state
 	torrents map[metainfo.Hash]*Torrent
 	closed   bool
+	// handshaking holds inbound connections in their handshake, with when
+	// they came (guarded by mu).
+	handshaking map[transport.Conn]time.Time
 	// listenPort is the port we tell trackers and peers: Config.ListenPort,
 	// or else the port of the first listener given to Serve.
 	listenPort atomic.Uint32
@@ -58,14 +63,21 @@ func NewClient(cfg Config) *Client {
 	c := &Client{
 		cfg:      cfg,
 		blocks:   peerwire.NewBlockPool(BlockSize),
-		hashSem:  make(chan struct{}, n),
+		hashJobs: make(chan hashJob),
+		nHash:    n,
 		upLimit:  newRateLimiter(cfg.UploadRate),
 		dnLimit:  newRateLimiter(cfg.DownloadRate),
 		ctx:      ctx,
 		cancel:   cancel,
 		torrents: map[metainfo.Hash]*Torrent{},
+
+		handshaking: map[transport.Conn]time.Time{},
 	}
 	c.listenPort.Store(uint32(cfg.ListenPort))
+	c.wg.Add(n)
+	for range n {
+		go c.hashWorker()
+	}
 	return c
 }
 
@@ -210,16 +222,74 @@ func (c *Client) Serve(l transport.Listener) error {
 	}
 	stop := context.AfterFunc(c.ctx, func() { l.Close() })
 	defer stop()
+	var pause time.Duration
 	for {
 		conn, err := l.Accept()
 		if err != nil {
 			if c.ctx.Err() != nil {
 				return nil
 			}
+			// Out of file descriptors (or another passing failure):
+			// wait and accept again, as net/http does; the torrents
+			// keep going with the connections they have.
+			if isTemporary(err) {
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				c.cfg.Logger.Warn("accept failed; retrying", "err", err, "in", pause)
+				select {
+				case <-time.After(pause):
+					continue
+				case <-c.ctx.Done():
+					return nil
+				}
+			}
 			return err
 		}
-		go c.HandleConn(conn)
+		pause = 0
+		c.accept(conn)
 	}
+}
+
+// accept starts the handshake of an inbound connection. When too many are
+// in their handshake already, the oldest of them is closed to make room: a
+// flood of connections that send nothing then costs a bounded number of
+// goroutines and descriptors, and an honest peer that comes during it still
+// gets its turn.
+func (c *Client) accept(conn transport.Conn) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		conn.Close()
+		return
+	}
+	if len(c.handshaking) >= maxInboundHandshakes {
+		var oldest transport.Conn
+		var at time.Time
+		for hc, t := range c.handshaking {
+			if oldest == nil || t.Before(at) {
+				oldest, at = hc, t
+			}
+		}
+		delete(c.handshaking, oldest)
+		oldest.Close()
+		c.cfg.Logger.Debug("inbound handshake dropped: too many at once", "addr", oldest.RemoteAddr())
+	}
+	c.handshaking[conn] = time.Now()
+	c.wg.Add(1)
+	c.mu.Unlock()
+	go func() {
+		defer c.wg.Done()
+		c.HandleConn(conn)
+		c.mu.Lock()
+		delete(c.handshaking, conn)
+		c.mu.Unlock()
+	}()
+}
+
+// isTemporary reports whether an accept error passes by itself: too many
+// open files, a connection aborted before it was accepted.
+func isTemporary(err error) bool {
+	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) ||
+		errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EAGAIN)
 }
 
 // HandleConn runs the BitTorrent handshake of an inbound connection and, if
@@ -268,7 +338,8 @@ func closeOnTimeout(conn io.Closer, d time.Duration) func(ok bool) bool {
 }
 
 // Close stops every torrent, closes every connection and waits for the
-// client's goroutines.
+// client's goroutines. Torrents close in parallel, so that one whose
+// trackers are slow to hear "stopped" does not hold up the others.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	c.closed = true
@@ -276,11 +347,20 @@ func (c *Client) Close() error {
 	for _, t := range c.torrents {
 		ts = append(ts, t)
 	}
-	c.mu.Unlock()
-	var errs []error
-	for _, t := range ts {
-		errs = append(errs, t.Close())
+	for conn := range c.handshaking {
+		conn.Close()
 	}
+	c.mu.Unlock()
+	errs := make([]error, len(ts))
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = t.Close()
+		}()
+	}
+	wg.Wait()
 	c.cancel()
 	c.wg.Wait()
 	return errors.Join(errs...)

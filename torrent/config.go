@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/choker"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/tracker"
@@ -47,12 +48,12 @@ const (
 	idleTimeout = 3 * time.Minute
 	// keepAliveInterval is how often we send a keep-alive on a quiet link.
 	keepAliveInterval = 90 * time.Second
-	// chokeInterval and optimisticInterval are BEP 3's 10 s and 30 s.
-	chokeInterval      = 10 * time.Second
-	optimisticInterval = 30 * time.Second
+	// chokeInterval is BEP 3's 10 s between rechokes (the optimistic
+	// unchoke rotates every 30 s: internal/choker).
+	chokeInterval = 10 * time.Second
 	// uploadSlots is how many peers are unchoked by rate, besides the
 	// optimistic one (BEP 3 suggests four).
-	uploadSlots = 4
+	uploadSlots = choker.DefaultSlots
 	// tickInterval drives timers of the owner loop: snubs, dials, choking.
 	tickInterval = time.Second
 	// maxMixedHashFails: a peer that shared in this many failed pieces is
@@ -62,6 +63,14 @@ const (
 	maxMixedHashFails = 8
 	// pexInterval is BEP 11's limit on how often PEX messages are sent.
 	pexInterval = 60 * time.Second
+	// maxAllowedFast bounds the allowed-fast pieces kept per peer (BEP 6
+	// suggests 10; libtorrent sends up to 10 by default).
+	maxAllowedFast = 64
+	// maxInboundHandshakes bounds inbound connections in their handshake
+	// at once, over all torrents: an honest peer finishes in one round
+	// trip, so many at once are a flood (libtorrent's half-open limit for
+	// outgoing connections is of the same order).
+	maxInboundHandshakes = 128
 	// handshakeTimeout bounds the BitTorrent handshake of a new connection.
 	handshakeTimeout = 20 * time.Second
 )

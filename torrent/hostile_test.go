@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"syscall"
@@ -194,4 +195,68 @@ func TestMalformedHandshake(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitComplete(t, lt, 20*time.Second)
+}
+
+// Smart-ban among several senders of one piece: three honest seeders and a
+// liar share the blocks of each piece; the liar is found and banned, and no
+// honest seeder is.
+func TestSmartBanFindsLiarAmongSenders(t *testing.T) {
+	// The honest seeders are slow, so that the liar (fast) gets a share of
+	// most pieces' blocks.
+	slow := func(c *torrent.Config) { c.UploadRate = 256 << 10 }
+	var seeds []*node
+	first := newNode(t, slow)
+	mi, data := makeContent(t, first.dir, "crowdliar", []int{2 << 20}, 256<<10)
+	seeds = append(seeds, first)
+	for range 2 {
+		n := newNode(t, slow)
+		os.MkdirAll(filepath.Join(n.dir, "crowdliar"), 0o755)
+		os.WriteFile(filepath.Join(n.dir, "crowdliar", "first.bin"), data["first.bin"], 0o644)
+		seeds = append(seeds, n)
+	}
+	var addrs []string
+	for _, n := range seeds {
+		if _, err := n.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, n.addr)
+	}
+	liar := fakePeer(t, mi, func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder) {
+		enc.WriteMessage(peerwire.Message{Type: peerwire.HaveAll})
+		enc.WriteMessage(peerwire.Message{Type: peerwire.Unchoke})
+		enc.Flush()
+		junk := make([]byte, 16<<10)
+		for {
+			var m peerwire.Message
+			if err := dec.Decode(&m); err != nil {
+				return
+			}
+			if m.Type == peerwire.Request {
+				rand.Read(junk)
+				if enc.WritePiece(m.Index, m.Begin, junk[:m.Length]) != nil || enc.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+	leecher := newNode(t, nil)
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: append([]string{liar}, addrs...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 60*time.Second)
+	checkFiles(t, filepath.Join(leecher.dir, "crowdliar"), data)
+	s := lt.Stats()
+	if s.HashFails == 0 {
+		t.Fatalf("the liar's blocks never failed a piece: %+v", s)
+	}
+	if s.Banned != 1 {
+		t.Fatalf("banned %d hosts, want exactly the liar: %+v", s.Banned, s)
+	}
+	for _, n := range seeds {
+		if st, _ := n.c.Torrent(mi.HashInfoBytes()); st.Stats().Peers != 1 {
+			t.Fatalf("an honest seeder lost its connection to the leecher: %+v", st.Stats())
+		}
+	}
+	t.Logf("%d hash failures, the liar banned, %d honest seeders kept", s.HashFails, len(seeds))
 }

@@ -1,6 +1,7 @@
 package torrent
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/swarmcast/swarmcast/peerwire"
@@ -36,8 +37,16 @@ type (
 	evHashed struct {
 		piece  int
 		ok     bool
+		err    error      // reading the piece failed: our disk, not the data
 		check  bool       // part of the start-up verification
+		absent bool       // check: no data there, nothing hashed
 		blocks [][20]byte // per-block SHA-1s of failed data, for smart-ban
+	}
+	// evDiskError is an I/O error of ours met off the owner goroutine (a
+	// writer reading a block to upload).
+	evDiskError struct {
+		what string
+		err  error
 	}
 	evPeers struct {
 		src   PeerSource
@@ -45,7 +54,11 @@ type (
 	}
 	// evBatch is several events from one connection's reader that arrived
 	// together; peers' requests are topped up once after the whole batch.
-	evBatch []event
+	evBatch struct {
+		p    *peer
+		evs  []event
+		cost int64 // charged to p's in-flight budget until handled
+	}
 )
 
 // run is the owner goroutine: the only code that changes the torrent's state.
@@ -60,6 +73,8 @@ func (t *Torrent) run() {
 			t.handle(ev)
 		case <-tick.C:
 			t.tick()
+		case <-t.diskWake:
+			t.drainDisk()
 		case <-t.ctx.Done():
 			t.shutdown()
 			return
@@ -80,7 +95,11 @@ func (t *Torrent) handle(ev event) {
 			c.dialing = false
 			if ev.p == nil {
 				t.c.cfg.Logger.Debug("dial failed", "addr", ev.addr, "source", c.source, "err", ev.err)
-				t.cands.dialFailed(c, dialErrString(ev.err), time.Now())
+				reason := dialErrString(ev.err)
+				if c.source == SourceUser {
+					t.setNotice("dial "+c.addr, fmt.Sprintf("cannot connect to %s: %s; retrying", c.addr, reason))
+				}
+				t.cands.dialFailed(c, reason, time.Now())
 			}
 		}
 		if ev.p != nil {
@@ -88,24 +107,32 @@ func (t *Torrent) handle(ev event) {
 		}
 		t.dialMore()
 	case evMsg:
-		if _, ok := t.peers[ev.p]; ok {
+		// A closed peer's messages still in flight are dropped: a flood
+		// must not go on costing us after the peer is gone.
+		if _, ok := t.peers[ev.p]; ok && !ev.p.closed {
 			t.onMessage(ev.p, ev.m)
 		}
 	case evBlock:
-		if _, ok := t.peers[ev.p]; ok && t.err == nil {
-			t.onBlock(ev.p, ev.index, ev.begin, ev.data)
+		if _, ok := t.peers[ev.p]; !ok || t.err != nil || !t.onBlock(ev.p, ev.index, ev.begin, ev.data) {
+			t.c.blocks.Put(ev.data)
 		}
-		t.c.blocks.Put(ev.data)
 	case evPeerGone:
 		t.onPeerGone(ev.p, ev.err)
 	case evHashed:
 		t.onHashed(ev)
+	case evDiskError:
+		t.diskError(ev.what, ev.err)
 	case evBatch:
 		t.inBatch = true
-		for _, e := range ev {
+		for _, e := range ev.evs {
 			t.handle(e)
 		}
 		t.inBatch = false
+		ev.p.inflight.Add(-ev.cost)
+		select {
+		case ev.p.drained <- struct{}{}:
+		default:
+		}
 		for p := range t.refill {
 			delete(t.refill, p)
 			t.fillRequests(p)
@@ -133,10 +160,23 @@ func (t *Torrent) tick() {
 			p.close(errIdle)
 			continue
 		}
+		if p.out.stalled(now, writeStallTimeout) {
+			p.close(errSlowReader)
+			continue
+		}
+		t.serveMetadata(p)
 		if len(p.requests) > 0 && now.Sub(p.lastBlockAt) > snubTimeout && !p.snubbed {
 			p.snubbed = true
 			t.releaseRequests(p)
 			t.rechoke = true
+		}
+		if t.expireRequests(p, now) > 0 {
+			// Others may have the freed blocks: top them up first.
+			for q := range t.peers {
+				if q != p {
+					t.fillRequests(q)
+				}
+			}
 		}
 		if t.info != nil && p.amInterested && len(p.requests) == 0 {
 			t.updateInterest(p)
@@ -144,6 +184,16 @@ func (t *Torrent) tick() {
 		if t.info != nil {
 			t.fillRequests(p)
 		}
+	}
+	t.maybeRequestMetadata()
+	t.metadataNotice(now)
+	if t.err == nil {
+		for _, i := range t.rehash {
+			if st := t.partial[i]; st != nil && st.hashing {
+				t.hashPiece(i, false)
+			}
+		}
+		t.rehash = t.rehash[:0]
 	}
 	if t.rechoke || now.Sub(t.lastChoke) >= chokeInterval {
 		t.runChoker(now)
@@ -153,10 +203,41 @@ func (t *Torrent) tick() {
 }
 
 // shutdown closes every peer; Close waits for their goroutines and then
-// closes storage.
+// closes storage. Events still queued are drained: a connection handed over
+// just now is closed, not leaked, and blocks go back to the pool.
 func (t *Torrent) shutdown() {
 	for p := range t.peers {
 		p.close(errShutdown)
 	}
-	t.broadcast()
+	for {
+		select {
+		case ev := <-t.events:
+			t.discard(ev)
+		default:
+			t.broadcast()
+			return
+		}
+	}
+}
+
+// discard releases what an event that will not be handled holds.
+func (t *Torrent) discard(ev event) {
+	switch ev := ev.(type) {
+	case evPeerConn:
+		ev.p.conn.Close()
+		ev.p.cancel()
+	case evDialDone:
+		if ev.p != nil {
+			ev.p.conn.Close()
+			ev.p.cancel()
+		}
+	case evBlock:
+		t.c.blocks.Put(ev.data)
+	case evBatch:
+		for _, e := range ev.evs {
+			t.discard(e)
+		}
+	case evCall:
+		close(ev.done)
+	}
 }

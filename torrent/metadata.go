@@ -6,55 +6,146 @@ import (
 	"slices"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/bitfield"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
 )
 
-// metadataTimeout: a metadata piece not received in this long is asked of
-// another peer.
-const metadataTimeout = 15 * time.Second
+// Fetching the info dictionary from peers (BEP 9). One piece at a time per
+// peer: rTorrent answers only the first of several pipelined requests and
+// then stops reading the connection, and a 16 KiB piece per round trip is
+// plenty for metadata of a few hundred KiB.
+const (
+	// metadataTimeout: a metadata piece not received in this long is
+	// asked of another peer (or of the same one, if it is the only one).
+	metadataTimeout = 5 * time.Second
+	// maxMetadataTimeouts: a peer that let this many of our metadata
+	// requests time out is dropped; it has stopped answering, and a new
+	// connection (a redial) gets a fresh start.
+	maxMetadataTimeouts = 2
+	// metadataNoticeDelay is how long a magnet waits with peers none of
+	// which can send the metadata before the user is told: extension
+	// handshakes come right after connecting.
+	metadataNoticeDelay = 5 * time.Second
+)
 
 // metadataState assembles the info dictionary from peers (BEP 9).
 type metadataState struct {
 	size      int
 	pieces    [][]byte
 	requested []time.Time
-	from      []*peer
+	from      []*peer // who was asked for each piece not yet received
+	senders   map[*peer]bool
 }
 
-// maybeRequestMetadata asks peers for missing metadata pieces.
+// canSendMetadata reports whether p says it can send the info dictionary.
+func canSendMetadata(p *peer) bool {
+	return !p.closed && p.extIDs[peerwire.UtMetadata] != 0 && p.metadataSize > 0 && p.metadataSize <= peerwire.MaxMetadataSize
+}
+
+// releaseMetadata forgets the metadata requests made of p.
+func (t *Torrent) releaseMetadata(p *peer) {
+	if st := t.meta; st != nil {
+		for i, q := range st.from {
+			if q == p {
+				st.from[i] = nil
+			}
+		}
+	}
+}
+
+// maybeRequestMetadata expires late metadata requests and asks each peer
+// that can send the metadata for a missing piece, one at a time. It runs on
+// every extension handshake, metadata message and tick, and when a peer
+// leaves.
 func (t *Torrent) maybeRequestMetadata() {
 	if t.info != nil {
 		return
 	}
 	now := time.Now()
+	if st := t.meta; st != nil {
+		for i, q := range st.from {
+			if q == nil || now.Sub(st.requested[i]) < metadataTimeout {
+				continue
+			}
+			st.from[i] = nil
+			q.metaTimeouts++
+			t.c.cfg.Logger.Debug("metadata request timed out", "addr", q.addr, "piece", i)
+			// One that answered before and now is silent behaves as
+			// rTorrent does after one answer: a new connection is the
+			// way to its next piece.
+			if q.metaTimeouts >= maxMetadataTimeouts || q.metaAnswered > 0 {
+				q.close(fmt.Errorf("torrent: peer stopped answering metadata requests"))
+			}
+		}
+	}
 	for p := range t.peers {
-		id := p.extIDs[peerwire.UtMetadata]
-		if id == 0 || p.metadataSize <= 0 || p.metadataSize > peerwire.MaxMetadataSize {
+		if !canSendMetadata(p) || now.Before(p.metaRetryAt) {
 			continue
 		}
 		if t.meta == nil || t.meta.size != p.metadataSize && allEmpty(t.meta.pieces) {
 			n := peerwire.MetadataPieceCount(p.metadataSize)
-			t.meta = &metadataState{size: p.metadataSize, pieces: make([][]byte, n), requested: make([]time.Time, n), from: make([]*peer, n)}
+			t.meta = &metadataState{size: p.metadataSize, pieces: make([][]byte, n), requested: make([]time.Time, n),
+				from: make([]*peer, n), senders: map[*peer]bool{}}
 		}
-		if t.meta.size != p.metadataSize {
+		st := t.meta
+		if st.size != p.metadataSize || slices.Contains(st.from, p) {
 			continue
 		}
-		for i := range t.meta.pieces {
-			if t.meta.pieces[i] != nil || (!t.meta.requested[i].IsZero() && now.Sub(t.meta.requested[i]) < metadataTimeout && t.meta.from[i] != p) {
-				continue
-			}
-			if t.meta.from[i] == p && !t.meta.requested[i].IsZero() {
+		for i := range st.pieces {
+			if st.pieces[i] != nil || st.from[i] != nil {
 				continue
 			}
 			b, err := peerwire.MetadataMessage{Type: peerwire.MetadataRequest, Piece: i}.MarshalBinary()
 			if err != nil {
-				continue
+				break
 			}
-			t.meta.requested[i], t.meta.from[i] = now, p
-			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b})
+			st.requested[i], st.from[i] = now, p
+			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: p.extIDs[peerwire.UtMetadata], ExtendedPayload: b})
+			break
 		}
 	}
+}
+
+// metadataNotice tells the user, through Stats, when a magnet has peers but
+// none can send the metadata (a client without the extension protocol,
+// say), and takes it back once one can.
+func (t *Torrent) metadataNotice(now time.Time) {
+	const key = "metadata"
+	if t.info != nil || len(t.peers) == 0 {
+		t.clearNotice(key)
+		t.noMetaSince = time.Time{}
+		return
+	}
+	n, ext := 0, 0
+	for p := range t.peers {
+		if p.webSeed {
+			continue
+		}
+		n++
+		if canSendMetadata(p) {
+			t.clearNotice(key)
+			t.noMetaSince = time.Time{}
+			return
+		}
+		if p.extIDs != nil {
+			ext++
+		}
+	}
+	if n == 0 {
+		return
+	}
+	if t.noMetaSince.IsZero() {
+		t.noMetaSince = now
+	}
+	if now.Sub(t.noMetaSince) < metadataNoticeDelay {
+		return
+	}
+	why := "none supports ut_metadata"
+	if ext > 0 {
+		why = fmt.Sprintf("%d of them speak the extension protocol but offer no metadata", ext)
+	}
+	t.setNotice(key, fmt.Sprintf("no peer can send the metadata: %d connected, %s", n, why))
 }
 
 func allEmpty(pieces [][]byte) bool {
@@ -78,15 +169,23 @@ func (t *Torrent) onMetadataMessage(p *peer, payload []byte) {
 		if id == 0 {
 			return
 		}
-		reply := peerwire.MetadataMessage{Type: peerwire.MetadataReject, Piece: m.Piece}
-		if t.info != nil && !t.info.Private && m.Piece < peerwire.MetadataPieceCount(len(t.spec.infoBytes)) {
-			start := m.Piece * peerwire.MetadataPieceSize
-			end := min(start+peerwire.MetadataPieceSize, len(t.spec.infoBytes))
-			reply = peerwire.MetadataMessage{Type: peerwire.MetadataData, Piece: m.Piece, TotalSize: len(t.spec.infoBytes), Data: t.spec.infoBytes[start:end]}
+		p.metaAsked++
+		n := peerwire.MetadataPieceCount(len(t.spec.infoBytes))
+		if t.info == nil || t.info.Private || m.Piece >= n {
+			t.queueMetadataReject(p, m.Piece)
+			return
 		}
-		if b, err := reply.MarshalBinary(); err == nil {
-			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b})
+		// An honest peer asks for each piece once, again after a reject;
+		// a peer asking over and over is flooding us.
+		if p.metaAsked > 2*n+maxMetadataRejects {
+			p.close(fmt.Errorf("%w: %d metadata requests for %d pieces", errProtocol, p.metaAsked, n))
+			return
 		}
+		if p.metaWanted.Len() != n {
+			p.metaWanted = bitfield.New(n)
+		}
+		p.metaWanted.Set(m.Piece)
+		t.serveMetadata(p)
 	case peerwire.MetadataData:
 		st := t.meta
 		if t.info != nil || st == nil || m.TotalSize != st.size || m.Piece >= len(st.pieces) || st.pieces[m.Piece] != nil {
@@ -95,9 +194,16 @@ func (t *Torrent) onMetadataMessage(p *peer, payload []byte) {
 		if len(m.Data) != peerwire.MetadataPieceLen(m.Piece, st.size) {
 			return
 		}
+		if st.from[m.Piece] == p {
+			st.from[m.Piece] = nil
+		}
+		p.metaTimeouts = 0
+		p.metaAnswered++
 		st.pieces[m.Piece] = append([]byte(nil), m.Data...)
+		st.senders[p] = true
 		for _, pc := range st.pieces {
 			if pc == nil {
+				t.maybeRequestMetadata()
 				return
 			}
 		}
@@ -108,6 +214,9 @@ func (t *Torrent) onMetadataMessage(p *peer, payload []byte) {
 		t.meta = nil
 		if metainfo.Hash(sha1.Sum(all)) != t.infoHash {
 			t.c.cfg.Logger.Info("metadata from peers does not match the info hash; asking again", "torrent", t.Name())
+			if len(st.senders) == 1 {
+				t.ban(p) // it sent every piece: it is the liar
+			}
 			t.maybeRequestMetadata()
 			return
 		}
@@ -120,12 +229,56 @@ func (t *Torrent) onMetadataMessage(p *peer, payload []byte) {
 			t.fail(err)
 			return
 		}
+		t.clearNotice("metadata")
 		t.afterInfo()
 	case peerwire.MetadataReject:
 		if st := t.meta; st != nil && m.Piece < len(st.pieces) && st.from[m.Piece] == p {
-			st.requested[m.Piece] = time.Time{}
 			st.from[m.Piece] = nil
+			// It may not have the metadata yet: others first, it later.
+			p.metaRetryAt = time.Now().Add(metadataTimeout)
+			t.maybeRequestMetadata()
 		}
+	}
+}
+
+// queueMetadataReject tells p we will not send it metadata piece i.
+func (t *Torrent) queueMetadataReject(p *peer, i int) {
+	b, err := peerwire.MetadataMessage{Type: peerwire.MetadataReject, Piece: i}.MarshalBinary()
+	if err != nil {
+		return
+	}
+	if !p.out.add(peerwire.Message{Type: peerwire.Extended, ExtendedID: p.extIDs[peerwire.UtMetadata], ExtendedPayload: b}, metadataReject) {
+		p.close(errSlowReader)
+		return
+	}
+	p.wakeWriter()
+}
+
+// serveMetadata queues the metadata pieces p asked for, a few at a time:
+// the rest wait (one bit each) until it has read those. Called on each
+// request and from the tick.
+func (t *Torrent) serveMetadata(p *peer) {
+	if p.metaWanted.Len() == 0 || p.metaWanted.Count() == 0 || t.info == nil || p.closed {
+		return
+	}
+	id := p.extIDs[peerwire.UtMetadata]
+	total := len(t.spec.infoBytes)
+	for i := 0; i < p.metaWanted.Len() && p.out.metadataQueued() < maxMetadataQueued; i++ {
+		if !p.metaWanted.Get(i) {
+			continue
+		}
+		p.metaWanted.Clear(i)
+		start := i * peerwire.MetadataPieceSize
+		end := min(start+peerwire.MetadataPieceSize, total)
+		b, err := peerwire.MetadataMessage{Type: peerwire.MetadataData, Piece: i, TotalSize: total, Data: t.spec.infoBytes[start:end]}.MarshalBinary()
+		if err != nil {
+			continue
+		}
+		if !p.out.add(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b}, metadataData) {
+			p.close(errSlowReader)
+			return
+		}
+		p.wakeWriter()
 	}
 }
 

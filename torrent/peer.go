@@ -3,8 +3,9 @@ package torrent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -37,8 +38,10 @@ type peer struct {
 	cancel  context.CancelFunc
 	out     outQueue
 
-	lastRecv atomic.Int64 // unix nanoseconds of the last message (reader)
-	upBytes  atomic.Int64 // payload bytes sent (writer)
+	lastRecv atomic.Int64  // unix nanoseconds of the last message (reader)
+	upBytes  atomic.Int64  // payload bytes sent (writer)
+	inflight atomic.Int64  // bytes of messages sent to the owner, not yet handled
+	drained  chan struct{} // the owner handled a batch of this peer's
 
 	amChoking, amInterested     bool
 	peerChoking, peerInterested bool
@@ -52,6 +55,11 @@ type peer struct {
 	allowedFast                 map[uint32]bool
 	extIDs                      map[string]uint8
 	metadataSize                int
+	metaAsked                   int               // ut_metadata requests received
+	metaTimeouts                int               // our metadata requests it let time out, in a row
+	metaAnswered                int               // metadata pieces it sent us
+	metaRetryAt                 time.Time         // not asked for metadata before this (it rejected)
+	metaWanted                  bitfield.Bitfield // metadata pieces asked for, not yet queued
 	listenPort                  uint16
 	downloaded                  int64
 	lastDown, lastUp            int64
@@ -59,6 +67,9 @@ type peer struct {
 	lastRate                    time.Time
 	lastBlockAt                 time.Time
 	snubbed                     bool
+	lateRequests                int // requests that passed their deadline
+	wantCount                   int // pieces it has that we want (interest)
+	cid                         int // stable ID for the choker
 	hashFails                   int
 	connectedAt                 time.Time
 	lastPEX                     time.Time // when we last sent it a PEX message
@@ -77,7 +88,8 @@ func newPeer(t *Torrent, conn transport.Conn, hs peerwire.Handshake) *peer {
 		allowedFast: map[uint32]bool{},
 		webSeed:     conn.Network() == transport.WebSeed,
 	}
-	p.out.wake = make(chan struct{}, 1)
+	p.out = newOutQueue()
+	p.drained = make(chan struct{}, 1)
 	p.lastRecv.Store(time.Now().UnixNano())
 	return p
 }
@@ -147,21 +159,22 @@ func (p *peer) updateRates(now time.Time) {
 	p.pipeline = max(min(max(want, p.pipeline*3/4), maxRequests, p.reqq), minRequests)
 }
 
-// outQueue holds what the writer goroutine should send next.
-type outQueue struct {
-	mu      sync.Mutex
-	msgs    []peerwire.Message
-	uploads []blockKey
-	ulens   []uint32
-	wake    chan struct{}
+// push queues a message and wakes the writer. A peer whose queue is over
+// its budget is closed.
+func (p *peer) push(m peerwire.Message) {
+	p.queue(m)
+	p.wakeWriter()
 }
 
-// push queues a message and wakes the writer.
-func (p *peer) push(m peerwire.Message) {
-	p.out.mu.Lock()
-	p.out.msgs = append(p.out.msgs, m)
-	p.out.mu.Unlock()
-	p.wakeWriter()
+// queue adds a message without waking the writer (fillRequests queues many
+// and wakes once).
+func (p *peer) queue(m peerwire.Message) {
+	if p.closed {
+		return
+	}
+	if !p.out.add(m, notMetadata) {
+		p.close(errSlowReader)
+	}
 }
 
 func (p *peer) wakeWriter() {
@@ -169,45 +182,6 @@ func (p *peer) wakeWriter() {
 	case p.out.wake <- struct{}{}:
 	default:
 	}
-}
-
-// queueUpload queues a block to send.
-func (p *peer) queueUpload(k blockKey, length uint32) {
-	p.out.mu.Lock()
-	p.out.uploads = append(p.out.uploads, k)
-	p.out.ulens = append(p.out.ulens, length)
-	p.out.mu.Unlock()
-	p.wakeWriter()
-}
-
-// queuedUploads returns how many blocks wait to be sent.
-func (p *peer) queuedUploads() int {
-	p.out.mu.Lock()
-	defer p.out.mu.Unlock()
-	return len(p.out.uploads)
-}
-
-// cancelUpload drops a queued block, if still queued.
-func (p *peer) cancelUpload(k blockKey) bool {
-	p.out.mu.Lock()
-	defer p.out.mu.Unlock()
-	for i, u := range p.out.uploads {
-		if u == k {
-			p.out.uploads = append(p.out.uploads[:i], p.out.uploads[i+1:]...)
-			p.out.ulens = append(p.out.ulens[:i], p.out.ulens[i+1:]...)
-			return true
-		}
-	}
-	return false
-}
-
-// dropUploads forgets every queued block and returns them.
-func (p *peer) dropUploads() ([]blockKey, []uint32) {
-	p.out.mu.Lock()
-	defer p.out.mu.Unlock()
-	ks, ls := p.out.uploads, p.out.ulens
-	p.out.uploads, p.out.ulens = nil, nil
-	return ks, ls
 }
 
 // startIO starts the reader and writer goroutines.
@@ -228,25 +202,31 @@ func (p *peer) readLoop() {
 	maxMsg := peerwire.DefaultMaxMessageLength
 	dec := peerwire.NewDecoderConfig(p.conn, peerwire.DecoderConfig{Blocks: t.c.blocks, MaxMessageLength: maxMsg, BufferSize: readBufferSize})
 	var batch []event
+	var cost int64
 	flush := func() bool {
-		var ev event
-		switch len(batch) {
-		case 0:
+		if len(batch) == 0 {
 			return true
-		case 1:
-			ev = batch[0]
-		default:
-			ev = evBatch(batch)
 		}
-		if !t.send(ev) {
-			for _, e := range batch {
-				if b, ok := e.(evBlock); ok {
-					t.c.blocks.Put(b.data)
-				}
+		// What one peer has on its way to the owner is bounded: a flood
+		// waits here, and TCP pushes back on the sender.
+		for p.inflight.Load() > maxInFlight {
+			select {
+			case <-p.drained:
+			case <-p.ctx.Done():
+				// Closed by us: the reader ends at its next read and
+				// reports the peer gone.
+				p.dropBatch(batch)
+				batch, cost = nil, 0
+				return true
 			}
+		}
+		p.inflight.Add(cost)
+		if !t.send(evBatch{p: p, evs: batch, cost: cost}) {
+			p.inflight.Add(-cost)
+			p.dropBatch(batch)
 			return false
 		}
-		batch = nil
+		batch, cost = nil, 0
 		return true
 	}
 	var err error
@@ -282,6 +262,7 @@ func (p *peer) readLoop() {
 		if err != nil {
 			break
 		}
+		cost += int64(eventOverhead + len(m.Piece) + len(m.Bitfield) + len(m.ExtendedPayload))
 		batch = append(batch, ev)
 		if len(batch) >= maxBatch || !dec.MessageBuffered() {
 			if !flush() {
@@ -295,6 +276,25 @@ func (p *peer) readLoop() {
 	p.conn.Close()
 	t.send(evPeerGone{p: p, err: err})
 }
+
+// dropBatch returns a batch's block buffers to the pool.
+func (p *peer) dropBatch(batch []event) {
+	for _, e := range batch {
+		if b, ok := e.(evBlock); ok {
+			p.t.c.blocks.Put(b.data)
+		}
+	}
+}
+
+// maxInFlight bounds the bytes of messages one peer's reader has handed to
+// the owner and the owner has not handled yet: 128 blocks, two full batches,
+// so a fast peer is never held back by it (the owner handles a batch in
+// microseconds) while a flood costs at most this much per peer.
+const maxInFlight = 2 << 20
+
+// eventOverhead is what a message costs on its way to the owner besides
+// its payload: the boxed event and its slot in the batch.
+const eventOverhead = msgOverhead + 32
 
 // readBufferSize is each connection's read buffer: 16 full piece messages,
 // so a fast peer's data takes a quarter as many read calls as with the
@@ -313,7 +313,10 @@ func (p *peer) writeLoop() {
 	enc := peerwire.NewEncoder(p.conn)
 	keepAlive := time.NewTimer(keepAliveInterval)
 	defer keepAlive.Stop()
+	src := storeReader{s: t.store}
 	var msgs []peerwire.Message
+	var rejects []upload
+	var ups [maxUploadsPerRound]upload
 	for {
 		select {
 		case <-p.out.wake:
@@ -325,33 +328,38 @@ func (p *peer) writeLoop() {
 			return
 		}
 		for {
-			p.out.mu.Lock()
-			msgs, p.out.msgs = p.out.msgs, msgs[:0]
-			n := min(len(p.out.uploads), maxUploadsPerRound)
-			var ups [maxUploadsPerRound]blockKey
-			var lens [maxUploadsPerRound]uint32
-			copy(ups[:], p.out.uploads[:n])
-			copy(lens[:], p.out.ulens[:n])
-			p.out.uploads = p.out.uploads[n:]
-			p.out.ulens = p.out.ulens[n:]
-			more := len(p.out.uploads) > 0
-			p.out.mu.Unlock()
-			for _, m := range msgs {
-				if enc.WriteMessage(m) != nil {
+			var n int
+			var more bool
+			msgs, rejects, n, more = p.out.take(msgs, rejects, ups[:])
+			for i := range msgs {
+				if enc.WriteMessage(msgs[i]) != nil {
 					return
 				}
 			}
-			for i := 0; i < n; i++ {
-				if t.c.upLimit.wait(p.ctx, int(lens[i])) != nil {
+			for _, r := range rejects {
+				if enc.WriteMessage(peerwire.Message{Type: peerwire.RejectRequest, Index: r.key.index, Begin: r.key.begin, Length: r.length}) != nil {
 					return
 				}
-				off := int64(ups[i].index)*t.pieceLength() + int64(ups[i].begin)
-				if err := enc.WritePieceFrom(ups[i].index, ups[i].begin, int(lens[i]), t.store, off); err != nil {
+			}
+			for _, u := range ups[:n] {
+				if t.c.upLimit.wait(p.ctx, int(u.length)) != nil {
 					return
 				}
-				p.upBytes.Add(int64(lens[i]))
-				t.bytesUp.Add(int64(lens[i]))
-				t.byNet.add(p.network, 0, int64(lens[i]))
+				off := int64(u.key.index)*t.pieceLength() + int64(u.key.begin)
+				src.err = nil
+				if err := enc.WritePieceFrom(u.key.index, u.key.begin, int(u.length), &src, off); err != nil {
+					if src.err == nil {
+						return // the connection failed
+					}
+					// Our storage failed, not the peer: the owner decides
+					// (retry, or stop the torrent); this block is skipped.
+					t.send(evDiskError{what: fmt.Sprintf("reading piece %d to upload", u.key.index), err: src.err})
+					continue
+				}
+				p.out.wrote(false)
+				p.upBytes.Add(int64(u.length))
+				t.bytesUp.Add(int64(u.length))
+				t.byNet.add(p.network, 0, int64(u.length))
 			}
 			if !more {
 				break
@@ -360,8 +368,24 @@ func (p *peer) writeLoop() {
 		if enc.Flush() != nil {
 			return
 		}
+		p.out.wrote(true)
 		keepAlive.Reset(keepAliveInterval)
 	}
+}
+
+// storeReader reads blocks to upload from storage and remembers a read
+// error, so that the writer can tell our disk's failure from the network's.
+type storeReader struct {
+	s   io.ReaderAt
+	err error
+}
+
+func (r *storeReader) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.s.ReadAt(p, off)
+	if n < len(p) && err != nil {
+		r.err = err
+	}
+	return n, err
 }
 
 // maxRawPieces bounds the haves kept before the info is known: no torrent

@@ -63,6 +63,7 @@ func (t *Torrent) onPeerConn(p *peer) {
 	p.lastBlockAt = p.connectedAt
 	if c := t.cands.get(p.addr); c != nil {
 		t.cands.connectedTo(c)
+		t.clearNotice("dial " + c.addr)
 	}
 	p.startIO()
 	// Say what we have: BEP 6 have-all/none when both sides speak it.
@@ -84,7 +85,8 @@ func (t *Torrent) onPeerConn(p *peer) {
 	if t.info != nil {
 		p.has = bitfield.New(t.info.NumPieces())
 	}
-	t.rechoke = true
+	p.cid = t.nextCID
+	t.nextCID++
 }
 
 func (t *Torrent) sendExtHandshake(p *peer) {
@@ -119,20 +121,22 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 	p.closed = true
 	p.cancel()
 	t.releaseRequests(p)
-	if t.info != nil {
-		for i := 0; i < t.info.NumPieces(); i++ {
-			if p.has.Get(i) {
-				t.picker.PeerLost(i)
-			}
+	t.releaseMetadata(p)
+	t.maybeRequestMetadata()
+	if t.info != nil && p.has.Len() == t.info.NumPieces() {
+		if p.has.All() {
+			t.picker.PeerLostAll()
+		} else {
+			t.picker.PeerLostSet(p.has.Get)
 		}
 	}
 	if c := t.cands.get(p.addr); c != nil {
-		t.cands.disconnected(c, time.Now())
+		t.cands.disconnected(c, p.connectedAt, time.Now())
 	}
-	if t.optimistic == p {
-		t.optimistic = nil
+	t.choker.Forget(p.cid)
+	if !p.amChoking {
+		t.rechoke = true // a slot is free
 	}
-	t.rechoke = true
 	t.c.cfg.Logger.Debug("peer gone", "addr", p.addr, "err", err)
 	// Its blocks may be wanted from others now.
 	for q := range t.peers {
@@ -150,7 +154,13 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 	switch m.Type {
 	case peerwire.Choke:
 		p.peerChoking = true
-		t.releaseRequests(p)
+		// BEP 6: with the fast extension a choke no longer drops our
+		// requests; the peer rejects those it will not serve, and
+		// request deadlines catch any it forgets. Without it, they are
+		// gone.
+		if !p.fast {
+			t.releaseRequests(p)
+		}
 	case peerwire.Unchoke:
 		if p.peerChoking && !p.webSeed {
 			t.peersServing++ // at once, so that web seeds step back; tick recounts
@@ -158,12 +168,15 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		p.peerChoking = false
 		t.fillRequests(p)
 	case peerwire.Interested:
+		// A free slot is given at once; otherwise the next round decides
+		// (BEP 3: every 10 s, not on every change of interest).
 		p.peerInterested = true
-		t.rechoke = true
 		t.unchokeIfFree(p)
 	case peerwire.NotInterested:
 		p.peerInterested = false
-		t.rechoke = true
+		if !p.amChoking {
+			t.rechoke = true // its slot can go to another
+		}
 	case peerwire.Have:
 		if t.info == nil {
 			// Before the metadata a have is kept in the raw bitfield:
@@ -180,8 +193,9 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		if !p.has.Get(int(m.Index)) {
 			p.has.Set(int(m.Index))
 			t.picker.PeerHas(int(m.Index))
-			if !p.amInterested && t.picker.Wanted(int(m.Index)) {
-				t.setInterested(p, true)
+			if t.picker.Wanted(int(m.Index)) {
+				p.wantCount++
+				t.updateInterest(p)
 			}
 			t.fillRequests(p)
 		}
@@ -207,14 +221,16 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 	case peerwire.Request:
 		t.onRequest(p, m)
 	case peerwire.Cancel:
-		p.cancelUpload(blockKey{m.Index, m.Begin})
+		p.out.cancelUpload(blockKey{m.Index, m.Begin})
 	case peerwire.RejectRequest:
 		// The block goes back to the pool for any peer; this one is asked
 		// again only at the next tick, so a peer that rejects everything
 		// cannot make us spin.
 		t.releaseRequest(p, blockKey{m.Index, m.Begin})
 	case peerwire.AllowedFast:
-		if t.info != nil && int(m.Index) < t.info.NumPieces() {
+		// BEP 6 suggests sets of 10; a peer naming more is capped, so it
+		// cannot make us keep one entry per piece.
+		if t.info != nil && int(m.Index) < t.info.NumPieces() && len(p.allowedFast) < maxAllowedFast {
 			p.allowedFast[m.Index] = true
 			t.fillRequests(p)
 		}
@@ -245,28 +261,57 @@ func (t *Torrent) applyBitfield(p *peer, raw []byte, all, none bool) {
 	if p.has.Len() != n {
 		p.has = bitfield.New(n)
 	}
-	for i := 0; i < n; i++ {
-		if incoming.Get(i) && !p.has.Get(i) {
-			p.has.Set(i)
-			t.picker.PeerHas(i)
+	switch {
+	case incoming.All():
+		if p.has.Count() == 0 {
+			t.picker.PeerHasAll()
+		} else {
+			t.picker.PeerHasSet(func(i int) bool { return !p.has.Get(i) })
 		}
+		p.has.SetAll()
+		p.wantCount = t.picker.WantedCount()
+	default:
+		t.picker.PeerHasSet(func(i int) bool { return incoming.Get(i) && !p.has.Get(i) })
+		want := 0
+		for i := 0; i < n; i++ {
+			if incoming.Get(i) {
+				p.has.Set(i)
+			}
+			if p.has.Get(i) && t.picker.Wanted(i) {
+				want++
+			}
+		}
+		p.wantCount = want
 	}
 	t.updateInterest(p)
 	t.fillRequests(p)
 }
 
-// updateInterest tells the peer whether it has anything we want.
+// updateInterest tells the peer whether it has anything we want: a count
+// kept as pieces come and go (onWantedChange), so this is O(1).
 func (t *Torrent) updateInterest(p *peer) {
-	want := false
-	if t.err == nil {
-		for i := 0; i < t.info.NumPieces(); i++ {
-			if p.has.Get(i) && t.picker.Wanted(i) {
-				want = true
-				break
+	t.setInterested(p, t.err == nil && p.wantCount > 0)
+}
+
+// onWantedChange keeps each peer's count of pieces it has that we want, as
+// the picker says piece i started or stopped being wanted (verified, a
+// priority changed, a reader moved).
+func (t *Torrent) onWantedChange(i int, wanted bool) {
+	d := -1
+	if wanted {
+		d = 1
+	}
+	for p := range t.peers {
+		if p.has.Len() > i && p.has.Get(i) {
+			p.wantCount += d
+			if (p.wantCount > 0) != p.amInterested {
+				t.updateInterest(p)
+				if p.amInterested {
+					t.fillRequests(p)
+				}
 			}
 		}
 	}
-	t.setInterested(p, want)
 }
 
 func (t *Torrent) setInterested(p *peer, v bool) {
@@ -284,9 +329,14 @@ func (t *Torrent) setInterested(p *peer, v bool) {
 // onRequest queues a block to serve, or refuses it.
 func (t *Torrent) onRequest(p *peer, m peerwire.Message) {
 	reject := func() {
-		if p.fast {
-			p.push(peerwire.Message{Type: peerwire.RejectRequest, Index: m.Index, Begin: m.Begin, Length: m.Length})
+		if !p.fast {
+			return
 		}
+		if !p.out.addReject(blockKey{m.Index, m.Begin}, m.Length) {
+			p.close(errSlowReader)
+			return
+		}
+		p.wakeWriter()
 	}
 	if t.info == nil || t.c.cfg.NoUpload {
 		reject()
@@ -297,11 +347,15 @@ func (t *Torrent) onRequest(p *peer, m peerwire.Message) {
 		p.close(fmt.Errorf("%w: request %d+%d (%d bytes) out of range", errProtocol, m.Index, m.Begin, m.Length))
 		return
 	}
-	if p.amChoking || !t.have.Get(i) || p.queuedUploads() >= maxServedQueue {
+	if p.amChoking || !t.have.Get(i) || p.out.uploadCount() >= maxServedQueue {
 		reject()
 		return
 	}
-	p.queueUpload(blockKey{m.Index, m.Begin}, m.Length)
+	if !p.out.addUpload(blockKey{m.Index, m.Begin}, m.Length) {
+		p.close(errSlowReader)
+		return
+	}
+	p.wakeWriter()
 }
 
 // onComplete runs when every wanted piece is verified.
@@ -311,7 +365,7 @@ func (t *Torrent) onComplete() {
 	}
 	t.wakeAnnouncers()
 	if t.store != nil {
-		t.store.Flush()
+		t.submitDisk(diskJob{kind: diskFlush})
 	}
 }
 

@@ -1,14 +1,11 @@
 package torrent
 
 import (
-	"crypto/sha1"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/peerwire"
-	"github.com/swarmcast/swarmcast/storage"
 )
 
 // pieceState tracks a piece being downloaded, block by block.
@@ -23,6 +20,9 @@ type pieceState struct {
 	nfree    int // blocks neither received nor requested
 	hint     int // no free block below this index
 	hashing  bool
+	// writeFailed: a block of this piece did not reach the disk; its
+	// hash result is ignored and the piece fetched again.
+	writeFailed bool
 	// exclusive is set after a failed hash with blocks from several peers:
 	// the next attempt comes from one peer only (owner), so that if it fails
 	// again the liar is known.
@@ -115,7 +115,7 @@ func (t *Torrent) fillRequests(p *peer) {
 		t.refill[p] = struct{}{}
 		return
 	}
-	if t.info == nil || t.err != nil || t.checking > 0 || !p.amInterested || p.closed {
+	if t.info == nil || t.err != nil || !p.amInterested || p.closed || t.diskThrottled.Load() {
 		return
 	}
 	if p.peerChoking && len(p.allowedFast) == 0 {
@@ -133,9 +133,7 @@ func (t *Torrent) fillRequests(p *peer) {
 			break
 		}
 		p.requests[k] = now
-		p.out.mu.Lock()
-		p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.Request, Index: k.index, Begin: k.begin, Length: length})
-		p.out.mu.Unlock()
+		p.queue(peerwire.Message{Type: peerwire.Request, Index: k.index, Begin: k.begin, Length: length})
 		sent = true
 	}
 	if sent {
@@ -154,7 +152,7 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 	}
 	for _, i := range t.active {
 		st := t.partial[i]
-		if st.hashing || st.nfree == 0 || !p.canRequest(i) || !st.usableBy(p) {
+		if st.hashing || st.nfree == 0 || !t.picker.Wanted(i) || !p.canRequest(i) || !st.usableBy(p) {
 			continue
 		}
 		if b := st.nextFree(); b >= 0 {
@@ -162,18 +160,24 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 			return blockKey{uint32(i), uint32(b * BlockSize)}, t.blockLen(i, b), true
 		}
 	}
-	i, ok := t.picker.Pick(p.canRequest, func(i int) bool { return t.partial[i] != nil })
+	i, ok, capped := t.picker.PickBounded(p.canRequest, t.underWay, picker.DefaultProbes)
 	if ok {
 		st := t.startPiece(i)
 		b := st.nextFree()
 		st.request(b)
 		return blockKey{uint32(i), 0}, t.blockLen(i, b), true
 	}
+	if capped {
+		// Nothing found among the candidates looked at (a peer with few
+		// pieces we want): the next call looks elsewhere. Not the end
+		// game yet.
+		return blockKey{}, 0, false
+	}
 	// End-game: every wanted block is requested somewhere. Ask this peer
 	// too for blocks that only one other peer has been asked for.
 	for _, i := range t.active {
 		st := t.partial[i]
-		if st.hashing || st.exclusive || !p.canRequest(i) {
+		if st.hashing || st.exclusive || !t.picker.Wanted(i) || !p.canRequest(i) {
 			continue
 		}
 		if k, n, ok := t.duplicateRequest(p, st); ok {
@@ -182,6 +186,10 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 	}
 	return blockKey{}, 0, false
 }
+
+// underWay reports whether piece i is being downloaded already: the picker
+// skips it.
+func (t *Torrent) underWay(i int) bool { return t.partial[i] != nil }
 
 // nextUrgent serves readers first: free blocks of the pieces under them, in
 // the order readers need them, starting those pieces if need be; then, for
@@ -228,10 +236,8 @@ func (t *Torrent) cancelBackground(p *peer) {
 			continue
 		}
 		t.releaseRequest(p, k)
-		p.out.mu.Lock()
-		p.out.msgs = append(p.out.msgs, peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin,
+		p.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin,
 			Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
-		p.out.mu.Unlock()
 	}
 }
 
@@ -251,6 +257,57 @@ func (t *Torrent) duplicateRequest(p *peer, st *pieceState) (blockKey, uint32, b
 		return k, t.blockLen(st.index, b), true
 	}
 	return blockKey{}, 0, false
+}
+
+// Request deadlines. A peer serves requests in the order they came, so a
+// block is late when it has waited several times what the peer's queue of
+// requests ahead of it should take at the peer's measured rate. A late
+// block is cancelled and asked again, of another peer if one has it; the
+// snub (snubTimeout) stays as the second line for peers that send nothing.
+const (
+	// minRequestTimeout is the least a request waits: a few round trips
+	// on any path a WebRTC or TCP peer takes.
+	minRequestTimeout = 3 * time.Second
+	// requestTimeoutFactor is how many times the expected wait a request
+	// may take before it is late: rates swing by 2-3x from second to
+	// second.
+	requestTimeoutFactor = 4
+	// unmeasuredRequestTimeout applies while a peer has sent too little
+	// to have a rate.
+	unmeasuredRequestTimeout = 15 * time.Second
+)
+
+// requestTimeout is how long a request to p may wait.
+func (p *peer) requestTimeout() time.Duration {
+	if p.downRate < BlockSize {
+		return unmeasuredRequestTimeout
+	}
+	expected := time.Duration(float64(len(p.requests)*BlockSize) / p.downRate * float64(time.Second))
+	return max(minRequestTimeout, requestTimeoutFactor*expected)
+}
+
+// expireRequests cancels p's late requests and frees their blocks for any
+// peer, p included. It reports how many it cancelled.
+func (t *Torrent) expireRequests(p *peer, now time.Time) int {
+	if p.webSeed || len(p.requests) == 0 {
+		return 0 // web seeds time out their own HTTP requests
+	}
+	timeout := p.requestTimeout()
+	n := 0
+	for k, at := range p.requests {
+		if now.Sub(at) < timeout {
+			continue
+		}
+		t.releaseRequest(p, k)
+		p.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin, Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
+		p.lateRequests++
+		n++
+	}
+	if n > 0 {
+		p.wakeWriter()
+		t.c.cfg.Logger.Debug("requests late", "addr", p.addr, "n", n, "timeout", timeout)
+	}
+	return n
 }
 
 // releaseRequests gives back every block requested of p.
@@ -274,10 +331,12 @@ func (t *Torrent) releaseRequest(p *peer, k blockKey) {
 	}
 }
 
-// onBlock stores a received block. Blocks that nobody needs (a late
-// duplicate, a piece already verified or being verified) are dropped, so that
-// verified data is never overwritten.
-func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) {
+// onBlock stores a received block: it is counted received at once and
+// written by the disk worker, which takes data (a pooled block) over; onBlock
+// reports whether it did. Blocks that nobody needs (a late duplicate, a
+// piece already verified or being verified) are dropped, so that verified
+// data is never overwritten.
+func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool) {
 	i := int(index)
 	k := blockKey{index, begin}
 	_, requested := p.requests[k]
@@ -286,12 +345,12 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) {
 	}
 	if t.info == nil || i >= t.info.NumPieces() || begin%BlockSize != 0 || int64(begin) >= t.info.PieceSize(i) {
 		p.close(fmt.Errorf("%w: block %d+%d out of range", errProtocol, index, begin))
-		return
+		return false
 	}
 	b := int(begin / BlockSize)
 	if uint32(len(data)) != t.blockLen(i, b) {
 		p.close(fmt.Errorf("%w: block %d+%d has %d bytes, want %d", errProtocol, index, begin, len(data), t.blockLen(i, b)))
-		return
+		return false
 	}
 	st := t.partial[i]
 	if st == nil || st.hashing || st.received[b] {
@@ -300,12 +359,7 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) {
 		}
 		t.wasted += int64(len(data))
 		t.fillRequests(p)
-		return
-	}
-	off := int64(i)*t.info.PieceLength + int64(begin)
-	if _, err := t.store.WriteAt(data, off); err != nil {
-		t.fail(fmt.Errorf("torrent: writing piece %d: %w", i, err))
-		return
+		return false
 	}
 	if requested {
 		st.release(b)
@@ -331,97 +385,49 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) {
 	p.snubbed = false
 	t.bytesDown.Add(n)
 	t.byNet.add(p.network, n, 0)
+	t.submitDisk(diskJob{kind: diskWrite, piece: i, begin: begin, data: data})
 	if st.nrecv == st.nblocks {
 		st.hashing = true
 		t.hashPiece(i, false)
 	}
 	t.fillRequests(p)
-}
-
-// piecePool recycles piece-sized buffers for hashing.
-var piecePools sync.Map // piece length → *sync.Pool
-
-func getPieceBuf(n int64) []byte {
-	v, _ := piecePools.LoadOrStore(n, &sync.Pool{New: func() any { b := make([]byte, n); return &b }})
-	return *(v.(*sync.Pool).Get().(*[]byte))
-}
-
-func putPieceBuf(b []byte) {
-	if v, ok := piecePools.Load(int64(cap(b))); ok {
-		b = b[:cap(b)]
-		v.(*sync.Pool).Put(&b)
-	}
-}
-
-// hashPiece verifies piece i on a worker goroutine, bounded by the client's
-// hash semaphore, and reports evHashed.
-func (t *Torrent) hashPiece(i int, check bool) {
-	size := t.info.PieceSize(i)
-	want := t.info.PieceHash(i)
-	off := int64(i) * t.info.PieceLength
-	store := t.store
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		select {
-		case t.c.hashSem <- struct{}{}:
-		case <-t.ctx.Done():
-			return
-		}
-		buf := getPieceBuf(t.info.PieceLength)[:size]
-		_, err := store.ReadAt(buf, off)
-		ok := err == nil && sha1.Sum(buf) == want
-		var blocks [][20]byte
-		if !ok && !check && err == nil {
-			for b := int64(0); b < size; b += BlockSize {
-				blocks = append(blocks, sha1.Sum(buf[b:min(b+BlockSize, size)]))
-			}
-		}
-		putPieceBuf(buf)
-		<-t.c.hashSem
-		t.send(evHashed{piece: i, ok: ok, check: check, blocks: blocks})
-	}()
-}
-
-// verifyAll hash-checks every piece not already known good (start-up).
-func (t *Torrent) verifyAll() {
-	presence, _ := t.store.(storage.DataPresence)
-	for i := 0; i < t.info.NumPieces(); i++ {
-		if t.have.Get(i) {
-			continue
-		}
-		// Hashing a piece whose bytes were never written only proves it
-		// missing; a fresh download skips all of that.
-		if presence != nil && !presence.HasData(int64(i)*t.info.PieceLength, t.info.PieceSize(i)) {
-			continue
-		}
-		t.checking++
-		t.hashPiece(i, true)
-	}
+	return true
 }
 
 func (t *Torrent) onHashed(ev evHashed) {
 	i := ev.piece
 	if ev.check {
-		t.checking--
-		if ev.ok {
-			t.pieceVerified(i)
+		if ev.err != nil {
+			// Our disk failed us, not the data: the piece is fetched
+			// again, and a lasting error stops the torrent.
+			t.checked(i, false)
+			t.diskError(fmt.Sprintf("reading piece %d", i), ev.err)
+			return
 		}
-		if t.checking == 0 {
-			t.updateLeft()
-			for p := range t.peers {
-				t.updateInterest(p)
-				t.fillRequests(p)
-			}
-		}
+		t.checked(i, ev.ok)
 		return
 	}
 	st := t.partial[i]
 	if st == nil {
 		return
 	}
+	if st.writeFailed {
+		// A block never reached the disk: nobody is to blame.
+		t.resetPiece(st)
+		return
+	}
+	if ev.err != nil {
+		// Our disk failed us, not the data: no hash failure, no ban.
+		if isTransient(ev.err) {
+			t.rehash = append(t.rehash, i) // again at the next tick
+		}
+		t.diskError(fmt.Sprintf("reading piece %d", i), ev.err)
+		return
+	}
 	if ev.ok {
-		t.smartBan(st)
+		if len(st.suspects) > 0 {
+			t.submitDisk(diskJob{kind: diskBanRead, piece: i, suspects: st.suspects})
+		}
 		t.endPiece(i)
 		t.pieceVerified(i)
 		t.updateLeft()
@@ -458,12 +464,16 @@ func (t *Torrent) onHashed(ev evHashed) {
 			}
 		}
 	}
-	// Start the piece again.
+	t.resetPiece(st)
+}
+
+// resetPiece starts a piece again: every block is fetched anew.
+func (t *Torrent) resetPiece(st *pieceState) {
 	for b := range st.received {
 		st.received[b] = false
 		st.sources[b] = nil
 	}
-	st.nrecv, st.hint, st.hashing = 0, 0, false
+	st.nrecv, st.hint, st.hashing, st.writeFailed = 0, 0, false, false
 	st.nfree = 0
 	for b := range st.reqs {
 		if st.reqs[b] == 0 {
@@ -472,28 +482,6 @@ func (t *Torrent) onHashed(ev evHashed) {
 	}
 	for p := range t.peers {
 		t.fillRequests(p)
-	}
-}
-
-// smartBan compares what suspects sent for a piece that failed before with
-// the data that has now verified, and bans those whose blocks differ.
-func (t *Torrent) smartBan(st *pieceState) {
-	if len(st.suspects) == 0 {
-		return
-	}
-	buf := getPieceBuf(t.info.PieceLength)[:st.size]
-	defer putPieceBuf(buf)
-	if _, err := t.store.ReadAt(buf, int64(st.index)*t.info.PieceLength); err != nil {
-		return
-	}
-	for p, blocks := range st.suspects {
-		for _, sb := range blocks {
-			from := int64(sb.block) * BlockSize
-			if sha1.Sum(buf[from:min(from+BlockSize, st.size)]) != sb.sum {
-				t.ban(p)
-				break
-			}
-		}
 	}
 }
 
@@ -510,10 +498,7 @@ func (t *Torrent) pieceVerified(i int) {
 		return
 	}
 	t.markHave(i)
-	if err := t.store.MarkComplete(i, true); err != nil {
-		t.fail(fmt.Errorf("torrent: recording piece %d: %w", i, err))
-		return
-	}
+	t.submitDisk(diskJob{kind: diskMark, piece: i})
 	for p := range t.peers {
 		if !p.hasPiece(i) {
 			p.push(peerwire.Message{Type: peerwire.Have, Index: uint32(i)})

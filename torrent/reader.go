@@ -112,6 +112,11 @@ func (r *Reader) ReadContext(ctx context.Context, p []byte) (int, error) {
 		if r.t.HavePiece(piece) {
 			break
 		}
+		// A stopped or failed torrent will not bring the bytes: say why
+		// at once rather than wait for the caller's deadline.
+		if err := r.t.failure(); err != nil {
+			return 0, err
+		}
 		r.mu.Unlock()
 		select {
 		case <-ch:
@@ -177,7 +182,9 @@ func (t *Torrent) setReaderWindow(r *Reader, w readerWindow) {
 	} else {
 		t.readers[r] = w
 	}
-	t.updatePiecePriorities()
+	if t.info != nil {
+		t.applyReaders()
+	}
 }
 
 // failure returns the torrent's error without going through the owner.
@@ -186,8 +193,11 @@ func (t *Torrent) failure() error {
 	case <-t.done:
 		return ErrClosed
 	default:
-		return nil
 	}
+	if e := t.errPtr.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 // Seek sets the position for the next Read. The window moves at once, and

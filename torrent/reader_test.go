@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/torrent"
 )
 
@@ -142,7 +141,7 @@ func TestReaderUnselectedAndClose(t *testing.T) {
 	lt, data := streamSetup(t, 1<<20, 32<<10, 0)
 	<-lt.GotInfo()
 	f := lt.Files()[0]
-	f.SetPriority(picker.None)
+	f.SetPriority(torrent.PriorityNone)
 	r := f.NewReader()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -1,6 +1,8 @@
 package torrent
 
 import (
+	"maps"
+	"slices"
 	"sync/atomic"
 
 	"github.com/swarmcast/swarmcast/transport"
@@ -57,10 +59,14 @@ type Stats struct {
 	// the newest reason a dial failed.
 	PeersFailing int    `json:"peersFailing"`
 	LastError    string `json:"lastError,omitempty"`
-	HashFails       int              `json:"hashFails"`
-	Banned          int              `json:"banned"`
-	Wasted          int64            `json:"wasted"`
-	Error           string           `json:"error,omitempty"`
+	// Warnings are conditions the user should hear of at default
+	// verbosity: an address given that cannot be reached, a magnet whose
+	// peers cannot send the metadata, a web seed that cannot serve.
+	Warnings  []string `json:"warnings,omitempty"`
+	HashFails int      `json:"hashFails"`
+	Banned    int      `json:"banned"`
+	Wasted    int64    `json:"wasted"`
+	Error     string   `json:"error,omitempty"`
 }
 
 // Stats returns a snapshot of the torrent's state.
@@ -104,6 +110,9 @@ func (t *Torrent) Stats() Stats {
 		s.CandidatesBySource = t.cands.countBySource()
 		s.PeersFailing = t.cands.failing
 		s.LastError = t.cands.lastErr
+		for _, k := range slices.Sorted(maps.Keys(t.notices)) {
+			s.Warnings = append(s.Warnings, t.notices[k])
+		}
 		s.HashFails, s.Banned, s.Wasted = t.hashFails, len(t.banned), t.wasted
 		if t.err != nil {
 			s.Error = t.err.Error()

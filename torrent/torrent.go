@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/internal/choker"
 	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
@@ -52,6 +53,8 @@ type Torrent struct {
 	changed      chan struct{} // closed and replaced whenever pieces verify
 	haveAtomic   []atomic.Uint32
 	infoPtr      atomic.Pointer[metainfo.Info]
+	errPtr       atomic.Pointer[error] // t.err, for readers on other goroutines
+	paused       atomic.Bool           // stopped by Stop or an error: trackers hear "stopped"
 
 	// Owner state: touched only by the owner goroutine.
 	spec          torrentSpec
@@ -74,27 +77,52 @@ type Torrent struct {
 	err           error
 	lastChoke     time.Time
 	lastOptim     time.Time
-	optimistic    *peer
+	choker        *choker.Choker
+	chokeBuf      []choker.Peer
+	nextCID       int // the next peer's choker ID
 	rechoke       bool
 	hashFails     int
 	wasted        int64
 	rng           *rand.Rand
 	basePrio      []picker.Priority // from file priorities alone
+	raised        []int             // pieces readers raised above basePrio
+	left          int64             // bytes of wanted pieces not verified (basePrio, not readers)
 	readers       map[*Reader]readerWindow
 	urgent        []int // pieces under readers, playhead first
 	inBatch       bool  // handling an evBatch: fillRequests defers to refill
 	refill        map[*peer]struct{}
-	announceWakes []chan struct{} // one per announcer; set before the owner starts
+	announceWakes []chan struct{}   // one per announcer; set before the owner starts
+	notices       map[string]string // conditions the user should hear of, by key
+	noMetaSince   time.Time         // since when no connected peer can send the metadata
+	rehash        []int             // pieces whose verification met a passing I/O error
+	checkPending  bitfield.Bitfield // pieces waiting for their start-up check
+	checkCursor   int               // the next piece verifyAll's checks look at
+	checksQueued  int               // checks queued or running
+	diskq         chan diskJob      // the disk worker's queue (disk.go)
+	diskOverflow  []diskJob         // jobs waiting for room in diskq, in order
+	diskSpare     []diskResult      // a drained result list, reused
+
+	// Disk results for the owner, filled by the disk and hash workers.
+	diskMu   sync.Mutex
+	diskRes  []diskResult
+	diskWake chan struct{}
+	// diskPending counts bytes of writes not yet done; diskThrottled is
+	// set while that is over maxDiskBacklog (no new requests);
+	// diskOverflowed while the owner holds jobs the queue had no room for.
+	diskPending    atomic.Int64
+	diskThrottled  atomic.Bool
+	diskOverflowed atomic.Bool
 }
 
 // File is one file of a torrent.
 type File struct {
-	t      *Torrent
-	index  int
-	path   string // joined with "/", below the torrent's folder
-	length int64
-	offset int64
-	prio   picker.Priority // owner state
+	t       *Torrent
+	index   int
+	path    string // joined with "/", below the torrent's folder
+	length  int64
+	offset  int64
+	prio    picker.Priority // owner state
+	created bool            // an empty file created (owner state)
 }
 
 // Path returns the file's path below the torrent's folder, joined with "/".
@@ -112,35 +140,65 @@ func (f *File) Index() int { return f.index }
 // Torrent returns the torrent the file belongs to.
 func (f *File) Torrent() *Torrent { return f.t }
 
-// SetPriority sets the file's download priority: picker.None skips it.
-func (f *File) SetPriority(p picker.Priority) {
+// Priority is how much a file is wanted. The zero value, PriorityNone,
+// means not at all: its pieces are not downloaded (a piece it shares with
+// a wanted file still is).
+type Priority int8
+
+// The priorities a file can have, lowest first. Pieces under a Reader are
+// raised above all of them while it reads.
+const (
+	PriorityNone   = Priority(picker.None)
+	PriorityNormal = Priority(picker.Normal)
+	PriorityHigh   = Priority(picker.High)
+)
+
+// String names the priority.
+func (p Priority) String() string { return picker.Priority(p).String() }
+
+// SetPriority sets the file's download priority: PriorityNone skips it.
+// Values above PriorityHigh are taken as PriorityHigh: the streaming tiers
+// belong to readers.
+func (f *File) SetPriority(p Priority) {
+	p = min(max(p, PriorityNone), PriorityHigh)
 	f.t.do(func() {
-		f.prio = p
+		f.prio = picker.Priority(p)
 		f.t.updatePiecePriorities()
 	})
+}
+
+// Priority returns the file's download priority.
+func (f *File) Priority() Priority {
+	var p Priority
+	f.t.do(func() { p = Priority(f.prio) })
+	return p
 }
 
 func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 	ctx, cancel := context.WithCancel(c.ctx)
 	t := &Torrent{
-		c:          c,
-		infoHash:   spec.infoHash,
-		opt:        opt,
-		events:     make(chan event, 1024),
-		ctx:        ctx,
-		cancel:     cancel,
-		done:       make(chan struct{}),
-		gotInfo:    make(chan struct{}),
-		changed:    make(chan struct{}),
-		spec:       spec,
-		partial:    map[int]*pieceState{},
-		peers:      map[*peer]struct{}{},
-		banned:     map[string]bool{},
-		readers:    map[*Reader]readerWindow{},
-		refill:     map[*peer]struct{}{},
-		rng:        rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+		c:        c,
+		infoHash: spec.infoHash,
+		opt:      opt,
+		events:   make(chan event, 1024),
+		ctx:      ctx,
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		gotInfo:  make(chan struct{}),
+		changed:  make(chan struct{}),
+		spec:     spec,
+		partial:  map[int]*pieceState{},
+		peers:    map[*peer]struct{}{},
+		banned:   map[string]bool{},
+		readers:  map[*Reader]readerWindow{},
+		refill:   map[*peer]struct{}{},
+		notices:  map[string]string{},
+		diskq:    make(chan diskJob, diskQueueLen),
+		diskWake: make(chan struct{}, 1),
+		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.cands = newCandidateList(t.rng)
+	t.choker = choker.New(uploadSlots, t.rng.Uint64())
 	t.byNet.init()
 	return t
 }
@@ -158,6 +216,8 @@ func (t *Torrent) start() error {
 		t.addCandidate(SourceUser, a)
 	}
 	t.startTrackers() // before the owner runs: it reads announceWakes
+	t.wg.Add(1)
+	go t.diskLoop()
 	go t.run()
 	return nil
 }
@@ -179,6 +239,19 @@ func (t *Torrent) GotInfo() <-chan struct{} { return t.gotInfo }
 
 // Info returns the info dictionary, or nil until it is known.
 func (t *Torrent) Info() *metainfo.Info { return t.infoPtr.Load() }
+
+// InfoBytes returns the bencoded info dictionary, or nil until it is known.
+// Saved after a magnet's metadata arrives, it lets a restart add the torrent
+// without fetching the metadata again (metainfo.MetaInfo{InfoBytes: b}).
+// The caller must not modify it.
+func (t *Torrent) InfoBytes() []byte {
+	if t.infoPtr.Load() == nil {
+		return nil
+	}
+	var b []byte
+	t.do(func() { b = t.spec.infoBytes })
+	return b
+}
 
 // Files returns the torrent's files, or nil until the info is known.
 func (t *Torrent) Files() []*File {
@@ -333,6 +406,7 @@ func (t *Torrent) setInfo(infoBytes []byte, info *metainfo.Info) error {
 	t.info = info
 	t.store = store
 	t.picker = picker.New(n, t.rng.Uint64())
+	t.picker.OnWantedChange(t.onWantedChange)
 	t.have = bitfield.New(n)
 	t.haveAtomic = make([]atomic.Uint32, (n+31)/32)
 	for i, f := range info.FileList() {
@@ -377,15 +451,18 @@ func (t *Torrent) setInfo(infoBytes []byte, info *metainfo.Info) error {
 
 // markHave records a verified piece.
 func (t *Torrent) markHave(i int) {
+	if !t.have.Get(i) && i < len(t.basePrio) && t.basePrio[i] != picker.None {
+		t.left -= t.info.PieceSize(i)
+	}
 	t.have.Set(i)
 	t.picker.SetHave(i, true)
 	t.haveAtomic[i/32].Or(1 << (i % 32))
 }
 
 // updatePiecePriorities gives each piece the highest priority of the files
-// it holds bytes of, raises the pieces under readers to the streaming tiers,
-// cancels requests for pieces nobody wants any more, and recomputes what is
-// left.
+// it holds bytes of, then applies readers' windows, and recomputes what is
+// left. It is O(pieces): it runs when file priorities change, not when a
+// reader moves (applyReaders).
 func (t *Torrent) updatePiecePriorities() {
 	if t.info == nil {
 		return
@@ -404,20 +481,44 @@ func (t *Torrent) updatePiecePriorities() {
 			t.basePrio[i] = max(t.basePrio[i], f.prio)
 		}
 	}
+	t.raised = t.raised[:0]
+	var left int64
 	for i, p := range t.basePrio {
 		t.picker.SetPriority(i, p)
+		if p != picker.None && !t.have.Get(i) {
+			left += t.info.PieceSize(i)
+		}
 	}
+	t.left = left
+	t.applyReaders()
+	t.createEmptyFiles()
+	t.updateLeft()
+}
+
+// applyReaders raises the pieces under readers to the streaming tiers
+// (the piece under each position to Now, its readahead to Readahead), puts
+// the pieces no reader needs any more back to their files' priority, and
+// cancels requests for pieces nobody wants now. It costs the size of the
+// windows, not of the torrent.
+func (t *Torrent) applyReaders() {
+	n := t.info.NumPieces()
+	for _, i := range t.raised {
+		t.picker.SetPriority(i, t.basePrio[i])
+	}
+	t.raised = t.raised[:0]
 	t.urgent = t.urgent[:0]
 	for _, w := range t.readers {
-		if w.first < 0 {
+		if w.first < 0 || w.first >= n {
 			continue
 		}
 		t.picker.SetPriority(w.first, picker.Now)
+		t.raised = append(t.raised, w.first)
 		t.urgent = append(t.urgent, w.first)
 		for i := w.first + 1; i < w.end && i < n; i++ {
 			if t.picker.Priority(i) < picker.Readahead {
 				t.picker.SetPriority(i, picker.Readahead)
 			}
+			t.raised = append(t.raised, i)
 			t.urgent = append(t.urgent, i)
 		}
 	}
@@ -430,24 +531,38 @@ func (t *Torrent) updatePiecePriorities() {
 			}
 		}
 	}
-	t.updateLeft()
 	for p := range t.peers {
 		if p.has.Len() > 0 {
-			t.updateInterest(p)
 			t.fillRequests(p)
 		}
 	}
 }
 
-// updateLeft recomputes the bytes of selected files still missing and the
-// complete flag. Pieces wanted only by a reader do not count.
-func (t *Torrent) updateLeft() {
-	var left int64
-	for i, p := range t.basePrio {
-		if p != picker.None && !t.have.Get(i) {
-			left += t.info.PieceSize(i)
-		}
+// createEmptyFiles creates the wanted empty files: they have no bytes, and
+// may have no piece that completes (a torrent of only empty files) or one
+// nobody wants.
+func (t *Torrent) createEmptyFiles() {
+	c, ok := t.store.(storage.EmptyFileCreator)
+	if !ok {
+		return
 	}
+	for _, f := range t.files {
+		if f.length != 0 || f.prio == picker.None || f.created {
+			continue
+		}
+		if err := c.CreateEmptyFile(f.index); err != nil {
+			t.diskError("creating "+f.path, err)
+			return
+		}
+		f.created = true
+	}
+}
+
+// updateLeft publishes the bytes of selected files still missing (kept as
+// pieces verify or are lost: t.left) and the complete flag. Pieces wanted
+// only by a reader do not count.
+func (t *Torrent) updateLeft() {
+	left := t.left
 	t.bytesLeft.Store(left)
 	was := t.completeFlag.Load()
 	now := left == 0 && t.checking == 0
@@ -461,20 +576,45 @@ func (t *Torrent) updateLeft() {
 }
 
 // fail stops the torrent's transfers after an error that is not any one
-// peer's fault, such as a full disk. Verified data stays.
+// peer's fault, such as a full disk, or at the user's word (Stop). Verified
+// data stays; Start resumes.
 func (t *Torrent) fail(err error) {
 	if t.err != nil {
 		return
 	}
 	t.err = err
-	t.c.cfg.Logger.Error("torrent stopped", "torrent", t.Name(), "err", err)
+	t.errPtr.Store(&err)
+	t.paused.Store(true)
+	t.wakeAnnouncers()
+	if err != ErrStopped {
+		t.c.cfg.Logger.Error("torrent stopped", "torrent", t.Name(), "err", err)
+	}
 	for p := range t.peers {
 		p.close(err)
 	}
 	if t.store != nil {
-		t.store.Flush()
+		t.submitDisk(diskJob{kind: diskFlush})
 	}
 	t.broadcast()
 }
 
 var errShutdown = errors.New("torrent: shutting down")
+
+// maxNotices bounds the conditions kept for the user: one per user-given
+// address, a few of the torrent's own.
+const maxNotices = 64
+
+// setNotice records a condition the user should hear of at default
+// verbosity (Stats.Warnings); the same key replaces its text.
+func (t *Torrent) setNotice(key, text string) {
+	if _, ok := t.notices[key]; !ok && len(t.notices) >= maxNotices {
+		return
+	}
+	if t.notices[key] != text {
+		t.notices[key] = text
+		t.c.cfg.Logger.Info(text, "torrent", t.Name())
+	}
+}
+
+// clearNotice takes a condition back.
+func (t *Torrent) clearNotice(key string) { delete(t.notices, key) }

@@ -108,6 +108,20 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 		if !t.sleep(wait, wake) {
 			break
 		}
+		if t.paused.Load() {
+			// Stopped by the user or by an error: say so, and wait to be
+			// started again.
+			if ev != tracker.EventStarted {
+				t.announceStopped(cl)
+			}
+			for t.paused.Load() {
+				if !t.sleep(time.Hour, wake) {
+					return
+				}
+			}
+			ev, retry = tracker.EventStarted, firstRetry
+			continue
+		}
 		if !completedSent && t.Complete() {
 			ev, completedSent = tracker.EventCompleted, true
 		}
@@ -168,6 +182,17 @@ func (t *Torrent) tierLoop(tiers *tracker.Tiers, wake <-chan struct{}) {
 		}
 		if !t.sleep(wait, wake) {
 			break
+		}
+		if t.paused.Load() {
+			for _, cl := range started {
+				t.announceStopped(cl)
+			}
+			clear(started)
+			for t.paused.Load() {
+				if !t.sleep(time.Hour, wake) {
+					return
+				}
+			}
 		}
 	}
 	for _, cl := range started {

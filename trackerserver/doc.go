@@ -76,11 +76,28 @@
 // interval", "peers" (compact IPv4, BEP 23, unless compact=0 asks for the
 // BEP 3 dictionaries) and "peers6" (compact IPv6, BEP 7). A peer's address
 // is the one its request came from; the "ip" parameter counts only with
-// Config.TrustIPParam. A peer ID may move to another address only with the
-// same "key". Refusals are a bencoded "failure reason" with status 200, as
+// Config.TrustIPParam. HTTP and UDP peers are kept by ip:port, as
+// opentracker and bittorrent-tracker keep them: a new peer ID on the same
+// address replaces the old entry (a restarted client), and no address can
+// touch another's entry. One IP address holds at most MaxPeersPerIP entries
+// of a swarm; a full swarm evicts an entry that announced long ago for a
+// newcomer; an answer never lists an address twice, nor the asker's own.
+// "completed" counts a download only with left=0. Refusals are a bencoded "failure reason" with status 200, as
 // bittorrent-tracker and opentracker send them. GET /scrape takes several
 // info_hash parameters and answers a BEP 48 "files" dictionary. GET /stats
 // is JSON (see Stats), GET /metrics is Prometheus text.
+//
+// No UDP answer to a packet without a valid connection ID is bigger than
+// the packet (a forged source must not make the tracker an amplifier):
+// junk and unknown actions are dropped and counted, and the "connection ID
+// expired" error is sent only when it fits.
+//
+// A new torrent takes a token from its source address's bucket and its /24
+// or /64 network's (NewTorrentRate and friends), so that no single source
+// can fill the torrent table; a full table gives up an empty torrent for a
+// new one. /stats and /metrics cost the same at any number of torrents
+// (counters kept as swarms change, a snapshot cached for a second) and can
+// be limited to admin addresses or a token (StatsAllow, StatsToken).
 //
 // UDP connection IDs are an HMAC of the client's address and port and the
 // current minute, so the server keeps no state per client; an ID is good

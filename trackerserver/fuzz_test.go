@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/netip"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -111,6 +113,8 @@ func FuzzAnnounceQuery(f *testing.F) {
 	f.Add("info_hash=%01%02%03%04%05%06%07%08%09%10%11%12%13%14%15%16%17%18%19%20&peer_id=-SC0001-abcdefghijkl&port=6881&left=0&event=started&numwant=5&key=ABCD1234&compact=1")
 	f.Add("info_hash=aaaaaaaaaaaaaaaaaaaa&info_hash=bbbbbbbbbbbbbbbbbbbb")
 	f.Add("peer_id=%zz&port=-1&ip=::1")
+	f.Add("info_hash=aaaaaaaaaaaaaaaaaaaa&peer_id=bbbbbbbbbbbbbbbbbbbb&port=1&left=18446744073709551615&key=" + strings.Repeat("k", 80) + "&ip=" + strings.Repeat("1", 80))
+	f.Add("info_hash=aaaaaaaaaaaaaaaaaaaa&peer_id=bbbbbbbbbbbbbbbbbbbb&port=1&left=18446744073709551616")
 	f.Fuzz(func(t *testing.T, q string) {
 		var a httpAnnounce
 		err := parseAnnounceQuery(q, &a)
@@ -126,6 +130,17 @@ func FuzzAnnounceQuery(f *testing.F) {
 			}
 			if a.port <= 0 || a.port > 65535 {
 				t.Fatalf("port %d", a.port)
+			}
+			// "left" is any uint64 (or negative, meaning unknown), as strconv reads it.
+			if l := vals["left"]; len(l) > 0 {
+				v := l[len(l)-1]
+				n, perr := strconv.ParseUint(v, 10, 64)
+				switch {
+				case perr == nil && (n == 0) != (a.left == leftZero):
+					t.Fatalf("left %q read as %v", v, a.left)
+				case perr != nil && !strings.HasPrefix(v, "-") && !strings.HasPrefix(v, "+"):
+					t.Fatalf("left %q accepted as %v, strconv: %v", v, a.left, perr)
+				}
 			}
 		}
 		if serr == nil {
@@ -157,12 +172,22 @@ func FuzzUDPPacket(f *testing.F) {
 	u := s.newUDPHandler()
 	from := netip.MustParseAddrPort("192.0.2.9:4000")
 	f.Fuzz(func(t *testing.T, pkt []byte, validID bool) {
+		pkt = bytes.Clone(pkt) // the fuzzer's own copy stays as it made it
 		if validID && len(pkt) >= 8 {
 			binary.BigEndian.PutUint64(pkt, u.connectionID(from, u.epoch()))
+		}
+		if len(pkt) >= 8 {
+			id, e := binary.BigEndian.Uint64(pkt), u.epoch()
+			validID = id == u.connectionID(from, e) || id == u.connectionID(from, e-1)
 		}
 		out := u.handle(pkt, from)
 		if out == nil {
 			return
+		}
+		// Until a valid connection ID proves the source, no answer is
+		// bigger than its request.
+		if !validID && len(out) > len(pkt) {
+			t.Fatalf("a %d-byte packet without a valid ID got %d bytes: %x", len(pkt), len(out), out)
 		}
 		if len(pkt) < 16 || len(out) < 8 || binary.BigEndian.Uint32(out[4:]) != binary.BigEndian.Uint32(pkt[12:]) {
 			t.Fatalf("answer %x to %x", out, pkt)

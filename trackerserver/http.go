@@ -87,10 +87,17 @@ func parseAnnounceQuery(q string, a *httpAnnounce) error {
 		}
 		n, ok := unescapeQuery(vbuf[:], v)
 		if !ok {
-			// Long values of parameters we read are malformed; others do not matter.
+			// Long values of parameters we read are malformed; others do not
+			// matter. A "key" or "ip" longer than 64 bytes is ignored, as
+			// opentracker and bittorrent-tracker do: neither is needed to
+			// serve the peer.
 			switch string(key) {
-			case "port", "left", "event", "numwant", "num_want", "compact", "key", "ip":
+			case "port", "left", "event", "numwant", "num_want", "compact":
 				return errBadQuery
+			case "key":
+				a.key = 0
+			case "ip":
+				a.ipLen = 0
 			}
 			continue
 		}
@@ -182,9 +189,11 @@ func parseKey(v []byte) uint32 {
 	return h | 1
 }
 
-// parseUint parses a decimal number of at most 19 digits.
+// parseUint parses a decimal number in the uint64 range: byte counts such
+// as "left" may be up to 2^64-1 (clients send that for an unknown size).
+// Leading zeros are allowed; a value above 2^64-1 is not a number.
 func parseUint(v []byte) (uint64, bool) {
-	if len(v) == 0 || len(v) > 19 {
+	if len(v) == 0 || len(v) > 64 {
 		return 0, false
 	}
 	var n uint64
@@ -192,7 +201,11 @@ func parseUint(v []byte) (uint64, bool) {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		n = n*10 + uint64(c-'0')
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
 	}
 	return n, true
 }
@@ -283,6 +296,7 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ip := s.clientAddr(r)
+	source := ip
 	if s.cfg.TrustIPParam {
 		if p := a.ipParam(); p.IsValid() {
 			ip = p
@@ -312,6 +326,7 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 		key:       a.key,
 		now:       s.now(),
 		ttl:       s.ttlHTTP,
+		source:    source,
 		numWant:   numWant,
 		otherKind: int(other),
 		mayInsert: true,

@@ -98,18 +98,21 @@ func TestHTTPAnnounce(t *testing.T) {
 	if r, err := c.Announce(ctx, stop); err != nil || r.Seeders+r.Leechers != 5 {
 		t.Fatalf("stop: %+v, %v", r, err)
 	}
-	// The same address may change its port.
+	// Entries are keyed by ip:port, as opentracker does: the same peer ID on
+	// another port is another entry, and the old one stays until it stops
+	// or expires.
 	moved := req(ih, 1, 7000)
 	moved.Key = 0xfeed
 	if _, err := c.Announce(ctx, moved); err != nil {
 		t.Fatal(err)
 	}
 	st := ts.Stats()
-	if st.PeersByProtocol.HTTP != 5 || st.Announces.HTTP != 8 {
+	if st.PeersByProtocol.HTTP != 6 || st.Announces.HTTP != 8 {
 		t.Fatalf("stats %+v", st)
 	}
 
-	// Another address cannot take a peer ID over, unless it knows the key.
+	// Another address cannot stop or move a peer's entry, whatever peer ID
+	// and key it sends: it can only add its own.
 	tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.2")}}).DialContext}
 	defer tr.CloseIdleConnections()
 	other, err := httptracker.New(ts.httpURL("/announce"), httptracker.Config{HTTPClient: &http.Client{Transport: tr}})
@@ -117,21 +120,25 @@ func TestHTTPAnnounce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer other.Close()
-	steal := req(ih, 1, 7001)
-	_, err = other.Announce(ctx, steal)
-	var fe *tracker.FailureError
-	if !errors.As(err, &fe) || !strings.Contains(fe.Reason, "in use by another address") {
-		t.Fatalf("takeover from another address: %v", err)
-	}
+	steal := req(ih, 1, 7000)
 	steal.Key = 0xfeed
+	steal.Event = tracker.EventStopped
+	if _, err := other.Announce(ctx, steal); err != nil {
+		t.Fatal(err)
+	}
+	steal.Event = tracker.EventNone
 	r, err := other.Announce(ctx, steal)
 	if err != nil {
-		t.Fatalf("move with the key: %v", err)
+		t.Fatal(err)
 	}
+	found := 0
 	for _, p := range r.Peers {
-		if p.Port() == 7000 {
-			t.Fatalf("old address still listed: %v", r.Peers)
+		if p == netip.MustParseAddrPort("127.0.0.1:7000") || p == netip.MustParseAddrPort("127.0.0.1:6881") {
+			found++
 		}
+	}
+	if found != 2 || len(r.Peers) != 6 {
+		t.Fatalf("after another address stopped and announced as peer 1: %v", r.Peers)
 	}
 }
 
@@ -151,6 +158,21 @@ func TestHTTPTrustIP(t *testing.T) {
 	}
 	if !slices.Equal(got.Peers, []netip.AddrPort{netip.MustParseAddrPort("198.51.100.7:6881")}) {
 		t.Fatalf("peers %v", got.Peers)
+	}
+	// Naming that address with another peer ID cannot stop its entry...
+	stop := req(ih, 3, 6881)
+	stop.IP, stop.Event = netip.MustParseAddr("198.51.100.7"), tracker.EventStopped
+	var fe *tracker.FailureError
+	if _, err := c.Announce(ctx, stop); !errors.As(err, &fe) || !strings.Contains(fe.Reason, "in use by another peer") {
+		t.Fatalf("stop of another peer's ip:port: %v", err)
+	}
+	if st := ts.Stats(); st.PeersByProtocol.HTTP != 2 {
+		t.Fatalf("%d peers left", st.PeersByProtocol.HTTP)
+	}
+	// ...but its own peer ID can.
+	r.Event = tracker.EventStopped
+	if _, err := c.Announce(ctx, r); err != nil || ts.Stats().PeersByProtocol.HTTP != 1 {
+		t.Fatalf("own stop: %v, %d peers", err, ts.Stats().PeersByProtocol.HTTP)
 	}
 }
 

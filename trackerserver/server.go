@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,10 +28,33 @@ const (
 	// hundred KiB; bittorrent-tracker keeps 1,000 per torrent, which a flash
 	// crowd of viewers outgrows.
 	DefaultMaxPeersPerTorrent = 5000
-	// DefaultMaxTorrents and DefaultMaxPeers bound the store's memory to
-	// roughly 1 GiB (a peer costs about 120 bytes, a torrent about 300).
+	// DefaultMaxTorrents and DefaultMaxPeers bound the store's heap to
+	// about 1.1 GiB: TestStoreMemory measures a torrent with one peer at
+	// about 450 bytes (the swarm, its peer list, its place in the shard's
+	// map; small swarms have no maps of their own) and each further peer
+	// in a big swarm at about 170 (its entry, its index and per-host
+	// counts), and fails if they pass 512 and 192 bytes (0.5 GiB + 0.75
+	// GiB at both caps).
 	DefaultMaxTorrents = 1 << 20
 	DefaultMaxPeers    = 4 << 20
+	// DefaultMaxPeersPerIP is how many HTTP and UDP entries (ip:port) one IP
+	// address may hold in one swarm. A household behind one NAT address
+	// rarely runs more than a few clients of one torrent; 16 leaves room for
+	// an office or a carrier-grade NAT, while one address holds at most 16 of
+	// a swarm's 5,000 places.
+	DefaultMaxPeersPerIP = 16
+	// DefaultNewTorrentRate and DefaultNewTorrentBurst are each IP address's
+	// token bucket for torrents the tracker does not know yet; the Net pair
+	// is each /24 (IPv4) or /64 (IPv6) network's. The bursts let a seedbox
+	// start a few hundred torrents at once (the rest are refused with "try
+	// again later" and come back at their next announce). Since a peer
+	// entry lives two intervals (20 minutes), one network holds at most
+	// about 2,000 + 8 × 1,200 = 11,600 torrents, 1.1% of DefaultMaxTorrents,
+	// where one address alone filled the table in 7.4 s before.
+	DefaultNewTorrentRate     = 2
+	DefaultNewTorrentBurst    = 500
+	DefaultNewTorrentNetRate  = 8
+	DefaultNewTorrentNetBurst = 2000
 	// DefaultNumWant is bittorrent-tracker's DEFAULT_ANNOUNCE_PEERS.
 	DefaultNumWant = 50
 	// DefaultMaxNumWant is bittorrent-tracker's MAX_ANNOUNCE_PEERS, which
@@ -103,6 +127,19 @@ type Config struct {
 	MaxPeersPerTorrent int
 	MaxTorrents        int
 	MaxPeers           int
+	// MaxPeersPerIP caps the HTTP and UDP entries (one per ip:port) of one
+	// IPv4 address or IPv6 /64 in one torrent; more are not handed out. A full torrent
+	// evicts an entry that has not announced for long to store a newcomer.
+	MaxPeersPerIP int
+	// NewTorrentRate (per second) and NewTorrentBurst are each source
+	// address's token bucket for announces that create a torrent;
+	// NewTorrentNetRate and NewTorrentNetBurst each /24 or /64 network's.
+	// An announce that finds either bucket empty is refused with "try again
+	// later". A negative NewTorrentRate turns both off.
+	NewTorrentRate     float64
+	NewTorrentBurst    int
+	NewTorrentNetRate  float64
+	NewTorrentNetBurst int
 	// DefaultNumWant is how many peers an HTTP or UDP announce gets when it
 	// does not say; MaxNumWant caps what it may ask for.
 	DefaultNumWant int
@@ -150,6 +187,15 @@ type Config struct {
 	// WebSocket; messages beyond it are dropped.
 	MaxQueuedBytes int
 
+	// StatsAllow and StatsToken restrict /stats and /metrics, as
+	// opentracker serves its statistics to admin addresses only: when
+	// either is set, a request is served if its address (the connection's,
+	// never X-Forwarded-For) is in one of the StatsAllow prefixes or it
+	// carries "Authorization: Bearer StatsToken"; others get 403. Both
+	// empty: open to all.
+	StatsAllow []netip.Prefix
+	StatsToken string
+
 	// Logger receives debug logs of refused requests; nil means no logging.
 	Logger *slog.Logger
 }
@@ -177,6 +223,15 @@ func (c Config) withDefaults() Config {
 	defInt(&c.MaxPeersPerTorrent, DefaultMaxPeersPerTorrent)
 	defInt(&c.MaxTorrents, DefaultMaxTorrents)
 	defInt(&c.MaxPeers, DefaultMaxPeers)
+	defInt(&c.MaxPeersPerIP, DefaultMaxPeersPerIP)
+	if c.NewTorrentRate == 0 {
+		c.NewTorrentRate = DefaultNewTorrentRate
+	}
+	defInt(&c.NewTorrentBurst, DefaultNewTorrentBurst)
+	if c.NewTorrentNetRate <= 0 {
+		c.NewTorrentNetRate = DefaultNewTorrentNetRate
+	}
+	defInt(&c.NewTorrentNetBurst, DefaultNewTorrentNetBurst)
 	defInt(&c.DefaultNumWant, DefaultNumWant)
 	defInt(&c.MaxNumWant, DefaultMaxNumWant)
 	defInt(&c.MaxScrapeHashes, DefaultMaxScrapeHashes)
@@ -220,6 +275,8 @@ type Server struct {
 	ids   idRegistry
 	ctr   counters
 	rate  rateMeter
+
+	statsCache statsCache
 
 	registry *prometheus.Registry
 	metrics  http.Handler
@@ -309,7 +366,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/stats", "/stats.json":
 		s.serveStats(w, r)
 	case "/metrics":
-		s.metrics.ServeHTTP(w, r)
+		s.serveMetrics(w, r)
 	default:
 		http.Error(w, "404 Not Found", http.StatusNotFound)
 	}
@@ -465,5 +522,6 @@ type counters struct {
 	wsRejected     atomic.Uint64 // upgrades refused: too many sockets
 	udpPackets     atomic.Uint64
 	udpBad         atomic.Uint64
+	udpDropped     atomic.Uint64 // among udpBad: not answered
 	httpBad        atomic.Uint64
 }

@@ -1,8 +1,11 @@
 package trackerserver
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,8 +75,21 @@ type Stats struct {
 	// UDPPackets counts UDP requests; UDPBad those refused.
 	UDPPackets uint64 `json:"udpPackets"`
 	UDPBad     uint64 `json:"udpBad"`
+	// UDPDropped counts the UDP packets (among UDPBad) dropped unanswered:
+	// junk, or an error answer that would have been bigger than the request.
+	UDPDropped uint64 `json:"udpDropped"`
 	// HTTPFailures counts HTTP requests answered with a failure reason.
 	HTTPFailures uint64 `json:"httpFailures"`
+	// PeersEvicted counts entries evicted from full torrents for newcomers;
+	// PeersPerIPRefused newcomers not stored because their IP address had
+	// MaxPeersPerIP entries in the torrent.
+	PeersEvicted      uint64 `json:"peersEvicted"`
+	PeersPerIPRefused uint64 `json:"peersPerIPRefused"`
+	// EmptyTorrentsDropped counts torrents without peers dropped early to
+	// make room for a new one; NewTorrentsLimited new torrents refused by
+	// the per-source token buckets.
+	EmptyTorrentsDropped uint64 `json:"emptyTorrentsDropped"`
+	NewTorrentsLimited   uint64 `json:"newTorrentsLimited"`
 }
 
 func byProto(v [numProtos]int64) ByProtocol {
@@ -84,13 +100,14 @@ func byProtoU(v [numProtos]uint64) ByProtocol {
 	return ByProtocol{HTTP: int64(v[protoHTTP]), UDP: int64(v[protoUDP]), WebSocket: int64(v[protoWS])}
 }
 
-// Stats returns a snapshot of the tracker's counts. It takes every shard's
-// lock in turn, so call it for monitoring, not per request.
+// Stats returns a snapshot of the tracker's counts. It takes each of the
+// store's 256 shard locks in turn, briefly: its cost does not grow with the
+// number of torrents.
 func (s *Server) Stats() Stats {
-	sum, active := s.store.sumStats()
+	sum := s.store.sumStats()
 	st := Stats{
 		Torrents:          sum.swarms,
-		ActiveTorrents:    active,
+		ActiveTorrents:    sum.active,
 		PeersByProtocol:   byProto(sum.peers),
 		SeedersByProtocol: byProto(sum.seeders),
 		Announces:         byProtoU(sum.announces),
@@ -110,7 +127,13 @@ func (s *Server) Stats() Stats {
 		},
 		UDPPackets:   s.ctr.udpPackets.Load(),
 		UDPBad:       s.ctr.udpBad.Load(),
+		UDPDropped:   s.ctr.udpDropped.Load(),
 		HTTPFailures: s.ctr.httpBad.Load(),
+
+		PeersEvicted:         sum.evicted,
+		PeersPerIPRefused:    sum.perIPFull,
+		EmptyTorrentsDropped: sum.emptyDropped,
+		NewTorrentsLimited:   sum.sourceLimited,
 	}
 	for p := range numProtos {
 		st.Peers += sum.peers[p]
@@ -121,13 +144,75 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
+// statsCacheTTL is how long /stats and /metrics serve one snapshot: a
+// monitor polls every 10–60 s, and many clients polling at once then cost
+// one snapshot a second between them.
+const statsCacheTTL = time.Second
+
+// statsCache is the last snapshot served by /stats and /metrics.
+type statsCache struct {
+	mu  sync.Mutex
+	at  int64 // server clock; 0 before the first
+	st  Stats
+	has bool
+}
+
+// cachedStats returns a snapshot at most statsCacheTTL old.
+func (s *Server) cachedStats() Stats {
+	c := &s.statsCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := s.now()
+	if !c.has || now-c.at >= int64(statsCacheTTL) {
+		c.st, c.at, c.has = s.Stats(), now, true
+	}
+	return c.st
+}
+
+// statsAllowed applies Config.StatsAllow and StatsToken to a request for
+// /stats or /metrics.
+func (s *Server) statsAllowed(r *http.Request) bool {
+	if len(s.cfg.StatsAllow) == 0 && s.cfg.StatsToken == "" {
+		return true
+	}
+	if tok := s.cfg.StatsToken; tok != "" {
+		auth := r.Header.Get("Authorization")
+		if len(auth) > len("Bearer ") && strings.EqualFold(auth[:len("Bearer ")], "Bearer ") &&
+			subtle.ConstantTimeCompare([]byte(auth[len("Bearer "):]), []byte(tok)) == 1 {
+			return true
+		}
+	}
+	// The connection's own address: X-Forwarded-For is whatever the client wrote.
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		a := ap.Addr().Unmap()
+		for _, p := range s.cfg.StatsAllow {
+			if p.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 func (s *Server) serveStats(w http.ResponseWriter, r *http.Request) {
-	st := s.Stats()
+	if !s.statsAllowed(r) {
+		http.Error(w, "403 Forbidden", http.StatusForbidden)
+		return
+	}
+	st := s.cachedStats()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache")
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(st)
+}
+
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	if !s.statsAllowed(r) {
+		http.Error(w, "403 Forbidden", http.StatusForbidden)
+		return
+	}
+	s.metrics.ServeHTTP(w, r)
 }
 
 // rateMeter keeps announce totals sampled about once a second over the last
@@ -224,18 +309,24 @@ var (
 	descUDPPackets  = prometheus.NewDesc(metricPrefix+"udp_packets_total", "UDP packets received.", nil, nil)
 	descUDPBad      = prometheus.NewDesc(metricPrefix+"udp_bad_packets_total", "UDP packets refused or dropped.", nil, nil)
 	descHTTPFailure = prometheus.NewDesc(metricPrefix+"http_failures_total", "HTTP requests answered with a failure reason.", nil, nil)
+	descUDPDropped  = prometheus.NewDesc(metricPrefix+"udp_dropped_total", "UDP packets dropped unanswered: junk, or an answer bigger than the request.", nil, nil)
+	descEvicted     = prometheus.NewDesc(metricPrefix+"peers_evicted_total", "Peer entries evicted from full torrents for newcomers.", nil, nil)
+	descPerIPFull   = prometheus.NewDesc(metricPrefix+"peers_per_ip_refused_total", "Newcomers not stored: their IP address had the most entries one torrent allows.", nil, nil)
+	descEmptyDrop   = prometheus.NewDesc(metricPrefix+"empty_torrents_dropped_total", "Torrents without peers dropped early to make room for a new one.", nil, nil)
+	descSrcLimited  = prometheus.NewDesc(metricPrefix+"new_torrents_limited_total", "New torrents refused by the per-source token buckets.", nil, nil)
 )
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descTorrents, descActive, descPeers, descAnnounces, descScrapes, descConns,
 		descWSAccepted, descWSRejected, descWSMessages, descWSBad, descOffers, descAnswers, descAnswersBad,
-		descDropped, descClosed, descUDPPackets, descUDPBad, descHTTPFailure} {
+		descDropped, descClosed, descUDPPackets, descUDPBad, descHTTPFailure,
+		descUDPDropped, descEvicted, descPerIPFull, descEmptyDrop, descSrcLimited} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	st := (*Server)(c).Stats()
+	st := (*Server)(c).cachedStats()
 	gauge := func(d *prometheus.Desc, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), labels...)
 	}
@@ -276,4 +367,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descUDPPackets, st.UDPPackets)
 	counter(descUDPBad, st.UDPBad)
 	counter(descHTTPFailure, st.HTTPFailures)
+	counter(descUDPDropped, st.UDPDropped)
+	counter(descEvicted, st.PeersEvicted)
+	counter(descPerIPFull, st.PeersPerIPRefused)
+	counter(descEmptyDrop, st.EmptyTorrentsDropped)
+	counter(descSrcLimited, st.NewTorrentsLimited)
 }

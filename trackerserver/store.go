@@ -50,36 +50,98 @@ type peer struct {
 	conn    *wsConn        // WebSocket peers
 }
 
-// peerSet is a dense list of peers, for random picks in O(1) each, and an
-// index from peer ID to position, for announces in O(1).
+// setKey is what a peer is indexed by in its set: a WebSocket peer by its
+// peer ID (the ID is bound to its socket), an HTTP or UDP peer by its
+// ip:port, as opentracker and bittorrent-tracker do. Keying those by peer ID
+// let one ip:port fill a swarm with copies of itself by announcing many IDs,
+// and counted a client that restarts with a new ID twice.
+func (p *peer) setKey() [20]byte {
+	if p.conn != nil {
+		return p.id
+	}
+	return addrKey(p.addr)
+}
+
+// addrKey is an ip:port as a set key: 16 bytes of address, 2 of port.
+func addrKey(a netip.AddrPort) [20]byte {
+	var k [20]byte
+	ip := a.Addr().As16()
+	copy(k[:], ip[:])
+	binary.BigEndian.PutUint16(k[16:], a.Port())
+	return k
+}
+
+// hostKey is what MaxPeersPerIP counts by: an IPv4 address, or an IPv6
+// address's /64, since one host (or one customer of an ISP) holds a whole
+// /64 and could otherwise fill a swarm from addresses it never runs out of.
+func hostKey(a netip.Addr) [16]byte {
+	k := a.As16()
+	if !a.Is4() {
+		clear(k[8:])
+	}
+	return k
+}
+
+// Small sets and swarms are scanned instead of indexed: most torrents have
+// a handful of peers, and a Go map costs about 200–250 bytes even with one
+// entry, a scan of 16 keys some tens of nanoseconds. TestStoreMemory
+// measured a torrent with one peer at 920 bytes with both maps, 450
+// without.
+const (
+	// indexAbove: a set with more peers than this gets its key index; it
+	// drops the index again below half of it, so that a set going up and
+	// down around the line does not build one each time.
+	indexAbove = 16
+	// perIPAbove: a swarm with more HTTP and UDP peers than this keeps its
+	// per-host counts in a map; below half, it counts by scanning.
+	perIPAbove = 16
+)
+
+// peerSet is a dense list of peers, for random picks in O(1) each, and
+// above indexAbove peers an index from set key to position, for announces
+// in O(1).
 type peerSet struct {
 	index map[[20]byte]int32
 	list  []peer
 }
 
-func (ps *peerSet) lookup(id *[20]byte) (int32, bool) {
+func (ps *peerSet) lookup(k *[20]byte) (int32, bool) {
 	if ps.index == nil {
+		for i := range ps.list {
+			if ps.list[i].setKey() == *k {
+				return int32(i), true
+			}
+		}
 		return 0, false
 	}
-	i, ok := ps.index[*id]
+	i, ok := ps.index[*k]
 	return i, ok
 }
 
 func (ps *peerSet) add(p peer) {
-	if ps.index == nil {
-		ps.index = make(map[[20]byte]int32)
-	}
-	ps.index[p.id] = int32(len(ps.list))
 	ps.list = append(ps.list, p)
+	switch {
+	case ps.index != nil:
+		ps.index[p.setKey()] = int32(len(ps.list) - 1)
+	case len(ps.list) > indexAbove:
+		ps.index = make(map[[20]byte]int32, len(ps.list))
+		for i := range ps.list {
+			ps.index[ps.list[i].setKey()] = int32(i)
+		}
+	}
 }
 
 // remove deletes the peer at i by moving the last peer into its place.
 func (ps *peerSet) remove(i int32) {
 	last := int32(len(ps.list) - 1)
-	delete(ps.index, ps.list[i].id)
+	if ps.index != nil {
+		delete(ps.index, ps.list[i].setKey())
+	}
 	if i != last {
 		ps.list[i] = ps.list[last]
-		ps.index[ps.list[i].id] = i
+		if ps.index != nil {
+			ps.index[ps.list[i].setKey()] = i
+		}
 	}
 	ps.list[last] = peer{}
 	ps.list = ps.list[:last]
@@ -87,8 +149,8 @@ func (ps *peerSet) remove(i int32) {
 	if c := cap(ps.list); c > 64 && len(ps.list) < c/4 {
 		ps.list = append(make([]peer, 0, c/2), ps.list...)
 	}
-	if len(ps.list) == 0 {
-		ps.index = nil // maps never shrink; a fresh one will
+	if len(ps.list) < indexAbove/2 {
+		ps.index = nil // maps never shrink, and a scan will do
 	}
 }
 
@@ -117,7 +179,8 @@ func gcd(a, b int) int {
 }
 
 // pick appends up to n random peers of the set to dst, skipping the one at
-// index skip (the announcing peer; -1 for none).
+// index skip (the announcing peer; -1 for none). A set holds each key once,
+// so the picks of one set are distinct addresses (or distinct sockets).
 func (ps *peerSet) pick(dst []pickedPeer, n int, skip int32) []pickedPeer {
 	size := len(ps.list)
 	if n <= 0 || size == 0 {
@@ -155,6 +218,26 @@ type swarm struct {
 	seeders    int // over all sets
 	downloaded int64
 	emptySince int64 // server clock when the last peer left; 0 while it has peers
+	// perIP counts the HTTP and UDP entries of each IPv4 address and IPv6
+	// /64 (hostKey), for maxPeersPerIP, once the swarm has more than
+	// perIPAbove of them; nil while it has fewer (see hostCount).
+	perIP map[[16]byte]uint16
+}
+
+// hostCount is how many HTTP and UDP entries of sw the host hk has.
+func (sw *swarm) hostCount(hk [16]byte) int {
+	if sw.perIP != nil {
+		return int(sw.perIP[hk])
+	}
+	n := 0
+	for _, k := range []setKind{kindV4, kindV6} {
+		for i := range sw.sets[k].list {
+			if hostKey(sw.sets[k].list[i].addr.Addr()) == hk {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 func (sw *swarm) size() int {
@@ -164,11 +247,16 @@ func (sw *swarm) size() int {
 // shardStats are counters kept under the shard lock, so that the hot path
 // touches no shared cache line; Stats sums them.
 type shardStats struct {
-	announces [numProtos]uint64
-	scrapes   [numProtos]uint64
-	peers     [numProtos]int64
-	seeders   [numProtos]int64
-	swarms    int64
+	announces     [numProtos]uint64
+	scrapes       [numProtos]uint64
+	peers         [numProtos]int64
+	seeders       [numProtos]int64
+	swarms        int64
+	active        int64  // swarms with at least one peer, kept as peers come and go
+	evicted       uint64 // peers evicted from full swarms for newcomers
+	perIPFull     uint64 // newcomers not stored: their IP had maxPeersPerIP entries
+	emptyDropped  uint64 // empty swarms dropped early to make room for a new one
+	sourceLimited uint64 // new torrents refused by the per-source token buckets
 }
 
 type shard struct {
@@ -178,25 +266,47 @@ type shard struct {
 	_      [64]byte // keep neighbouring shards' locks off one cache line
 }
 
+// Bounds on what one address can take of a swarm, and where they come from.
+const (
+	// evictSamples: a full swarm makes room for a newcomer by evicting the
+	// least recently announced of this many random entries, Redis's
+	// approximate LRU (it samples 5): O(1) per newcomer instead of a scan of
+	// 5,000, and the entry evicted is, on average, among the oldest
+	// 1/(evictSamples+1) of the swarm.
+	evictSamples = 8
+	// dropEmptyScan bounds how many of a shard's swarms a new torrent looks
+	// at for an empty one to replace when the tracker is full (a shard holds
+	// 4,096 swarms at DefaultMaxTorrents).
+	dropEmptyScan = 64
+	// dropEmptyShards is how many other shards a new torrent looks in when
+	// its own has no empty swarm to give up: a few, to bound the work of an
+	// announce that will be refused anyway.
+	dropEmptyShards = 8
+)
+
 // store holds every swarm.
 type store struct {
 	shards [numShards]shard
 	seed   uint64 // spreads info hashes over shards unpredictably
 
 	maxPeersPerSwarm int
+	maxPeersPerIP    uint16
 	maxPeers         int64
 	maxSwarms        int64
 	peers            atomic.Int64 // all peers, for maxPeers
 	swarms           atomic.Int64
+	sources          sourceLimiter // new torrents per address and network
 }
 
 func newStore(cfg *Config) *store {
 	st := &store{
 		seed:             rand.Uint64() | 1,
 		maxPeersPerSwarm: cfg.MaxPeersPerTorrent,
+		maxPeersPerIP:    uint16(min(cfg.MaxPeersPerIP, 1<<16-1)),
 		maxPeers:         int64(cfg.MaxPeers),
 		maxSwarms:        int64(cfg.MaxTorrents),
 	}
+	st.sources.init(cfg)
 	for i := range st.shards {
 		st.shards[i].swarms = make(map[[20]byte]*swarm)
 	}
@@ -221,6 +331,10 @@ type announceParams struct {
 	conn     *wsConn
 	now      int64 // server clock
 	ttl      int64 // how long the entry lives without another announce
+	// source is the address the request came from (not the "ip"
+	// parameter), for the per-source limits on new torrents; invalid for
+	// none.
+	source netip.Addr
 
 	// numWant is how many peers to pick; other kinds of peers are picked from
 	// the set otherKind (kindV4 and kindV6 for HTTP), -1 for none.
@@ -245,10 +359,11 @@ type announceResult struct {
 
 // Store errors, sent as failure reasons.
 const (
-	errTrackerFull    = errMsg("tracker is full: too many torrents")
-	errPeerIDInUse    = errMsg("peer_id is in use by another connection")
-	errPeerIDAddrUsed = errMsg("peer_id is in use by another address")
-	errTooManySwarms  = errMsg("too many torrents on one connection")
+	errTrackerFull   = errMsg("tracker is full: too many torrents")
+	errPeerIDInUse   = errMsg("peer_id is in use by another connection")
+	errAddrInUse     = errMsg("ip and port are in use by another peer")
+	errTooManySwarms = errMsg("too many torrents on one connection")
+	errSourceLimited = errMsg("too many new torrents from your network: try again later")
 )
 
 // announce records an announce and picks peers for it, appending them to dst.
@@ -263,8 +378,8 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 		if p.event == eventStopped {
 			return res, nil
 		}
-		if st.swarms.Load() >= st.maxSwarms {
-			return res, errTrackerFull
+		if err := st.roomForSwarm(sh, p); err != nil {
+			return res, err
 		}
 		sw = &swarm{infoHash: *p.infoHash, ihJSON: appendBinaryString(nil, p.infoHash[:])}
 		sh.swarms[*p.infoHash] = sw
@@ -273,14 +388,22 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 	}
 	res.sw = sw
 	set := &sw.sets[p.kind]
-	self, found := set.lookup(p.peerID)
+	key := *p.peerID
+	if p.kind != kindWS {
+		key = addrKey(p.addr)
+	}
+	self, found := set.lookup(&key)
 	if found {
 		old := &set.list[self]
 		switch {
 		case p.kind == kindWS && old.conn != p.conn:
 			return res, errPeerIDInUse
-		case p.kind != kindWS && old.addr.Addr() != p.addr.Addr() && (p.key == 0 || p.key != old.key):
-			return res, errPeerIDAddrUsed
+		case p.kind != kindWS && p.source.IsValid() && p.addr.Addr() != p.source && old.id != *p.peerID &&
+			(p.key == 0 || p.key != old.key):
+			// An address named by a trusted "ip" parameter, not the one the
+			// request came from: another peer's entry there is changed or
+			// stopped only by its peer ID or its BEP 7 key.
+			return res, errAddrInUse
 		}
 	}
 	switch {
@@ -294,8 +417,11 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 		self = -1
 	case found:
 		old := &set.list[self]
+		// A client that restarts on the same ip:port with a new peer ID
+		// takes its old entry over: one address, one entry.
+		old.id = *p.peerID
 		old.expires = p.now + p.ttl
-		old.addr, old.key = p.addr, p.key
+		old.key = p.key
 		if old.proto != p.proto {
 			sh.stats.peers[old.proto]--
 			sh.stats.peers[p.proto]++
@@ -306,15 +432,13 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 			old.proto = p.proto
 		}
 		seeder := old.seeder
-		switch {
-		case p.event == eventCompleted:
-			if !seeder {
+		switch p.left {
+		case leftZero:
+			if p.event == eventCompleted && !seeder {
 				sw.downloaded++
 			}
 			seeder = true
-		case p.left == leftZero:
-			seeder = true
-		case p.left == leftSome:
+		case leftSome:
 			seeder = false
 		}
 		if seeder != old.seeder {
@@ -331,26 +455,20 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 		if !p.mayInsert {
 			return res, errTooManySwarms
 		}
-		if sw.size() >= st.maxPeersPerSwarm || st.peers.Load() >= st.maxPeers {
+		if !st.roomForPeer(sh, sw, p) {
 			break // the peer gets peers but is not handed out itself
 		}
 		np := peer{id: *p.peerID, proto: p.proto, key: p.key, expires: p.now + p.ttl, addr: p.addr, conn: p.conn}
-		switch {
-		case p.event == eventCompleted:
+		if p.left == leftZero {
+			// "completed" counts a download only when the peer says it has
+			// everything: a completed with bytes left is a confused client.
 			np.seeder = true
-			sw.downloaded++
-		case p.left == leftZero:
-			np.seeder = true
+			if p.event == eventCompleted {
+				sw.downloaded++
+			}
 		}
-		set.add(np)
+		st.insert(sh, sw, p.kind, np)
 		self = int32(len(set.list) - 1)
-		st.peers.Add(1)
-		sh.stats.peers[p.proto]++
-		if np.seeder {
-			sw.seeders++
-			sh.stats.seeders[p.proto]++
-		}
-		sw.emptySince = 0
 		res.inserted = true
 	}
 	if p.event != eventStopped && p.numWant > 0 {
@@ -370,6 +488,133 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 	return res, nil
 }
 
+// roomForSwarm decides whether p may create a new swarm in sh: the table
+// must have room, or an empty swarm of this shard to give up, and p's source
+// must have a token for a new torrent.
+func (st *store) roomForSwarm(sh *shard, p *announceParams) error {
+	if st.swarms.Load() >= st.maxSwarms && !st.dropEmpty(sh) {
+		return errTrackerFull
+	}
+	if !st.sources.allow(p.source, p.now) {
+		sh.stats.sourceLimited++
+		return errSourceLimited
+	}
+	return nil
+}
+
+// dropEmpty deletes one swarm that has no peers, if it finds one among
+// dropEmptyScan swarms of sh (map order is random, so successive calls look
+// at different swarms), or else of up to dropEmptyShards other shards whose
+// locks are free: TryLock, because waiting for a second shard lock while
+// holding one could deadlock.
+func (st *store) dropEmpty(sh *shard) bool {
+	if st.dropEmptyIn(sh) {
+		return true
+	}
+	start := rand.IntN(numShards)
+	for i := range dropEmptyShards {
+		other := &st.shards[(start+i)%numShards]
+		if other == sh || !other.mu.TryLock() {
+			continue
+		}
+		ok := st.dropEmptyIn(other)
+		other.mu.Unlock()
+		if ok {
+			return true
+		}
+	}
+	return false
+}
+
+// dropEmptyIn is dropEmpty within one shard, whose lock the caller holds.
+func (st *store) dropEmptyIn(sh *shard) bool {
+	n := 0
+	for ih, sw := range sh.swarms {
+		if sw.size() == 0 {
+			delete(sh.swarms, ih)
+			sh.stats.swarms--
+			sh.stats.emptyDropped++
+			st.swarms.Add(-1)
+			return true
+		}
+		if n++; n == dropEmptyScan {
+			break
+		}
+	}
+	return false
+}
+
+// roomForPeer decides whether p's new entry may be stored in sw. An IP
+// address with maxPeersPerIP entries in the swarm gets no more; a full
+// swarm evicts an old entry for the newcomer, so that nobody can lock
+// newcomers out by filling it; when the whole tracker is full, newcomers
+// are not stored.
+func (st *store) roomForPeer(sh *shard, sw *swarm, p *announceParams) bool {
+	if p.kind != kindWS && sw.hostCount(hostKey(p.addr.Addr())) >= int(st.maxPeersPerIP) {
+		sh.stats.perIPFull++
+		return false
+	}
+	if sw.size() >= st.maxPeersPerSwarm {
+		return st.evictOne(sh, sw, p.kind)
+	}
+	return st.peers.Load() < st.maxPeers
+}
+
+// evictOne removes the least recently announced of evictSamples random
+// entries of sw: from the set of kind when it has any, else from the
+// largest set.
+func (st *store) evictOne(sh *shard, sw *swarm, kind setKind) bool {
+	if len(sw.sets[kind].list) == 0 {
+		for k := range sw.sets {
+			if len(sw.sets[k].list) > len(sw.sets[kind].list) {
+				kind = setKind(k)
+			}
+		}
+	}
+	list := sw.sets[kind].list
+	if len(list) == 0 {
+		return false
+	}
+	victim := int32(-1)
+	for range evictSamples {
+		i := int32(rand.IntN(len(list)))
+		if victim < 0 || list[i].expires < list[victim].expires {
+			victim = i
+		}
+	}
+	st.removeAt(sh, sw, kind, victim)
+	sh.stats.evicted++
+	return true
+}
+
+// insert adds np to sw's set kind and keeps the counters.
+func (st *store) insert(sh *shard, sw *swarm, kind setKind, np peer) {
+	if sw.size() == 0 {
+		sh.stats.active++
+		sw.emptySince = 0
+	}
+	sw.sets[kind].add(np)
+	if kind != kindWS {
+		switch n := len(sw.sets[kindV4].list) + len(sw.sets[kindV6].list); {
+		case sw.perIP != nil:
+			sw.perIP[hostKey(np.addr.Addr())]++
+		case n > perIPAbove:
+			sw.perIP = make(map[[16]byte]uint16)
+			for _, k := range []setKind{kindV4, kindV6} {
+				for i := range sw.sets[k].list {
+					sw.perIP[hostKey(sw.sets[k].list[i].addr.Addr())]++
+				}
+			}
+		}
+	}
+	st.peers.Add(1)
+	sh.stats.peers[np.proto]++
+	if np.seeder {
+		sw.seeders++
+		sh.stats.seeders[np.proto]++
+	}
+}
+
 // removeAt removes the peer at i of sw's set kind and keeps the counters.
 func (st *store) removeAt(sh *shard, sw *swarm, kind setKind, i int32) {
 	p := &sw.sets[kind].list[i]
@@ -378,8 +623,22 @@ func (st *store) removeAt(sh *shard, sw *swarm, kind setKind, i int32) {
 		sw.seeders--
 		sh.stats.seeders[p.proto]--
 	}
+	if kind != kindWS && sw.perIP != nil {
+		ip := hostKey(p.addr.Addr())
+		if n := sw.perIP[ip]; n > 1 {
+			sw.perIP[ip] = n - 1
+		} else {
+			delete(sw.perIP, ip)
+		}
+	}
 	sw.sets[kind].remove(i)
+	if sw.perIP != nil && len(sw.sets[kindV4].list)+len(sw.sets[kindV6].list) < perIPAbove/2 {
+		sw.perIP = nil // maps never shrink, and a scan will do
+	}
 	st.peers.Add(-1)
+	if sw.size() == 0 {
+		sh.stats.active--
+	}
 }
 
 // removeConn removes the WebSocket peer id of conn c from sw, if it is there.
@@ -424,8 +683,13 @@ func (st *store) scrape(ih *[20]byte, pr proto) scrapeCounts {
 }
 
 // expire removes peers whose time is up, and swarms that have had no peer
-// for emptyTTL. It holds one shard lock at a time.
+// for emptyTTL, or at once when the table is more than 7/8 full (so that a
+// crowd of torrents that came and went does not keep new ones out). It
+// holds one shard lock at a time.
 func (st *store) expire(now, emptyTTL int64) (peers int) {
+	if st.swarms.Load() > st.maxSwarms/8*7 {
+		emptyTTL = 0
+	}
 	for s := range st.shards {
 		sh := &st.shards[s]
 		sh.mu.Lock()
@@ -455,8 +719,9 @@ func (st *store) expire(now, emptyTTL int64) (peers int) {
 	return peers
 }
 
-// sumStats adds up the shards' counters.
-func (st *store) sumStats() (sum shardStats, active int64) {
+// sumStats adds up the shards' counters: O(shards), whatever the number of
+// torrents, since every counter is kept as swarms change.
+func (st *store) sumStats() (sum shardStats) {
 	for s := range st.shards {
 		sh := &st.shards[s]
 		sh.mu.Lock()
@@ -467,12 +732,12 @@ func (st *store) sumStats() (sum shardStats, active int64) {
 			sum.seeders[p] += sh.stats.seeders[p]
 		}
 		sum.swarms += sh.stats.swarms
-		for _, sw := range sh.swarms {
-			if sw.size() > 0 {
-				active++
-			}
-		}
+		sum.active += sh.stats.active
+		sum.evicted += sh.stats.evicted
+		sum.perIPFull += sh.stats.perIPFull
+		sum.emptyDropped += sh.stats.emptyDropped
+		sum.sourceLimited += sh.stats.sourceLimited
 		sh.mu.Unlock()
 	}
-	return sum, active
+	return sum
 }

@@ -136,42 +136,102 @@ func (u *udpHandler) connectionID(addr netip.AddrPort, epoch int64) uint64 {
 func (u *udpHandler) epoch() int64 { return u.s.now() / int64(udpEpoch) }
 
 // handle answers one packet; it returns nil to send nothing.
+//
+// Until a packet shows a valid connection ID its source address is
+// unproven (anyone can forge it), so no answer to it is bigger than the
+// packet: a connect answer is 16 bytes for 16, an error is sent only if it
+// fits in the request's size, and anything else is dropped and counted. A
+// tracker that answers more than it is sent lets a forger aim it at a
+// victim as an amplifier.
 func (u *udpHandler) handle(pkt []byte, from netip.AddrPort) []byte {
 	s := u.s
 	s.ctr.udpPackets.Add(1)
 	if len(pkt) < udpHeaderSize || !from.IsValid() {
-		s.ctr.udpBad.Add(1)
-		return nil
+		return u.drop()
 	}
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	connID := binary.BigEndian.Uint64(pkt)
 	action := binary.BigEndian.Uint32(pkt[8:])
 	txid := binary.BigEndian.Uint32(pkt[12:])
 	out := u.out[:0]
-	if action == udpActionConnect {
+	switch action {
+	case udpActionConnect:
 		if connID != udpProtocolID {
-			// Not BEP 15; answering could make us a reflector.
-			s.ctr.udpBad.Add(1)
-			return nil
+			return u.drop() // not BEP 15
 		}
 		out = binary.BigEndian.AppendUint32(out, udpActionConnect)
 		out = binary.BigEndian.AppendUint32(out, txid)
 		out = binary.BigEndian.AppendUint64(out, u.connectionID(from, u.epoch()))
 		u.out = out
 		return out
+	case udpActionAnnounce, udpActionScrape:
+	default:
+		return u.drop() // junk: no tracker client sends another action
 	}
 	e := u.epoch()
 	if connID != u.connectionID(from, e) && connID != u.connectionID(from, e-1) {
-		// The answer is no bigger than the request, so this reflects nothing.
-		return u.failure(txid, "connection ID expired or invalid: connect again")
+		// A real client's expired ID (after a restart of the tracker, whose
+		// key is new) comes on a well-formed announce or scrape, which this
+		// 29-byte error fits in and which it tells to connect again at once
+		// instead of after its retransmissions time out. Anything else is junk.
+		if !wellFormed(action, pkt) {
+			return u.drop()
+		}
+		return u.failureAtMost(len(pkt), txid, "connection ID expired")
 	}
+	// The connection ID proves the source address: answers may be bigger now.
 	switch action {
 	case udpActionAnnounce:
 		return u.announce(pkt, from, txid)
-	case udpActionScrape:
+	default:
 		return u.scrape(pkt, txid)
 	}
-	return u.failure(txid, "unknown action")
+}
+
+// wellFormed reports whether pkt has the shape of a request of action: a
+// scrape is a header and whole info hashes; an announce is 98 bytes, or
+// more with BEP 41 options that parse (0 ends them, 1 is padding, 2 is a
+// length and that many bytes of URL data).
+func wellFormed(action uint32, pkt []byte) bool {
+	if action == udpActionScrape {
+		return len(pkt) >= udpHeaderSize+20 && (len(pkt)-udpHeaderSize)%20 == 0
+	}
+	if len(pkt) < udpAnnounceSize {
+		return false
+	}
+	opts := pkt[udpAnnounceSize:]
+	for len(opts) > 0 {
+		switch opts[0] {
+		case 0:
+			return true
+		case 1:
+			opts = opts[1:]
+		case 2:
+			if len(opts) < 2 || len(opts) < 2+int(opts[1]) {
+				return false
+			}
+			opts = opts[2+int(opts[1]):]
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// drop counts a packet left unanswered.
+func (u *udpHandler) drop() []byte {
+	u.s.ctr.udpBad.Add(1)
+	u.s.ctr.udpDropped.Add(1)
+	return nil
+}
+
+// failureAtMost answers an error only if the answer is no bigger than limit
+// bytes; otherwise it drops the packet.
+func (u *udpHandler) failureAtMost(limit int, txid uint32, reason string) []byte {
+	if 8+len(reason) > limit {
+		return u.drop()
+	}
+	return u.failure(txid, reason)
 }
 
 func (u *udpHandler) failure(txid uint32, reason string) []byte {
@@ -239,6 +299,7 @@ func (u *udpHandler) announce(pkt []byte, from netip.AddrPort, txid uint32) []by
 		key:       key,
 		now:       s.now(),
 		ttl:       s.ttlHTTP,
+		source:    from.Addr(),
 		numWant:   numWant,
 		otherKind: -1, // BEP 15: one address family per answer
 		mayInsert: true,

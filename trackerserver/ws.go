@@ -62,7 +62,8 @@ type wsConn struct {
 	sink    func([]byte)    // benchmarks: where writes go when ws is nil
 	netConn net.Conn        // what ws runs on
 	remote  netip.AddrPort
-	regID   uint64 // for the registry's sharding
+	source  netip.Addr // the client's address for per-source limits (X-Forwarded-For with TrustProxy)
+	regID   uint64     // for the registry's sharding
 
 	// Owned by the reader goroutine.
 	ids         []boundID
@@ -151,6 +152,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	c := s.newConn(ws, remote)
+	c.source = s.clientAddr(r)
 	c.netConn = hr.conn
 	s.ctr.wsAccepted.Add(1)
 	s.conns.add(c)
@@ -343,6 +345,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		conn:      c,
 		now:       now,
 		ttl:       s.ttlWS,
+		source:    c.source,
 		numWant:   len(m.offers),
 		otherKind: -1,
 		mayInsert: len(c.memberships) < s.cfg.MaxTorrentsPerConn || c.pruneMemberships(),

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/swarmcast/swarmcast/lsd"
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -31,6 +33,7 @@ const defaultListen = ":6881"
 // clientFlags are the flags shared by every command that runs a client.
 type clientFlags struct {
 	listen    string
+	listenSet bool // --listen was given: used as written, never replaced
 	peers     stringList
 	trackers  stringList
 	tiers     bool
@@ -49,7 +52,11 @@ type clientFlags struct {
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.listen, "listen", defaultListen, "TCP `ADDR` to accept peers on (\":0\" for any free port)")
+	f.listen = defaultListen
+	fs.Func("listen", "TCP `ADDR` to accept peers on (default "+defaultListen+", or any free port when that is taken; \":0\" for any free port)", func(s string) error {
+		f.listen, f.listenSet = s, true
+		return nil
+	})
 	fs.Var(&f.peers, "peer", "connect to this peer `HOST:PORT` directly (repeatable)")
 	fs.Var(&f.trackers, "tracker", "announce to this tracker `URL` too (repeatable)")
 	fs.BoolVar(&f.tiers, "tracker-tiers", false, "announce to one tracker at a time, tier by tier, as BEP 12 says (by default every tracker at once, as WebTorrent and qBittorrent do)")
@@ -89,12 +96,9 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: --down-limit: %v", errUsage, err)
 	}
-	l, err := tcp.Listen(f.listen)
-	if err != nil && f.listen == defaultListen {
-		l, err = tcp.Listen(":0")
-	}
+	l, err := f.openListener(stderr)
 	if err != nil {
-		return nil, fmt.Errorf("listening on %s: %w", f.listen, err)
+		return nil, err
 	}
 	_, portStr, _ := net.SplitHostPort(l.Addr())
 	port, _ := strconv.Atoi(portStr)
@@ -146,6 +150,36 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 		trackers.close()
 		return err
 	}}, nil
+}
+
+// openListener listens on --listen as the user wrote it; only the unset
+// default falls back to any free port (and says which).
+func (f *clientFlags) openListener(stderr io.Writer) (transport.Listener, error) {
+	l, err := tcp.Listen(f.listen)
+	if err == nil {
+		return l, nil
+	}
+	if !f.listenSet {
+		if l, err2 := tcp.Listen(":0"); err2 == nil {
+			if !f.quiet {
+				fmt.Fprintf(stderr, "port %s is taken (%v); listening on %s instead\n", portOf(f.listen), errors.Unwrap(err), l.Addr())
+			}
+			return l, nil
+		}
+	}
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("listening on %s: port %s is taken by another program (or another swarmcast); stop it, or choose another port with --listen :PORT (--listen :0 takes any free port)",
+			f.listen, portOf(f.listen))
+	}
+	return nil, fmt.Errorf("listening on %s: %w", f.listen, err)
+}
+
+// portOf returns the port of a listen address.
+func portOf(addr string) string {
+	if _, p, err := net.SplitHostPort(addr); err == nil {
+		return p
+	}
+	return addr
 }
 
 // startLSD starts BEP 14 local service discovery for the client's public

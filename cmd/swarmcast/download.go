@@ -73,7 +73,7 @@ func runDownload(args []string, stdout, stderr io.Writer) error {
 			rep.report(t, true)
 			if err != nil {
 				if ctx.Err() != nil {
-					return errInterrupted
+					return rep.interrupted()
 				}
 				return err
 			}
@@ -120,17 +120,110 @@ func addArg(c *torrent.Client, arg string, opt torrent.AddOptions) (*torrent.Tor
 	return c.AddTorrent(mi, opt)
 }
 
-// reporter prints progress: a bar on a terminal, JSON lines otherwise.
+// reporter prints progress: a bar on a terminal, JSON lines otherwise; and,
+// once each, the engine's warnings (an address that cannot be reached, a
+// magnet whose peers cannot send the metadata), and now and then a line
+// saying why there are no peers.
 type reporter struct {
-	w     io.Writer
-	quiet bool
-	json  bool
-	bar   bool
+	w      io.Writer
+	quiet  bool
+	json   bool
+	bar    bool
+	start  time.Time
+	said   map[string]bool // warnings printed
+	lastNo time.Time       // when "no peers yet" was last printed
+	last   torrent.Stats   // the newest stats, for the reason of an early stop
 }
 
+// noPeersAfter and noPeersEvery pace the "no peers yet" line: not before
+// trackers had a chance to answer, then twice a minute.
+const (
+	noPeersAfter = 10 * time.Second
+	noPeersEvery = 30 * time.Second
+	// maxSaid bounds the warnings remembered as printed.
+	maxSaid = 256
+)
+
 func newReporter(w io.Writer, cf *clientFlags) *reporter {
-	return &reporter{w: w, quiet: cf.quiet, json: cf.json || !isTerminal(w), bar: isTerminal(w) && !cf.json}
+	return &reporter{w: w, quiet: cf.quiet, json: cf.json || !isTerminal(w), bar: isTerminal(w) && !cf.json,
+		start: time.Now(), said: map[string]bool{}}
 }
+
+// warn prints a line for the user: its own JSON object in JSON mode, a
+// plain line (below the bar) otherwise.
+func (r *reporter) warn(s torrent.Stats, text string) {
+	if r.json {
+		b, _ := json.Marshal(struct {
+			Time     string `json:"time"`
+			InfoHash string `json:"infoHash"`
+			Warning  string `json:"warning"`
+		}{time.Now().UTC().Format(time.RFC3339), s.InfoHash, text})
+		fmt.Fprintf(r.w, "%s\n", b)
+		return
+	}
+	fmt.Fprintf(r.w, "\r\033[K%s\n", text)
+}
+
+// notices prints new warnings, and the "no peers yet" summary when due.
+func (r *reporter) notices(s torrent.Stats) {
+	for _, w := range s.Warnings {
+		if !r.said[w] && len(r.said) < maxSaid {
+			r.said[w] = true
+			r.warn(s, w)
+		}
+	}
+	now := time.Now()
+	if s.Peers > 0 || s.Complete || now.Sub(r.start) < noPeersAfter || now.Sub(r.lastNo) < noPeersEvery {
+		return
+	}
+	r.lastNo = now
+	r.warn(s, noPeersLine(s))
+}
+
+// noPeersLine says why a download has no peer: "no peers yet: 0 from
+// trackers, 1 address failing (connection refused)".
+func noPeersLine(s torrent.Stats) string {
+	line := fmt.Sprintf("no peers yet: %d from trackers", s.CandidatesBySource["tracker"])
+	for _, src := range []string{"dht", "pex", "lsd"} {
+		if n := s.CandidatesBySource[src]; n > 0 {
+			line += fmt.Sprintf(", %d from %s", n, strings.ToUpper(src))
+		}
+	}
+	switch s.PeersFailing {
+	case 0:
+	case 1:
+		line += ", 1 address failing"
+	default:
+		line += fmt.Sprintf(", %d addresses failing", s.PeersFailing)
+	}
+	if s.LastError != "" && s.PeersFailing > 0 {
+		line += " (" + s.LastError + ")"
+	}
+	return line
+}
+
+// interrupted returns the error for a download stopped by the user, saying
+// why nothing came when nothing did.
+func (r *reporter) interrupted() error {
+	s := r.last
+	if s.DownloadedTotal > 0 || s.Peers > 0 || s.InfoHash == "" {
+		return errInterrupted
+	}
+	why := noPeersLine(s)
+	if len(s.Warnings) > 0 {
+		why = s.Warnings[len(s.Warnings)-1]
+	}
+	return nothingCame{why}
+}
+
+// nothingCame is errInterrupted when no byte came: it says why instead.
+type nothingCame struct{ why string }
+
+func (e nothingCame) Error() string {
+	return "interrupted; nothing was downloaded: " + e.why
+}
+
+func (e nothingCame) Unwrap() error { return errInterrupted }
 
 // progressLine is one JSON progress line.
 type progressLine struct {
@@ -149,13 +242,18 @@ type progressLine struct {
 	Addresses    map[string]int   `json:"addressesBySource,omitempty"` // known peer addresses by who gave them (dht, tracker, ...)
 	Complete     bool             `json:"done"`
 	Error        string           `json:"error,omitempty"`
+	PeersFailing int              `json:"peersFailing"`
+	LastError    string           `json:"lastError,omitempty"`
 }
 
 func (r *reporter) report(t *torrent.Torrent, final bool) {
 	if r.quiet {
+		r.last = t.Stats()
 		return
 	}
 	s := t.Stats()
+	r.last = s
+	r.notices(s)
 	progress := 0.0
 	if s.BytesWanted > 0 {
 		progress = float64(s.BytesWanted-s.BytesLeft) / float64(s.BytesWanted)
@@ -165,7 +263,7 @@ func (r *reporter) report(t *torrent.Torrent, final bool) {
 			Time: time.Now().UTC().Format(time.RFC3339), InfoHash: s.InfoHash, Name: s.Name, Progress: progress,
 			Length: s.BytesWanted, BytesLeft: s.BytesLeft, Downloaded: s.DownloadedTotal, Uploaded: s.UploadedTotal,
 			DownloadRate: s.DownloadRate, UploadRate: s.UploadRate, Peers: s.Peers, BySource: s.Downloaded, Addresses: s.CandidatesBySource,
-			Complete: s.Complete, Error: s.Error,
+			Complete: s.Complete, Error: s.Error, PeersFailing: s.PeersFailing, LastError: s.LastError,
 		})
 		fmt.Fprintf(r.w, "%s\n", b)
 		return

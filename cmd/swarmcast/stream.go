@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/httpstream"
-	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/torrent"
 	"github.com/swarmcast/swarmcast/web"
 )
@@ -93,7 +92,7 @@ func runStream(args []string, stdout, stderr io.Writer) error {
 	if !*all {
 		for _, other := range t.Files() {
 			if other != f {
-				other.SetPriority(picker.None)
+				other.SetPriority(torrent.PriorityNone)
 			}
 		}
 	}

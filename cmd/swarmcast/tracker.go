@@ -7,8 +7,10 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -35,6 +37,10 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	maxPeers := fs.Int("max-peers-per-torrent", trackerserver.DefaultMaxPeersPerTorrent, "peers kept per torrent (`N`)")
 	trustIP := fs.Bool("trust-ip", false, "take a peer's address from the announce's ip parameter")
 	trustProxy := fs.Bool("trust-proxy", false, "take an HTTP client's address from X-Forwarded-For (behind a reverse proxy)")
+	maxPerIP := fs.Int("max-peers-per-ip", trackerserver.DefaultMaxPeersPerIP, "HTTP and UDP peers (ip:port) one IP address may have in one torrent (`N`)")
+	var statsAllow stringList
+	fs.Var(&statsAllow, "stats-allow", "serve /stats and /metrics only to this `CIDR` or IP (repeatable); others get 403")
+	statsTokenFile := fs.String("stats-token-file", "", "serve /stats and /metrics also to requests with \"Authorization: Bearer TOKEN\", TOKEN being the first line of `FILE`")
 	verbose := fs.Bool("v", false, "log refused requests to stderr")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
@@ -52,8 +58,26 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cfg := trackerserver.Config{
 		Interval:           *interval,
 		MaxPeersPerTorrent: *maxPeers,
+		MaxPeersPerIP:      *maxPerIP,
 		TrustIPParam:       *trustIP,
 		TrustProxy:         *trustProxy,
+	}
+	for _, a := range statsAllow {
+		p, err := parsePrefixOrAddr(a)
+		if err != nil {
+			return fmt.Errorf("%w: --stats-allow %q: give an address or a CIDR like 10.0.0.0/8", errUsage, a)
+		}
+		cfg.StatsAllow = append(cfg.StatsAllow, p)
+	}
+	if *statsTokenFile != "" {
+		b, err := os.ReadFile(*statsTokenFile)
+		if err != nil {
+			return fmt.Errorf("--stats-token-file: %w", err)
+		}
+		tok, _, _ := strings.Cut(string(b), "\n")
+		if cfg.StatsToken = strings.TrimSpace(tok); cfg.StatsToken == "" {
+			return fmt.Errorf("%w: --stats-token-file %s: the first line is empty", errUsage, *statsTokenFile)
+		}
 	}
 	if *verbose {
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -101,6 +125,26 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	fmt.Fprintln(stderr, "tracker stopped")
 	return nil
+}
+
+// parsePrefixOrAddr parses a CIDR, or an address as the prefix of just it.
+func parsePrefixOrAddr(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // drain waits for n Serve calls to return.

@@ -8,7 +8,10 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +118,8 @@ func TestTrackerCommandErrors(t *testing.T) {
 		{[]string{"--interval", "10ms"}, true, "too short"},
 		{[]string{"--bogus"}, false, "not defined"},
 		{[]string{"--http", "256.0.0.1:1"}, false, "HTTP"},
+		{[]string{"--stats-allow", "10.0.0.0/99"}, true, "--stats-allow"},
+		{[]string{"--stats-token-file", "/nonexistent/token"}, false, "--stats-token-file"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -135,4 +140,75 @@ func TestTrackerCommandErrors(t *testing.T) {
 	if code, _, _ := runCLI(t, "tracker", "-h"); code != 0 {
 		t.Fatalf("swarmcast tracker -h: exit %d", code)
 	}
+}
+
+// TestTrackerStatsAccess: --stats-allow and --stats-token-file keep /stats
+// and /metrics from strangers, not from admins or the token's holder.
+func TestTrackerStatsAccess(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serveTracker(ctx, []string{"--http", "127.0.0.1:0", "--stats-allow", "127.0.0.2", "--stats-token-file", tokenFile}, pw, io.Discard)
+		pw.Close()
+	}()
+	sc := bufio.NewScanner(pr)
+	var statsURL string
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "stats: "); ok {
+			statsURL = v
+			break
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if statsURL == "" {
+		t.Fatal("no stats URL printed")
+	}
+	client := func(ip string) *http.Client {
+		tr := &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}).DialContext}
+		t.Cleanup(tr.CloseIdleConnections)
+		return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	}
+	status := func(c *http.Client, url, auth string) int {
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	stranger, admin := client("127.0.0.1"), client("127.0.0.2")
+	metricsURL := strings.TrimSuffix(statsURL, "/stats") + "/metrics"
+	for _, url := range []string{statsURL, metricsURL} {
+		if got := status(stranger, url, ""); got != http.StatusForbidden {
+			t.Errorf("%s from a stranger: %d, want 403", url, got)
+		}
+		if got := status(stranger, url, "Bearer s3cret"); got != http.StatusOK {
+			t.Errorf("%s with the token: %d, want 200", url, got)
+		}
+		if got := status(admin, url, ""); got != http.StatusOK {
+			t.Errorf("%s from the admin address: %d, want 200", url, got)
+		}
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("tracker: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tracker did not stop")
+	}
+	stranger.CloseIdleConnections()
+	admin.CloseIdleConnections()
 }

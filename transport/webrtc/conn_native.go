@@ -21,18 +21,52 @@ import (
 const readChunk = 64 << 10
 
 // closeDrainTimeout bounds how long Close waits for queued data to leave.
-// On a LAN or loopback a full send buffer (1 MiB) drains in tens of
+// On a LAN or loopback a full send buffer (2 MiB) drains in tens of
 // milliseconds; a slower peer loses what is left, and BitTorrent does not
 // depend on the last bytes before a close.
 const closeDrainTimeout = 250 * time.Millisecond
 
+// Send thresholds of the native build. pion's BufferedAmount counts the
+// bytes sent but not yet acknowledged as well as those queued, so the data
+// in flight, up to the peer's SCTP receive window, is part of it. Write
+// resumes once less than that window is buffered, so the window can always
+// be filled, and blocks when more than sendQueueAbove waits beyond it.
+// Resuming at a fixed 512 KiB instead (half of a 1 MiB buffer) left the link
+// idle for half of the peer's 1 MiB window every round trip: across
+// emulated paths (BenchmarkLink, old and new side by side in one run)
+// 10.1-10.9 -> 15.9 MB/s at 41 ms and 4.7 -> 8.2 MB/s at 101 ms.
+const (
+	// sendQueueAbove is how many bytes may wait queued beyond the peer's
+	// receive window before Write blocks: 1 MiB, the whole buffer before
+	// this change, which kept loopback at full speed (BenchmarkConn).
+	sendQueueAbove = 1 << 20
+
+	// minSendWindow and maxSendWindow bound the peer's advertised receive
+	// window as the resume threshold. 512 KiB is the old threshold, in
+	// case a peer advertises a tiny window; 16 MiB bounds the memory one
+	// connection holds whatever a peer claims (pion and libdatachannel
+	// advertise 1 MiB, as issue 16 found).
+	minSendWindow = 512 << 10
+	maxSendWindow = 16 << 20
+)
+
+// sendThresholds returns the buffered amounts at which a blocked Write
+// resumes (low) and above which Write blocks (high), from the peer's
+// receive window rwnd.
+func sendThresholds(rwnd uint32) (low, high uint64) {
+	low = min(max(uint64(rwnd), minSendWindow), maxSendWindow)
+	return low, low + sendQueueAbove
+}
+
 // Conn is an open data channel read and written as a byte stream. Write
 // splits data into messages of at most MaxWriteMessage bytes and blocks
-// while more than 1 MiB waits to be sent. Read returns the bytes of the
-// peer's messages in order, whatever their sizes. Read and Write may be
-// called concurrently with each other and with Close.
+// while the peer's receive window and 1 MiB more wait to be sent or
+// acknowledged. Read returns the bytes of the peer's messages in order,
+// whatever their sizes. Read and Write may be called concurrently with each
+// other and with Close.
 type Conn struct {
 	pc       *pion.PeerConnection
+	flushLog func() // the peer's; after the pc closes
 	dc       *pion.DataChannel
 	outbound bool
 	remote   string
@@ -46,8 +80,12 @@ type Conn struct {
 
 	wmu   sync.Mutex    // serializes Write
 	wrote bool          // Write sent data; guarded by wmu
-	low   chan struct{} // signalled when the send buffer drains to sendBufferLow
+	low   chan struct{} // signalled when the send buffer drains to sendLow
 	done  chan struct{} // closed by Close
+
+	// sendLow and sendHigh are the send thresholds (sendThresholds), set
+	// when the channel opens.
+	sendLow, sendHigh uint64
 
 	closing atomic.Bool
 }
@@ -55,6 +93,7 @@ type Conn struct {
 func newConn(p *peer, dc *pion.DataChannel) *Conn {
 	return &Conn{
 		pc:       p.pc,
+		flushLog: p.flushLog,
 		dc:       dc,
 		outbound: p.outbound,
 		remote:   "webrtc",
@@ -77,7 +116,15 @@ func (c *Conn) open() error {
 	}
 	c.raw = raw
 	c.remote = remoteAddr(c.pc)
-	c.dc.SetBufferedAmountLowThreshold(sendBufferLow)
+	// When the channel opens, the peer has acknowledged the channel's open
+	// handshake, so the window left is (within a few bytes) the whole
+	// window the peer advertises.
+	var rwnd uint32
+	if sctp := c.pc.SCTP(); sctp != nil {
+		rwnd = sctp.Stats().ReceiverWindow
+	}
+	c.sendLow, c.sendHigh = sendThresholds(rwnd)
+	c.dc.SetBufferedAmountLowThreshold(c.sendLow)
 	c.dc.OnBufferedAmountLow(c.signalLow)
 	return nil
 }
@@ -181,7 +228,7 @@ func (c *Conn) Write(p []byte) (int, error) {
 }
 
 func (c *Conn) waitSendBuffer() error {
-	for c.dc.BufferedAmount() > sendBufferHigh {
+	for c.dc.BufferedAmount() > c.sendHigh {
 		select {
 		case <-c.low:
 		case <-c.done:
@@ -210,6 +257,7 @@ func (c *Conn) Close() error {
 		raw.Close()
 	}
 	closePeerConnection(c.pc)
+	c.flushLog()
 	return nil
 }
 

@@ -136,6 +136,7 @@ func (a *Answer) Close() error {
 // channel opens and becomes a Conn.
 type peer struct {
 	pc       *pion.PeerConnection
+	flushLog func() // logs what pion's logs left unreported; after the pc closes
 	outbound bool
 	log      *slog.Logger
 	start    time.Time
@@ -157,12 +158,14 @@ func newPeer(cfg *Config, outbound bool) (*peer, error) {
 	if len(cfg.ICEServers) > 0 {
 		conf.ICEServers = []pion.ICEServer{{URLs: cfg.ICEServers}}
 	}
-	pc, err := newAPI(cfg).NewPeerConnection(conf)
+	api, flushLog := newAPI(cfg)
+	pc, err := api.NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: new peer connection: %w", err)
 	}
 	p := &peer{
 		pc:       pc,
+		flushLog: flushLog,
 		outbound: outbound,
 		log:      cfg.logger(),
 		start:    time.Now(),
@@ -282,6 +285,7 @@ func (p *peer) close() {
 		return
 	}
 	closePeerConnection(p.pc)
+	p.flushLog()
 }
 
 // remoteAddr names the peer by the remote address of the selected ICE

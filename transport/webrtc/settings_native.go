@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
+	"sync"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
@@ -23,13 +26,38 @@ import (
 // 2-3 times faster with 4 MiB. The kernel caps it at net.core.rmem_max.
 const udpSocketBuffer = 4 << 20
 
+// initialCwnd is the SCTP congestion window a connection starts with: ten
+// packets of pion/sctp's 1,191-byte initial MTU, as TCP's initial window
+// (RFC 6928) is ten segments. pion starts at 4,380 bytes (RFC 4960), so a
+// 16 KiB block took three round trips to arrive over a fresh channel; with
+// ten packets it takes two (BenchmarkLink, 101 ms: 321 -> 210 ms).
+// pion's only knob is a floor (SetSCTPMinCwnd), so the window also never
+// falls below ten packets after a loss, where RFC 4960 allows one packet
+// after a timeout: 12 kB per round trip, well under what a sender backing
+// off for a shared link gives up.
+const initialCwnd = 10 * 1191
+
 // newAPI returns a pion API for one peer connection: detached data
-// channels, no media, pion's logs sent to the Logger.
-func newAPI(cfg *Config) *pion.API {
+// channels, no media, pion's logs sent to the Logger. Call flushLog once
+// the peer connection is closed: it logs the packet drops not yet reported.
+func newAPI(cfg *Config) (api *pion.API, flushLog func()) {
 	var se pion.SettingEngine
 	se.DetachDataChannels()
 	se.SetSCTPMaxMessageSize(MaxReadMessage)
-	se.LoggerFactory = pionLoggerFactory{cfg.logger()}
+	se.SetSCTPMinCwnd(initialCwnd)
+	// Three round trips fewer before the channel opens between two
+	// swarmcast peers (BenchmarkLink, 101 ms: 657 -> 373 ms). SNAP carries the SCTP INIT in the SDP (sctp-init,
+	// draft-hancke-tsvwg-snap), which removes SCTP's four-way handshake
+	// when both peers offer it, as two swarmcast peers do; with any other
+	// peer the attribute is ignored and SCTP shakes hands as before. The
+	// DTLS cookie exchange (HelloVerifyRequest) guards a server against
+	// spoofed source addresses; here DTLS starts only after ICE's
+	// authenticated checks have proved the peer's address, so it adds a
+	// round trip and nothing else.
+	se.EnableSctpSnap(true)
+	se.SetDTLSInsecureSkipHelloVerify(true)
+	logs := newPionLoggerFactory(cfg.logger())
+	se.LoggerFactory = logs
 	if n, err := stdnet.NewNet(); err == nil {
 		se.SetNet(bufferedNet{n})
 	}
@@ -42,30 +70,104 @@ func newAPI(cfg *Config) *pion.API {
 	// An empty media engine and interceptor registry: pion's defaults
 	// register audio and video codecs and start four RTP interceptor
 	// goroutines per connection, none of which a data channel uses.
-	return pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(&pion.MediaEngine{}),
+	api = pion.NewAPI(pion.WithSettingEngine(se), pion.WithMediaEngine(&pion.MediaEngine{}),
 		pion.WithInterceptorRegistry(&interceptor.Registry{}))
+	return api, func() { logs.drops.flush(logs.log) }
 }
 
-// pionLoggerFactory sends pion's warnings and errors to a slog.Logger at
-// debug level: a peer that vanishes makes pion log errors that are routine
-// for us. pion's debug and trace output, per packet, is dropped.
-type pionLoggerFactory struct{ log *slog.Logger }
+// pionLoggerFactory sends pion's log to a slog.Logger. Most of pion's
+// warnings and errors go at debug level: a peer that vanishes makes pion log
+// errors that are routine for us. What says that data was lost or that the
+// peer broke the protocol goes at warning level, so it shows in a normal
+// log: packets pion's mux dropped because its buffer was full (which pion
+// logs as info, once per packet, so they are counted and reported at most
+// once per pionDropReportInterval), and SCTP packets it could not parse or
+// validate. pion's debug and trace output, per packet, is dropped.
+type pionLoggerFactory struct {
+	log   *slog.Logger
+	drops *dropReport // shared by the loggers of one peer connection
+}
+
+func newPionLoggerFactory(log *slog.Logger) pionLoggerFactory {
+	return pionLoggerFactory{log: log, drops: &dropReport{now: time.Now}}
+}
 
 func (f pionLoggerFactory) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log, scope: scope}
+	return pionLogger{log: f.log, scope: scope, drops: f.drops}
+}
+
+// pionDropReportInterval is how often at most the count of packets pion's
+// mux dropped is logged: the mux drops packet by packet, hundreds a second
+// when it overflows (issue 16 saw 32 to 1,024 per 64 MiB transfer).
+const pionDropReportInterval = time.Second
+
+// pionMuxDropMsg is how pion/webrtc's mux (internal/mux, v4.2) logs a packet
+// it dropped because the endpoint's 1 MB buffer was full.
+const pionMuxDropMsg = "mux: endpoint buffer is full, dropping packet"
+
+// pionSCTPWarnings are the pion/sctp warnings that mean a peer's packet was
+// refused, as opposed to routine ones when a peer goes away (failed
+// writes and closes).
+var pionSCTPWarnings = []string{"protocol violation", "unable to parse SCTP packet", "failed validating packet"}
+
+// dropReport counts the packets pion's mux dropped and logs the count at
+// most once per pionDropReportInterval.
+type dropReport struct {
+	now   func() time.Time
+	mu    sync.Mutex
+	n     int // dropped since the last report
+	total int
+	last  time.Time // of the last report
+}
+
+func (d *dropReport) add(log *slog.Logger) {
+	d.mu.Lock()
+	d.n++
+	d.total++
+	now := d.now()
+	if !d.last.IsZero() && now.Sub(d.last) < pionDropReportInterval {
+		d.mu.Unlock()
+		return
+	}
+	n, total := d.n, d.total
+	d.n, d.last = 0, now
+	d.mu.Unlock()
+	log.Warn("webrtc: pion dropped received packets: its mux buffer was full (the receiver lags; the sender will retransmit)",
+		"dropped", n, "total", total)
+}
+
+// flush logs the drops not yet reported.
+func (d *dropReport) flush(log *slog.Logger) {
+	d.mu.Lock()
+	n, total := d.n, d.total
+	d.n = 0
+	d.mu.Unlock()
+	if n > 0 {
+		log.Warn("webrtc: pion dropped received packets: its mux buffer was full (the receiver lags; the sender will retransmit)",
+			"dropped", n, "total", total)
+	}
 }
 
 type pionLogger struct {
 	log   *slog.Logger
 	scope string
+	drops *dropReport
 }
 
 func (l pionLogger) emit(level, msg string) {
+	if l.scope == "sctp" && level == "warning" {
+		for _, w := range pionSCTPWarnings {
+			if strings.Contains(msg, w) {
+				l.log.Warn("webrtc: pion: "+msg, "scope", l.scope)
+				return
+			}
+		}
+	}
 	l.log.Debug("pion "+level+": "+msg, "scope", l.scope)
 }
 
 func (l pionLogger) emitf(level, format string, args ...any) {
-	if l.log.Enabled(context.Background(), slog.LevelDebug) {
+	if l.scope == "sctp" || l.log.Enabled(context.Background(), slog.LevelDebug) {
 		l.emit(level, fmt.Sprintf(format, args...))
 	}
 }
@@ -74,9 +176,17 @@ func (pionLogger) Trace(string)          {}
 func (pionLogger) Tracef(string, ...any) {}
 func (pionLogger) Debug(string)          {}
 func (pionLogger) Debugf(string, ...any) {}
-func (pionLogger) Info(string)           {}
-func (pionLogger) Infof(string, ...any)  {}
-func (l pionLogger) Warn(msg string)     { l.emit("warning", msg) }
+func (l pionLogger) Info(msg string) {
+	if msg == pionMuxDropMsg {
+		l.drops.add(l.log)
+	}
+}
+func (l pionLogger) Infof(format string, args ...any) {
+	if format == pionMuxDropMsg {
+		l.drops.add(l.log)
+	}
+}
+func (l pionLogger) Warn(msg string) { l.emit("warning", msg) }
 func (l pionLogger) Warnf(format string, args ...any) {
 	l.emitf("warning", format, args...)
 }

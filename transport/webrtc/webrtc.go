@@ -39,17 +39,6 @@ const (
 	// BitTorrent message as one data channel message (16 KiB + 13 bytes for
 	// a piece).
 	MaxReadMessage = 256 << 10
-
-	// sendBufferHigh is how many bytes may wait in the data channel's send
-	// buffer before Write blocks. 1 MiB keeps a loopback or LAN link busy
-	// (pion's SCTP receive window is 1 MiB) without holding more than that
-	// per connection; see BenchmarkConn for the measurement.
-	sendBufferHigh = 1 << 20
-
-	// sendBufferLow is the buffered amount at which a blocked Write
-	// resumes: the buffer is refilled while half of it is still queued, so
-	// the link does not idle.
-	sendBufferLow = sendBufferHigh / 2
 )
 
 // DefaultGatherTimeout bounds ICE candidate gathering when

@@ -465,3 +465,34 @@ func BenchmarkOpen(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+func TestSendThresholds(t *testing.T) {
+	for _, tc := range []struct {
+		rwnd      uint32
+		low, high uint64
+	}{
+		{0, minSendWindow, minSendWindow + sendQueueAbove},
+		{64 << 10, minSendWindow, minSendWindow + sendQueueAbove},
+		{1 << 20, 1 << 20, 2 << 20},
+		{5 << 20, 5 << 20, 6 << 20},
+		{1 << 30, maxSendWindow, maxSendWindow + sendQueueAbove},
+	} {
+		low, high := sendThresholds(tc.rwnd)
+		if low != tc.low || high != tc.high {
+			t.Errorf("sendThresholds(%d) = %d, %d; want %d, %d", tc.rwnd, low, high, tc.low, tc.high)
+		}
+	}
+}
+
+// TestSendThresholdsFollowPeerWindow checks that an open channel takes its
+// send thresholds from the receive window pion's peer advertises (1 MiB,
+// less the few bytes of the channel's open handshake the peer may not yet
+// have counted as read).
+func TestSendThresholdsFollowPeerWindow(t *testing.T) {
+	c1, c2 := pair(t, loopback)
+	for _, c := range []*Conn{c1, c2} {
+		if c.sendLow <= 1<<20-1<<10 || c.sendLow > 1<<20 || c.sendHigh != c.sendLow+1<<20 {
+			t.Errorf("send thresholds %d, %d; want the peer's 1 MiB window and 1 MiB more", c.sendLow, c.sendHigh)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 // Command firstbyte is swarmcast's downloader for bench/webrtc.sh: it adds a
 // magnet link, finds peers only through the WebSocket trackers it is given
-// (WebRTC over loopback, as `swarmcast download --webrtc-loopback` does), and
+// (WebRTC over loopback, as `swarmcast download --webrtc-loopback` does;
+// with -loopback=false over every interface, for bench/webrtc-path.sh), and
 // polls the torrent's payload byte count every 5 ms, so that the first byte
 // and the completion are timed far more finely than the 1 Hz --json progress.
 //
@@ -53,18 +54,19 @@ func main() {
 	flag.Var(&trackers, "tracker", "WebSocket tracker `URL` (repeatable)")
 	dir := flag.String("o", ".", "download into `DIR`")
 	timeout := flag.Duration("timeout", 120*time.Second, "give up after this long")
+	loopback := flag.Bool("loopback", true, "WebRTC over 127.0.0.1 only (false: over every interface)")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: firstbyte -tracker WS_URL [-o DIR] MAGNET")
 		os.Exit(2)
 	}
-	if err := run(flag.Arg(0), trackers, *dir, *timeout); err != nil {
+	if err := run(flag.Arg(0), trackers, *dir, *timeout, *loopback); err != nil {
 		fmt.Fprintln(os.Stderr, "firstbyte:", err)
 		os.Exit(1)
 	}
 }
 
-func run(magnet string, trackers []string, dir string, timeout time.Duration) error {
+func run(magnet string, trackers []string, dir string, timeout time.Duration, loopback bool) error {
 	var c *torrent.Client
 	onConn := func(ih metainfo.Hash, _ [20]byte, conn transport.Conn) {
 		t, ok := c.Torrent(ih)
@@ -74,7 +76,7 @@ func run(magnet string, trackers []string, dir string, timeout time.Duration) er
 		}
 		go t.AddConn(conn)
 	}
-	ws := wstracker.Opener(wstracker.Config{WebRTC: webrtc.Config{Loopback: true}, OnConn: onConn})
+	ws := wstracker.Opener(wstracker.Config{WebRTC: webrtc.Config{Loopback: loopback}, OnConn: onConn})
 	cfg := tracker.Config{Schemes: tracker.Schemes{"ws": ws, "wss": ws}, UserAgent: "swarmcast-bench"}
 	var mu sync.Mutex
 	opened := map[string]tracker.Client{}

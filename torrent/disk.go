@@ -1,0 +1,411 @@
+package torrent
+
+import (
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/storage"
+)
+
+// The owner goroutine never touches the disk: a slow disk must not stall
+// the loop that every peer, reader and Stats call goes through. Each torrent
+// has a disk worker that takes jobs in order from a bounded queue (writes,
+// completion marks, flushes, smart-ban reads) and hands hashing to the
+// client's pool of hash workers; results come back to the owner on a list
+// that never blocks the worker. Jobs of a piece run in the order they were
+// queued, so its hash never runs before its writes.
+const (
+	// diskQueueLen bounds the jobs queued for a torrent's disk worker: 64
+	// blocks (1 MiB) of writes. When the disk is slower than the network,
+	// the owner waits for room, its peers' readers wait for it, and TCP
+	// pushes back on the senders.
+	diskQueueLen = 64
+	// hashChunk is what a hash worker reads at a time, and so its buffer:
+	// hashing memory is bounded by workers × hashChunk, not by the piece
+	// length (up to 16 MiB, or more in the wild).
+	hashChunk = 256 << 10
+	// maxDiskBacklog is the bytes of writes the disk may be behind before
+	// no new blocks are requested: the owner never waits for the disk, so
+	// the backlog is bounded by this plus what was already asked for.
+	maxDiskBacklog = 8 << 20
+	// checksPerWorker is how many start-up checks a torrent keeps queued
+	// per hash worker: enough to keep them busy, few enough that a reader's
+	// pieces are checked next.
+	checksPerWorker = 2
+)
+
+type diskKind uint8
+
+const (
+	diskWrite diskKind = iota
+	diskHash
+	diskMark
+	diskFlush
+	diskBanRead
+	diskCaughtUp // the backlog fell below maxDiskBacklog: request again
+)
+
+// diskJob is work for a torrent's disk worker.
+type diskJob struct {
+	kind     diskKind
+	piece    int
+	begin    uint32
+	data     []byte // diskWrite: a block from the client's pool, given back after
+	check    bool   // diskHash: a start-up (or recheck) verification
+	suspects map[*peer][]suspectBlock
+}
+
+// diskResult is what the owner hears back. Writes and marks that succeed
+// send nothing.
+type diskResult struct {
+	kind   diskKind
+	piece  int
+	begin  uint32
+	err    error
+	ok     bool       // diskHash: the piece matches its hash
+	check  bool       // diskHash: a start-up check
+	absent bool       // diskHash check: no data there, nothing hashed
+	blocks [][20]byte // diskHash failed: each block's SHA-1, for smart-ban
+	liars  []*peer    // diskBanRead: suspects whose blocks differ from the verified piece
+}
+
+// hashJob is a piece for the client's hash workers.
+type hashJob struct {
+	t     *Torrent
+	piece int
+	check bool
+}
+
+// submitDisk queues a job for the disk worker. The owner never waits for
+// the disk: a job that finds the queue full waits in an overflow list (in
+// order, after any before it), and the worker wakes the owner to pump it.
+func (t *Torrent) submitDisk(j diskJob) {
+	if j.kind == diskWrite {
+		if t.diskPending.Add(int64(len(j.data))) > maxDiskBacklog && !t.diskThrottled.Load() {
+			t.diskThrottled.Store(true)
+			t.c.cfg.Logger.Debug("disk behind; requests paused", "torrent", t.Name())
+		}
+	}
+	if len(t.diskOverflow) == 0 {
+		select {
+		case t.diskq <- j:
+			return
+		default:
+		}
+	}
+	t.diskOverflow = append(t.diskOverflow, j)
+	t.diskOverflowed.Store(true)
+}
+
+// pumpDisk moves overflowed jobs into the queue while it has room.
+func (t *Torrent) pumpDisk() {
+	for len(t.diskOverflow) > 0 {
+		select {
+		case t.diskq <- t.diskOverflow[0]:
+			t.diskOverflow[0] = diskJob{}
+			t.diskOverflow = t.diskOverflow[1:]
+		default:
+			return
+		}
+	}
+	t.diskOverflow = nil
+	t.diskOverflowed.Store(false)
+}
+
+// deliverDisk hands a result to the owner without blocking.
+func (t *Torrent) deliverDisk(r diskResult) {
+	t.diskMu.Lock()
+	t.diskRes = append(t.diskRes, r)
+	t.diskMu.Unlock()
+	t.wakeOwner()
+}
+
+func (t *Torrent) wakeOwner() {
+	select {
+	case t.diskWake <- struct{}{}:
+	default:
+	}
+}
+
+// drainDisk handles the results the disk side delivered. Owner goroutine.
+func (t *Torrent) drainDisk() {
+	t.diskMu.Lock()
+	res := t.diskRes
+	t.diskRes = t.diskSpare[:0]
+	t.diskMu.Unlock()
+	for i := range res {
+		t.onDisk(res[i])
+		res[i] = diskResult{}
+	}
+	t.diskSpare = res
+	t.pumpDisk()
+}
+
+// diskLoop is the torrent's disk worker.
+func (t *Torrent) diskLoop() {
+	defer t.wg.Done()
+	for {
+		select {
+		case j := <-t.diskq:
+			t.doDisk(j)
+			if t.diskOverflowed.Load() {
+				t.wakeOwner()
+			}
+		case <-t.ctx.Done():
+			// What keeps data is finished: queued writes, completion
+			// marks and flushes; hashing is not.
+			for {
+				select {
+				case j := <-t.diskq:
+					if j.kind == diskHash || j.kind == diskBanRead {
+						continue
+					}
+					t.doDisk(j)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (t *Torrent) doDisk(j diskJob) {
+	info := t.infoPtr.Load()
+	switch j.kind {
+	case diskWrite:
+		_, err := t.store.WriteAt(j.data, int64(j.piece)*info.PieceLength+int64(j.begin))
+		t.c.blocks.Put(j.data)
+		if err != nil {
+			t.deliverDisk(diskResult{kind: diskWrite, piece: j.piece, begin: j.begin, err: err})
+		}
+		if t.diskPending.Add(-int64(len(j.data))) <= maxDiskBacklog/2 && t.diskThrottled.Load() {
+			t.diskThrottled.Store(false)
+			t.deliverDisk(diskResult{kind: diskCaughtUp})
+		}
+	case diskHash:
+		select {
+		case t.c.hashJobs <- hashJob{t: t, piece: j.piece, check: j.check}:
+		case <-t.ctx.Done():
+		}
+	case diskMark:
+		if err := t.store.MarkComplete(j.piece, true); err != nil {
+			t.deliverDisk(diskResult{kind: diskMark, piece: j.piece, err: err})
+		}
+	case diskFlush:
+		if err := t.store.Flush(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			t.deliverDisk(diskResult{kind: diskFlush, err: err})
+		}
+	case diskBanRead:
+		liars, err := t.findLiars(j.piece, j.suspects)
+		t.deliverDisk(diskResult{kind: diskBanRead, piece: j.piece, liars: liars, err: err})
+	}
+}
+
+// readPiece calls fn with the piece's bytes, hashChunk at a time, read into
+// buf.
+func (t *Torrent) readPiece(i int, buf []byte, fn func(off int64, b []byte)) error {
+	info := t.infoPtr.Load()
+	size := info.PieceSize(i)
+	base := int64(i) * info.PieceLength
+	for off := int64(0); off < size; {
+		n := min(int64(len(buf)), size-off)
+		got, err := t.store.ReadAt(buf[:n], base+off)
+		if err != nil && !(errors.Is(err, io.EOF) && int64(got) == n) {
+			return err
+		}
+		fn(off, buf[:n])
+		off += n
+	}
+	return nil
+}
+
+// hash verifies a piece on a hash worker, with the worker's buffer, and
+// delivers the result. A failed piece is read a second time for its blocks'
+// sums (smart-ban): failures are rare, and this keeps one pass for the rest.
+func (t *Torrent) hash(j hashJob, buf []byte) {
+	if t.ctx.Err() != nil {
+		return
+	}
+	info := t.infoPtr.Load()
+	i := j.piece
+	r := diskResult{kind: diskHash, piece: i, check: j.check}
+	if j.check {
+		// Hashing a piece whose bytes were never written only proves it
+		// missing; a fresh download skips all of that.
+		if presence, ok := t.store.(storage.DataPresence); ok && !presence.HasData(int64(i)*info.PieceLength, info.PieceSize(i)) {
+			r.absent = true
+			t.deliverDisk(r)
+			return
+		}
+	}
+	h := sha1.New()
+	if err := t.readPiece(i, buf, func(_ int64, b []byte) { h.Write(b) }); err != nil {
+		r.err = err
+		t.deliverDisk(r)
+		return
+	}
+	var sum [20]byte
+	h.Sum(sum[:0])
+	r.ok = sum == info.PieceHash(i)
+	if !r.ok && !j.check {
+		r.blocks, r.err = t.blockSums(i, buf)
+	}
+	t.deliverDisk(r)
+}
+
+// blockSums returns the SHA-1 of each block of piece i as stored.
+func (t *Torrent) blockSums(i int, buf []byte) ([][20]byte, error) {
+	size := t.infoPtr.Load().PieceSize(i)
+	sums := make([][20]byte, (size+BlockSize-1)/BlockSize)
+	h := sha1.New()
+	err := t.readPiece(i, buf[:len(buf)/BlockSize*BlockSize], func(off int64, b []byte) {
+		for len(b) > 0 {
+			n := min(len(b), BlockSize)
+			h.Reset()
+			h.Write(b[:n])
+			h.Sum(sums[off/BlockSize][:0])
+			b, off = b[n:], off+int64(n)
+		}
+	})
+	return sums, err
+}
+
+// findLiars compares what suspects sent for a piece that failed before with
+// the piece that has now verified.
+func (t *Torrent) findLiars(i int, suspects map[*peer][]suspectBlock) ([]*peer, error) {
+	sums, err := t.blockSums(i, make([]byte, hashChunk))
+	if err != nil {
+		return nil, err
+	}
+	var liars []*peer
+	for p, blocks := range suspects {
+		for _, sb := range blocks {
+			if sb.block < len(sums) && sums[sb.block] != sb.sum {
+				liars = append(liars, p)
+				break
+			}
+		}
+	}
+	return liars, nil
+}
+
+// hashWorker is one of the client's hash workers.
+func (c *Client) hashWorker() {
+	defer c.wg.Done()
+	var buf []byte
+	for {
+		select {
+		case j := <-c.hashJobs:
+			if buf == nil {
+				buf = make([]byte, hashChunk)
+			}
+			j.t.hash(j, buf)
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// onDisk handles a disk result. Owner goroutine.
+func (t *Torrent) onDisk(r diskResult) {
+	switch r.kind {
+	case diskWrite:
+		if st := t.partial[r.piece]; st != nil {
+			// The block is lost: the piece is fetched again (its hash, if
+			// queued, is ignored), and no peer is blamed.
+			st.writeFailed = true
+			if !st.hashing {
+				t.resetPiece(st)
+			}
+		}
+		t.diskError(fmt.Sprintf("writing piece %d", r.piece), r.err)
+	case diskHash:
+		t.onHashed(evHashed{piece: r.piece, ok: r.ok, err: r.err, check: r.check, absent: r.absent, blocks: r.blocks})
+	case diskMark:
+		t.diskError(fmt.Sprintf("recording piece %d", r.piece), r.err)
+	case diskFlush:
+		t.diskError("saving resume data", r.err)
+	case diskCaughtUp:
+		for p := range t.peers {
+			t.fillRequests(p)
+		}
+	case diskBanRead:
+		if r.err != nil {
+			t.c.cfg.Logger.Debug("smart-ban read failed", "piece", r.piece, "err", r.err)
+		}
+		for _, p := range r.liars {
+			t.ban(p)
+		}
+	}
+}
+
+// hashPiece queues piece i for verification.
+func (t *Torrent) hashPiece(i int, check bool) {
+	t.submitDisk(diskJob{kind: diskHash, piece: i, check: check})
+}
+
+// verifyAll checks every piece not known good (at start-up, Start and
+// Recheck). Pieces wait their turn while downloading and streaming go on
+// for the others: a piece waiting to be checked counts as had for the
+// picker (not wanted, not requested) until its check says otherwise.
+func (t *Torrent) verifyAll() {
+	n := t.info.NumPieces()
+	if t.checkPending.Len() != n {
+		t.checkPending = bitfield.New(n)
+	}
+	for i := 0; i < n; i++ {
+		if t.have.Get(i) || t.checkPending.Get(i) || t.partial[i] != nil {
+			continue
+		}
+		t.checkPending.Set(i)
+		t.picker.SetHave(i, true)
+		t.checking++
+	}
+	t.checkCursor = 0
+	t.scheduleChecks()
+}
+
+// scheduleChecks keeps a few checks queued: pieces under readers first,
+// then in order.
+func (t *Torrent) scheduleChecks() {
+	most := checksPerWorker * t.c.nHash
+	for t.checksQueued < most && t.checking > t.checksQueued {
+		i := -1
+		for _, u := range t.urgent {
+			if t.checkPending.Get(u) {
+				i = u
+				break
+			}
+		}
+		if i < 0 {
+			for t.checkCursor < t.checkPending.Len() && !t.checkPending.Get(t.checkCursor) {
+				t.checkCursor++
+			}
+			if t.checkCursor >= t.checkPending.Len() {
+				return
+			}
+			i = t.checkCursor
+		}
+		t.checkPending.Clear(i)
+		t.checksQueued++
+		t.hashPiece(i, true)
+	}
+}
+
+// checked ends the start-up check of piece i. Owner goroutine.
+func (t *Torrent) checked(i int, ok bool) {
+	t.checking--
+	t.checksQueued--
+	if ok {
+		t.pieceVerified(i)
+	} else {
+		t.picker.SetHave(i, false) // wanted again: peers see our interest
+	}
+	t.scheduleChecks()
+	if t.checking == 0 {
+		t.updateLeft()
+	}
+}
