@@ -35,7 +35,7 @@ func startNode6(t *testing.T, boot []string, port uint16) *testNode {
 		t.Fatal(err)
 	}
 	tn.Node = n
-	t.Cleanup(func() { n.Close() })
+	t.Cleanup(func() { closeNode(t, n) })
 	return tn
 }
 
