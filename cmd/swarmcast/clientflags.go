@@ -48,6 +48,7 @@ type clientFlags struct {
 	noLSD     bool
 	stun      stringList
 	loopback  bool
+	dht       dhtFlags
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -75,6 +76,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noWebSeed, "no-webseeds", false, "never fetch from the torrent's web seeds (BEP 19 HTTP origins)")
 	fs.Var(&f.stun, "stun", "STUN server `URL` for WebRTC behind NAT, like stun:stun.example:3478 (repeatable; none needed on one host)")
 	fs.BoolVar(&f.loopback, "webrtc-loopback", false, "WebRTC over 127.0.0.1 only (for a machine without a network)")
+	f.dht.register(fs)
 }
 
 // session is a running client with its listener.
@@ -136,9 +138,13 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	})
 	go c.Serve(l)
 	disc := f.startLSD(c, l.Addr(), logger)
+	dhtNode := f.dht.start(c, l.Addr(), logger)
 	return &session{client: c, listen: l.Addr(), close: func() error {
 		if disc != nil {
 			disc.Close()
+		}
+		if dhtNode != nil {
+			dhtNode.Close()
 		}
 		err := c.Close()
 		trackers.close()

@@ -239,6 +239,7 @@ type progressLine struct {
 	UploadRate   float64          `json:"uploadSpeed"`
 	Peers        int              `json:"numPeers"`
 	BySource     map[string]int64 `json:"downloadedBySource"`
+	Addresses    map[string]int   `json:"addressesBySource,omitempty"` // known peer addresses by who gave them (dht, tracker, ...)
 	Complete     bool             `json:"done"`
 	Error        string           `json:"error,omitempty"`
 	PeersFailing int              `json:"peersFailing"`
@@ -261,7 +262,7 @@ func (r *reporter) report(t *torrent.Torrent, final bool) {
 		b, _ := json.Marshal(progressLine{
 			Time: time.Now().UTC().Format(time.RFC3339), InfoHash: s.InfoHash, Name: s.Name, Progress: progress,
 			Length: s.BytesWanted, BytesLeft: s.BytesLeft, Downloaded: s.DownloadedTotal, Uploaded: s.UploadedTotal,
-			DownloadRate: s.DownloadRate, UploadRate: s.UploadRate, Peers: s.Peers, BySource: s.Downloaded,
+			DownloadRate: s.DownloadRate, UploadRate: s.UploadRate, Peers: s.Peers, BySource: s.Downloaded, Addresses: s.CandidatesBySource,
 			Complete: s.Complete, Error: s.Error, PeersFailing: s.PeersFailing, LastError: s.LastError,
 		})
 		fmt.Fprintf(r.w, "%s\n", b)

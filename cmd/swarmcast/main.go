@@ -25,6 +25,7 @@ func commands() []command {
 		{"seed", "seed PATH|TORRENT [--tracker URL]... [--listen ADDR]           seed a file, folder or torrent", runSeed},
 		{"stream", "stream TORRENT|MAGNET [--http ADDR] [--file N|PATH]            stream while downloading; prints the URLs", runStream},
 		{"tracker", "tracker [--http ADDR] [--udp ADDR]                           run a tracker: HTTP, WebSocket (WebTorrent), UDP", runTracker},
+		{"dht-node", "dht-node [--listen ADDR] [--dht-bootstrap HOST:PORT]...       run a DHT node others can bootstrap from", runDHTNode},
 		{"demo", "demo [--keep] [--serve]                                       a swarm on loopback: create, seed, download, stream", runDemo},
 		{"version", "version                                                       print the version", runVersion},
 	}
