@@ -401,16 +401,9 @@ func (t *fileTorrent) MarkComplete(piece int, done bool) error {
 // createEmptyFiles creates the empty files that belong to piece.
 func (t *fileTorrent) createEmptyFiles(piece int) error {
 	for _, i := range t.emptyByPiece[piece] {
-		df := &t.files[i]
-		if df.created.Load() {
-			continue
-		}
-		if _, err := t.acquire(df, true); err != nil {
+		if err := t.CreateEmptyFile(i); err != nil {
 			return err
 		}
-		t.release(df)
-		df.created.Store(true)
-		t.markWritten(df)
 	}
 	return nil
 }

@@ -19,8 +19,14 @@ import (
 )
 
 // fakePeer listens on loopback and runs behave on each connection after the
-// handshake.
+// handshake (fast extension on, extension protocol off).
 func fakePeer(t *testing.T, mi *metainfo.MetaInfo, behave func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder)) string {
+	return fakePeerWith(t, mi, false, behave)
+}
+
+// fakePeerWith is fakePeer with the extension protocol (BEP 10) bit set
+// when ext is.
+func fakePeerWith(t *testing.T, mi *metainfo.MetaInfo, ext bool, behave func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder)) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -43,6 +49,9 @@ func fakePeer(t *testing.T, mi *metainfo.MetaInfo, behave func(c net.Conn, enc *
 				copy(hs.PeerID[:], "-XX0001-hostilepeer!")
 				rand.Read(hs.PeerID[8:])
 				hs.Reserved.Set(peerwire.FastBit)
+				if ext {
+					hs.Reserved.Set(peerwire.ExtendedBit)
+				}
 				if peerwire.WriteHandshake(c, hs) != nil {
 					return
 				}
@@ -53,15 +62,10 @@ func fakePeer(t *testing.T, mi *metainfo.MetaInfo, behave func(c net.Conn, enc *
 	return l.Addr().String()
 }
 
-// A peer that answers every request with garbage is banned, and the file
-// still arrives whole from an honest seeder.
-func TestLiarIsBanned(t *testing.T) {
-	seeder := newNode(t, func(c *torrent.Config) { c.UploadRate = 1 << 20 })
-	mi, data := makeContent(t, seeder.dir, "liar", []int{1 << 20}, 32<<10)
-	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
-		t.Fatal(err)
-	}
-	liar := fakePeer(t, mi, func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder) {
+// liarPeer is a peer that has every piece and answers every request with
+// random bytes.
+func liarPeer(t *testing.T, mi *metainfo.MetaInfo) string {
+	return fakePeer(t, mi, func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder) {
 		enc.WriteMessage(peerwire.Message{Type: peerwire.HaveAll})
 		enc.WriteMessage(peerwire.Message{Type: peerwire.Unchoke})
 		enc.Flush()
@@ -79,6 +83,17 @@ func TestLiarIsBanned(t *testing.T) {
 			}
 		}
 	})
+}
+
+// A peer that answers every request with garbage is banned, and the file
+// still arrives whole from an honest seeder.
+func TestLiarIsBanned(t *testing.T) {
+	seeder := newNode(t, func(c *torrent.Config) { c.UploadRate = 1 << 20 })
+	mi, data := makeContent(t, seeder.dir, "liar", []int{1 << 20}, 32<<10)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	liar := liarPeer(t, mi)
 	leecher := newNode(t, nil)
 	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{liar, seeder.addr}})
 	if err != nil {
@@ -221,24 +236,7 @@ func TestSmartBanFindsLiarAmongSenders(t *testing.T) {
 		}
 		addrs = append(addrs, n.addr)
 	}
-	liar := fakePeer(t, mi, func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder) {
-		enc.WriteMessage(peerwire.Message{Type: peerwire.HaveAll})
-		enc.WriteMessage(peerwire.Message{Type: peerwire.Unchoke})
-		enc.Flush()
-		junk := make([]byte, 16<<10)
-		for {
-			var m peerwire.Message
-			if err := dec.Decode(&m); err != nil {
-				return
-			}
-			if m.Type == peerwire.Request {
-				rand.Read(junk)
-				if enc.WritePiece(m.Index, m.Begin, junk[:m.Length]) != nil || enc.Flush() != nil {
-					return
-				}
-			}
-		}
-	})
+	liar := liarPeer(t, mi)
 	leecher := newNode(t, nil)
 	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: append([]string{liar}, addrs...)})
 	if err != nil {

@@ -56,36 +56,7 @@ func metadataPeer(t *testing.T, mi *metainfo.MetaInfo, onRequest func(c net.Conn
 
 // fakePeerExt is fakePeer with the extension protocol bit set.
 func fakePeerExt(t *testing.T, mi *metainfo.MetaInfo, behave func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(60 * time.Second))
-				if _, err := peerwire.ReadHandshake(c); err != nil {
-					return
-				}
-				hs := peerwire.Handshake{InfoHash: mi.HashInfoBytes()}
-				copy(hs.PeerID[:], "-XX0001-metadatapeer")
-				hs.Reserved.Set(peerwire.FastBit)
-				hs.Reserved.Set(peerwire.ExtendedBit)
-				if peerwire.WriteHandshake(c, hs) != nil {
-					return
-				}
-				behave(c, peerwire.NewEncoder(c), peerwire.NewDecoder(c))
-			}()
-		}
-	}()
-	return l.Addr().String()
+	return fakePeerWith(t, mi, true, behave)
 }
 
 // sendMetadataPiece answers a ut_metadata request with the piece.
