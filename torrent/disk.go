@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 )
 
@@ -54,6 +55,8 @@ type diskJob struct {
 	piece    int
 	begin    uint32
 	data     []byte      // diskWrite: a block from the client's pool, given back after
+	hash     bool        // diskWrite: the block is the whole piece: verify it from memory too
+	pieces   []int       // diskMark: the pieces to record as verified
 	check    bool        // diskHash: a start-up (or recheck) verification
 	suspects *pieceState // diskBanRead: the piece whose failed attempts left suspects
 }
@@ -177,10 +180,19 @@ func (t *Torrent) doDisk(j diskJob) {
 	switch j.kind {
 	case diskWrite:
 		_, err := t.store.WriteAt(j.data, int64(j.piece)*info.PieceLength+int64(j.begin))
-		t.c.blocks.Put(j.data)
 		if err != nil {
 			t.deliverDisk(diskResult{kind: diskWrite, piece: j.piece, begin: j.begin, err: err})
+		} else if j.hash {
+			// A one-block piece (16 KiB pieces: 100k-piece torrents) is
+			// verified from the block in hand: no read back, no hand-off
+			// to a hash worker, which cost more than the hash itself.
+			r := diskResult{kind: diskHash, piece: j.piece, ok: sha1.Sum(j.data) == info.PieceHash(j.piece)}
+			if !r.ok {
+				r.blocks = [][20]byte{sha1.Sum(j.data)}
+			}
+			t.deliverDisk(r)
 		}
+		t.c.blocks.Put(j.data)
 		if t.diskPending.Add(-int64(len(j.data))) <= maxDiskBacklog/2 && t.diskThrottled.Load() {
 			t.diskThrottled.Store(false)
 			t.deliverDisk(diskResult{kind: diskCaughtUp})
@@ -191,8 +203,11 @@ func (t *Torrent) doDisk(j diskJob) {
 		case <-t.ctx.Done():
 		}
 	case diskMark:
-		if err := t.store.MarkComplete(j.piece, true); err != nil {
-			t.deliverDisk(diskResult{kind: diskMark, piece: j.piece, err: err})
+		for _, i := range j.pieces {
+			if err := t.store.MarkComplete(i, true); err != nil {
+				t.deliverDisk(diskResult{kind: diskMark, piece: i, err: err})
+				break
+			}
 		}
 	case diskFlush:
 		if err := t.store.Flush(); err != nil && !errors.Is(err, storage.ErrClosed) {
@@ -327,6 +342,29 @@ func (t *Torrent) onDisk(r diskResult) {
 	}
 }
 
+// markBatch is how many verified pieces are recorded in storage with one
+// disk job: one job per piece cost more than the record itself with small
+// pieces. A tick, completion and a stop record the rest.
+const markBatch = 64
+
+// markVerified queues piece i to be recorded as verified in storage.
+func (t *Torrent) markVerified(i int) {
+	t.marks = append(t.marks, i)
+	if len(t.marks) >= markBatch {
+		t.flushMarks()
+	}
+}
+
+// flushMarks hands the pieces verified since the last batch to the disk
+// worker.
+func (t *Torrent) flushMarks() {
+	if len(t.marks) == 0 {
+		return
+	}
+	t.submitDisk(diskJob{kind: diskMark, pieces: t.marks})
+	t.marks = nil
+}
+
 // hashPiece queues piece i for verification.
 func (t *Torrent) hashPiece(i int, check bool) {
 	t.submitDisk(diskJob{kind: diskHash, piece: i, check: check})
@@ -341,8 +379,22 @@ func (t *Torrent) verifyAll() {
 	if t.checkPending.Len() != n {
 		t.checkPending = bitfield.New(n)
 	}
+	// Pieces of files with no data on disk at all are not checked: a fresh
+	// download of 100k pieces would otherwise queue 100k checks that each
+	// find nothing. One look per file, here; per piece, on the workers.
+	maybe := bitfield.New(n)
+	presence, _ := t.store.(storage.DataPresence)
+	for _, f := range t.files {
+		if f.length == 0 || (presence != nil && !presence.HasData(f.offset, f.length)) {
+			continue
+		}
+		first, end := t.info.FilePieces(metainfo.File{Offset: f.offset, Length: f.length})
+		for i := first; i < end; i++ {
+			maybe.Set(i)
+		}
+	}
 	for i := 0; i < n; i++ {
-		if t.have.Get(i) || t.checkPending.Get(i) || t.partial[i] != nil {
+		if t.have.Get(i) || t.checkPending.Get(i) || t.partial[i] != nil || !maybe.Get(i) {
 			continue
 		}
 		t.checkPending.Set(i)

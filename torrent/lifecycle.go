@@ -122,8 +122,8 @@ func (t *Torrent) Recheck() error {
 				t.unmarkHave(i)
 			}
 		}
-		for _, i := range append([]int(nil), t.active...) {
-			t.endPiece(i)
+		for _, st := range append([]*pieceState(nil), t.active...) {
+			t.endPiece(st.Index)
 		}
 		for p := range t.peers {
 			t.releaseRequests(p)

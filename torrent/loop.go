@@ -188,6 +188,7 @@ func (t *Torrent) tick() {
 			t.fillRequests(p)
 		}
 	}
+	t.flushMarks()
 	t.maybeRequestMetadata()
 	t.metadataNotice(now)
 	if t.err == nil {
@@ -211,6 +212,15 @@ func (t *Torrent) tick() {
 func (t *Torrent) shutdown() {
 	for p := range t.peers {
 		p.close(errShutdown)
+	}
+	// Pieces verified since the last batch are recorded: the disk worker
+	// finishes queued marks before it stops.
+	if len(t.marks) > 0 {
+		select {
+		case t.diskq <- diskJob{kind: diskMark, pieces: t.marks}:
+		default:
+		}
+		t.marks = nil
 	}
 	for {
 		select {

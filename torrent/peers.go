@@ -374,6 +374,7 @@ func (t *Torrent) onComplete() {
 	}
 	t.wakeAnnouncers()
 	if t.store != nil {
+		t.flushMarks()
 		t.submitDisk(diskJob{kind: diskFlush})
 	}
 }

@@ -26,17 +26,30 @@ func (t *Torrent) blockLen(piece, block int) uint32 {
 func (t *Torrent) startPiece(i int) *pieceState {
 	st := sched.NewPiece[*peer](i, t.info.PieceSize(i))
 	t.partial[i] = st
-	t.active = append(t.active, i)
+	t.active = append(t.active, st)
 	return st
 }
 
+// endPiece takes piece i off the pieces under way. The active list, oldest
+// first, keeps ended pieces until they are half of it, so that ending one
+// costs O(1) even when a thousand small pieces are under way at once.
 func (t *Torrent) endPiece(i int) {
+	st := t.partial[i]
+	if st == nil {
+		return
+	}
 	delete(t.partial, i)
-	for k, a := range t.active {
-		if a == i {
-			t.active = append(t.active[:k], t.active[k+1:]...)
-			break
+	st.Ended = true
+	t.activeEnded++
+	if t.activeEnded > len(t.active)/2 {
+		kept := t.active[:0]
+		for _, a := range t.active {
+			if !a.Ended {
+				kept = append(kept, a)
+			}
 		}
+		clear(t.active[len(kept):])
+		t.active, t.activeEnded = kept, 0
 	}
 }
 
@@ -82,9 +95,9 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 			return k, n, true
 		}
 	}
-	for _, i := range t.active {
-		st := t.partial[i]
-		if st.Hashing || st.Free() == 0 || !t.picker.Wanted(i) || !p.canRequest(i) || !st.UsableBy(p, gone) {
+	for _, st := range t.active {
+		i := st.Index
+		if st.Ended || st.Hashing || st.Free() == 0 || !t.picker.Wanted(i) || !p.canRequest(i) || !st.UsableBy(p, gone) {
 			continue
 		}
 		if b := st.NextFree(); b >= 0 {
@@ -107,9 +120,8 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 	}
 	// End-game: every wanted block is requested somewhere. Ask this peer
 	// too for blocks that only one other peer has been asked for.
-	for _, i := range t.active {
-		st := t.partial[i]
-		if !t.picker.Wanted(i) || !p.canRequest(i) {
+	for _, st := range t.active {
+		if st.Ended || !t.picker.Wanted(st.Index) || !p.canRequest(st.Index) {
 			continue
 		}
 		if k, n, ok := t.duplicateRequest(p, st); ok {
@@ -311,10 +323,16 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool)
 	p.snubbed = false
 	t.bytesDown.Add(n)
 	t.byNet.add(p.network, n, 0)
-	t.submitDisk(diskJob{kind: diskWrite, piece: i, begin: begin, data: data})
 	if st.Complete() {
 		st.Hashing = true
-		t.hashPiece(i, false)
+		if st.Blocks == 1 {
+			t.submitDisk(diskJob{kind: diskWrite, piece: i, begin: begin, data: data, hash: true})
+		} else {
+			t.submitDisk(diskJob{kind: diskWrite, piece: i, begin: begin, data: data})
+			t.hashPiece(i, false)
+		}
+	} else {
+		t.submitDisk(diskJob{kind: diskWrite, piece: i, begin: begin, data: data})
 	}
 	t.fillRequests(p)
 	return true
@@ -400,7 +418,7 @@ func (t *Torrent) pieceVerified(i int) {
 		return
 	}
 	t.markHave(i)
-	t.submitDisk(diskJob{kind: diskMark, piece: i})
+	t.markVerified(i)
 	for p := range t.peers {
 		if !p.hasPiece(i) {
 			p.push(peerwire.Message{Type: peerwire.Have, Index: uint32(i)})

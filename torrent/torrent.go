@@ -64,7 +64,8 @@ type Torrent struct {
 	picker        *picker.Picker
 	have          bitfield.Bitfield
 	partial       map[int]*pieceState
-	active        []int // partial pieces, oldest first
+	active        []*pieceState // partial pieces, oldest first (and ended ones, see endPiece)
+	activeEnded   int           // ended pieces still in active
 	peers         map[*peer]struct{}
 	webSeedPeers  int // connected web seeds
 	peersServing  int // other peers unchoking us (recounted every tick)
@@ -101,6 +102,7 @@ type Torrent struct {
 	diskq         chan diskJob      // the disk worker's queue (disk.go)
 	diskOverflow  []diskJob         // jobs waiting for room in diskq, in order
 	diskSpare     []diskResult      // a drained result list, reused
+	marks         []int             // verified pieces not yet recorded in storage (markBatch)
 
 	// Disk results for the owner, filled by the disk and hash workers.
 	diskMu   sync.Mutex
@@ -593,6 +595,7 @@ func (t *Torrent) fail(err error) {
 		p.close(err)
 	}
 	if t.store != nil {
+		t.flushMarks()
 		t.submitDisk(diskJob{kind: diskFlush})
 	}
 	t.broadcast()

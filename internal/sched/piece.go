@@ -29,6 +29,9 @@ type Piece[P comparable] struct {
 	// WriteFailed: a block did not reach storage; the verification is
 	// ignored and the piece fetched again.
 	WriteFailed bool
+	// Ended is set by the caller when the piece is no longer under way
+	// (verified, or dropped), so lists of pieces can skip it cheaply.
+	Ended bool
 	// exclusive is set after a failed hash with blocks from several
 	// peers: the next attempt comes from one peer only, so that if it
 	// fails again the liar is known.
