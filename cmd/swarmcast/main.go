@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 )
 
 // command is one subcommand of the CLI.
@@ -53,23 +52,8 @@ func usage(w io.Writer) {
 var errUsage = errors.New("usage")
 
 func main() {
-	// A soft memory limit keeps the garbage collector from letting the heap
-	// double past what the engine holds (GOGC's default): the engine's
-	// own memory is bounded by design, and this keeps RSS near it. The
-	// user's GOMEMLIMIT wins.
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
-
-// defaultMemoryLimit is the soft limit. Measured on a 102,400-piece (16 KiB
-// pieces) download over loopback: without it the leecher peaked at 74 MiB
-// RSS; at 56 MiB it peaks at 62-63 MiB and runs as fast (300-324 MB/s, 5.6-
-// 6.1 CPU-s for 1.6 GiB); at 40 MiB the collector runs so often that it
-// slows to 248 MB/s. A heap that needs more than this gets it: the limit is
-// soft.
-const defaultMemoryLimit = 56 << 20
 
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
