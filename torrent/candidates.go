@@ -196,10 +196,7 @@ func (l *candidateList) backoff(c *candidate) time.Duration {
 // or forgets a discovered address that kept failing.
 func (l *candidateList) dialFailed(c *candidate, reason string, now time.Time) {
 	c.dialing = false
-	if c.failures == 0 {
-		l.failing++
-	}
-	c.failures++
+	l.countFailure(c)
 	c.lastErr = reason
 	l.lastErr = reason
 	if c.source != SourceUser && c.failures >= maxDiscoveredFailures {
@@ -207,6 +204,15 @@ func (l *candidateList) dialFailed(c *candidate, reason string, now time.Time) {
 		return
 	}
 	c.nextTry = now.Add(l.backoff(c))
+}
+
+// countFailure adds one to c's failures in a row (and to the addresses
+// failing, at the first).
+func (l *candidateList) countFailure(c *candidate) {
+	if c.failures == 0 {
+		l.failing++
+	}
+	c.failures++
 }
 
 // connected records a connection to the address: its failures are reset.
@@ -224,10 +230,7 @@ func (l *candidateList) connectedTo(c *candidate) {
 func (l *candidateList) disconnected(c *candidate, since, now time.Time) {
 	c.connected = false
 	if now.Sub(since) < shortConnection {
-		if c.failures == 0 {
-			l.failing++
-		}
-		c.failures++
+		l.countFailure(c)
 		c.nextTry = now.Add(l.backoff(c))
 		return
 	}

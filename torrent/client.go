@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -232,7 +231,7 @@ func (c *Client) Serve(l transport.Listener) error {
 			// Out of file descriptors (or another passing failure):
 			// wait and accept again, as net/http does; the torrents
 			// keep going with the connections they have.
-			if isTemporary(err) {
+			if isTransient(err) {
 				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
 				c.cfg.Logger.Warn("accept failed; retrying", "err", err, "in", pause)
 				select {
@@ -283,13 +282,6 @@ func (c *Client) accept(conn transport.Conn) {
 		delete(c.handshaking, conn)
 		c.mu.Unlock()
 	}()
-}
-
-// isTemporary reports whether an accept error passes by itself: too many
-// open files, a connection aborted before it was accepted.
-func isTemporary(err error) bool {
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.ENOBUFS) ||
-		errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.EAGAIN)
 }
 
 // HandleConn runs the BitTorrent handshake of an inbound connection and, if

@@ -137,11 +137,14 @@ func (t *Torrent) Recheck() error {
 	return err
 }
 
-// isTransient reports whether an I/O error passes by itself, so the
-// operation is worth trying again rather than stopping the torrent.
+// isTransient reports whether an error passes by itself, so the operation
+// is worth trying again (an accept, a disk read or write) rather than
+// stopping: out of descriptors or buffers, a connection aborted before it
+// was accepted, an interrupted or would-block call.
 func isTransient(err error) bool {
 	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || errors.Is(err, syscall.EAGAIN) ||
-		errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.ENOMEM)
+		errors.Is(err, syscall.EINTR) || errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ENOBUFS) ||
+		errors.Is(err, syscall.ECONNABORTED)
 }
 
 // diskError handles an I/O error of ours (never a peer's fault): a passing

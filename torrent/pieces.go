@@ -179,9 +179,7 @@ func (t *Torrent) cancelBackground(p *peer) {
 		if t.picker.Priority(int(k.index)) >= picker.Readahead {
 			continue
 		}
-		t.releaseRequest(p, k)
-		p.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin,
-			Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
+		t.cancelRequest(p, k)
 	}
 }
 
@@ -216,8 +214,7 @@ func (t *Torrent) expireRequests(p *peer, now time.Time) int {
 		if now.Sub(at) < timeout {
 			continue
 		}
-		t.releaseRequest(p, k)
-		p.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin, Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
+		t.cancelRequest(p, k)
 		p.lateRequests++
 		n++
 	}
@@ -232,23 +229,41 @@ func (t *Torrent) expireRequests(p *peer, now time.Time) int {
 // connected peer now has (or nobody wants): the origin fills only what the
 // swarm cannot, and a Cancel for a whole range aborts its HTTP request, so
 // the origin stops sending what peers will bring. piece < 0 checks every
-// request; otherwise only those of that piece.
+// request (the tick); otherwise only that piece's blocks (a have: only a
+// piece under way can have requests, so most haves cost one map lookup).
 func (t *Torrent) withdrawFromOrigin(w *peer, piece int) {
+	keep := func(i int) bool { return w.canRequest(i) && t.picker.Wanted(i) }
 	n := 0
-	for k := range w.requests {
-		if piece >= 0 && int(k.index) != piece {
-			continue
+	if piece >= 0 {
+		st := t.partial[piece]
+		if st == nil || keep(piece) {
+			return
 		}
-		if w.canRequest(int(k.index)) && t.picker.Wanted(int(k.index)) {
-			continue
+		for b := 0; b < st.Blocks; b++ {
+			k := blockKey{uint32(piece), uint32(b * BlockSize)}
+			if _, ok := w.requests[k]; ok {
+				t.cancelRequest(w, k)
+				n++
+			}
 		}
-		t.releaseRequest(w, k)
-		w.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin, Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
-		n++
+	} else {
+		for k := range w.requests {
+			if !keep(int(k.index)) {
+				t.cancelRequest(w, k)
+				n++
+			}
+		}
 	}
 	if n > 0 {
 		w.wakeWriter()
 	}
+}
+
+// cancelRequest withdraws block k asked of p: the block is free for any
+// peer again and p is sent a Cancel (queued: the caller wakes the writer).
+func (t *Torrent) cancelRequest(p *peer, k blockKey) {
+	t.releaseRequest(p, k)
+	p.queue(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin, Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
 }
 
 // releaseRequests gives back every block requested of p.

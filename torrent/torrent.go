@@ -526,11 +526,15 @@ func (t *Torrent) applyReaders() {
 	}
 	// Requests for pieces that nobody wants now (a reader moved away) go.
 	for p := range t.peers {
+		n := 0
 		for k := range p.requests {
 			if t.picker.Priority(int(k.index)) == picker.None {
-				t.releaseRequest(p, k)
-				p.push(peerwire.Message{Type: peerwire.Cancel, Index: k.index, Begin: k.begin, Length: t.blockLen(int(k.index), int(k.begin/BlockSize))})
+				t.cancelRequest(p, k)
+				n++
 			}
+		}
+		if n > 0 {
+			p.wakeWriter()
 		}
 	}
 	for p := range t.peers {
