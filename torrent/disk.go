@@ -147,9 +147,19 @@ func (t *Torrent) drainDisk() {
 	t.pumpDisk()
 }
 
-// diskLoop is the torrent's disk worker.
+// diskLoop is the torrent's disk worker. It ends after the owner has
+// returned (t.done), not when the torrent's context ends, so that nothing
+// the owner queued or held back at the last moment is lost: queued writes,
+// the overflow list and the last batch of verified pieces are finished
+// here; hashing is not.
 func (t *Torrent) diskLoop() {
 	defer t.wg.Done()
+	finish := func(j diskJob) {
+		if j.kind == diskHash || j.kind == diskBanRead {
+			return
+		}
+		t.doDisk(j)
+	}
 	for {
 		select {
 		case j := <-t.diskq:
@@ -157,20 +167,26 @@ func (t *Torrent) diskLoop() {
 			if t.diskOverflowed.Load() {
 				t.wakeOwner()
 			}
-		case <-t.ctx.Done():
-			// What keeps data is finished: queued writes, completion
-			// marks and flushes; hashing is not.
+		case <-t.done:
+			// The owner's state is ours now: it has returned.
 			for {
 				select {
 				case j := <-t.diskq:
-					if j.kind == diskHash || j.kind == diskBanRead {
-						continue
-					}
-					t.doDisk(j)
+					finish(j)
+					continue
 				default:
-					return
 				}
+				break
 			}
+			for _, j := range t.diskOverflow {
+				finish(j)
+			}
+			t.diskOverflow = nil
+			if len(t.marks) > 0 {
+				t.doDisk(diskJob{kind: diskMark, pieces: t.marks})
+				t.marks = nil
+			}
+			return
 		}
 	}
 }

@@ -213,15 +213,8 @@ func (t *Torrent) shutdown() {
 	for p := range t.peers {
 		p.close(errShutdown)
 	}
-	// Pieces verified since the last batch are recorded: the disk worker
-	// finishes queued marks before it stops.
-	if len(t.marks) > 0 {
-		select {
-		case t.diskq <- diskJob{kind: diskMark, pieces: t.marks}:
-		default:
-		}
-		t.marks = nil
-	}
+	// Pieces verified since the last batch are recorded by the disk
+	// worker once this goroutine has returned (diskLoop).
 	for {
 		select {
 		case ev := <-t.events:
