@@ -107,6 +107,7 @@ func (s *FileStorage) OpenTorrent(info *metainfo.Info, infoHash metainfo.Hash) (
 	for i, rel := range rels {
 		t.files[i].rel = rel
 		t.files[i].padding = l.spans[i].padding
+		t.files[i].length = l.spans[i].length
 		if l.spans[i].length == 0 && !l.spans[i].padding && l.numPieces > 0 {
 			if t.emptyByPiece == nil {
 				t.emptyByPiece = make(map[int][]int)
@@ -196,10 +197,12 @@ type fileTorrent struct {
 
 // diskFile is one file of a torrent.
 type diskFile struct {
-	rel     string // path below the download folder; "" for padding files
-	padding bool
-	written atomic.Bool // written since the last save: re-stamp it
-	created atomic.Bool // an empty file was created
+	rel      string // path below the download folder; "" for padding files
+	padding  bool
+	length   int64
+	written  atomic.Bool // written since the last save: re-stamp it
+	created  atomic.Bool // an empty file was created
+	unwanted atomic.Bool // not to be preallocated (FileWanter)
 
 	// Guarded by fileTorrent.mu.
 	f        *os.File
@@ -320,6 +323,71 @@ func (t *fileTorrent) WriteAt(p []byte, off int64) (int, error) {
 		off += int64(m)
 	}
 	return n, nil
+}
+
+// WriteVAt implements VectorWriter: each file the run touches gets one
+// vectored write.
+func (t *fileTorrent) WriteVAt(bufs [][]byte, off int64) error {
+	total := 0
+	for _, b := range bufs {
+		total += len(b)
+	}
+	if err := t.l.checkWrite(total, off); err != nil {
+		return err
+	}
+	if t.closed.Load() {
+		return ErrClosed
+	}
+	if total == 0 {
+		return nil
+	}
+	if err := checkNotComplete(&t.comp, t.l, off, total); err != nil {
+		return err
+	}
+	bufs = append([][]byte(nil), bufs...) // the caller's slice stays as it was
+	var iov [][]byte
+	for i := t.l.fileAt(off); len(bufs) > 0; i++ {
+		s := t.l.spans[i]
+		// Take the buffers, or parts of them, that fall in file i.
+		iov = iov[:0]
+		fileOff := off - s.off
+		for room := s.off + s.length - off; room > 0 && len(bufs) > 0; {
+			b := bufs[0]
+			if int64(len(b)) > room {
+				iov = append(iov, b[:room])
+				bufs[0] = b[room:]
+				off += room
+				break
+			}
+			iov = append(iov, b)
+			bufs = bufs[1:]
+			room -= int64(len(b))
+			off += int64(len(b))
+		}
+		if len(iov) == 0 || s.padding {
+			continue
+		}
+		if err := t.writeFileV(i, iov, fileOff); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeFileV writes iov end to end to file i at off, creating it if needed.
+func (t *fileTorrent) writeFileV(i int, iov [][]byte, off int64) error {
+	df := &t.files[i]
+	f, err := t.acquire(df, true)
+	if err != nil {
+		return err
+	}
+	err = pwritev(f, iov, off)
+	t.release(df)
+	t.markWritten(df)
+	if err != nil {
+		return fileError("writing", df.rel, err)
+	}
+	return nil
 }
 
 // checkNotComplete refuses a write of n > 0 bytes at off that touches a
@@ -486,8 +554,17 @@ func (t *fileTorrent) Close() error {
 
 var _ DataPresence = (*fileTorrent)(nil)
 
+// SetFileWanted implements FileWanter.
+func (t *fileTorrent) SetFileWanted(i int, wanted bool) {
+	if i >= 0 && i < len(t.files) {
+		t.files[i].unwanted.Store(!wanted)
+	}
+}
+
 // HasData implements DataPresence: a range may hold data when one of its
-// files exists on disk and reaches into the range.
+// files exists on disk and has data in the range: bytes written, as the file
+// system reports them where it can (files are preallocated, so their size
+// says nothing), or else the file reaching into the range.
 func (t *fileTorrent) HasData(off, n int64) bool {
 	if n <= 0 || off >= t.l.total || t.closed.Load() {
 		return false
@@ -498,11 +575,15 @@ func (t *fileTorrent) HasData(off, n int64) bool {
 		if df.padding || s.length == 0 {
 			continue
 		}
-		st, err := t.root.Stat(df.rel)
-		if err != nil {
+		from := max(off-s.off, 0)
+		to := min(end-s.off, s.length)
+		f, err := t.acquire(df, false)
+		if err != nil || f == nil {
 			continue
 		}
-		if s.off+st.Size() > off {
+		has := hasData(f, from, to)
+		t.release(df)
+		if has {
 			return true
 		}
 	}

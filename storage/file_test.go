@@ -290,17 +290,18 @@ func TestFileErrorHints(t *testing.T) {
 }
 
 func TestHasData(t *testing.T) {
-	info := multiInfo("t", 16, fileSpec{"a", 40, ""}, fileSpec{"b", 40, ""})
+	const k = 16 << 10
+	info := multiInfo("t", k, fileSpec{"a", 4 * k, ""}, fileSpec{"b", 4 * k, ""})
 	ts := open(t, NewFile(t.TempDir()), info)
 	hd := ts.(DataPresence)
-	if hd.HasData(0, 80) {
+	if hd.HasData(0, 8*k) {
 		t.Fatal("a fresh torrent has data")
 	}
-	mustWrite(t, ts, []byte("xy"), 50) // file b, 10 bytes in
+	mustWrite(t, ts, []byte("xy"), 5*k) // file b, one piece in
 	for _, c := range []struct {
 		off, n int64
 		want   bool
-	}{{0, 40, false}, {40, 5, true}, {48, 16, true}, {0, 80, true}, {64, 16, false}, {80, 16, false}} {
+	}{{0, 4 * k, false}, {4 * k, k + 5, true}, {5 * k, k, true}, {0, 8 * k, true}, {6 * k, 2 * k, false}, {8 * k, k, false}} {
 		if got := hd.HasData(c.off, c.n); got != c.want {
 			t.Errorf("HasData(%d, %d) = %v, want %v", c.off, c.n, got, c.want)
 		}

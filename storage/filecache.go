@@ -62,6 +62,9 @@ func (t *fileTorrent) openLocked(df *diskFile, write bool) error {
 			}
 		}
 		f, err = t.root.OpenFile(df.rel, os.O_RDWR|os.O_CREATE, filePerm)
+		if err == nil && !df.unwanted.Load() {
+			preallocate(f, df.length)
+		}
 	case !write && (errors.Is(err, fs.ErrPermission) || isReadOnly(err)):
 		f, err = t.root.OpenFile(df.rel, os.O_RDONLY, 0)
 		readOnly = true
@@ -106,4 +109,10 @@ func (t *fileTorrent) openCount() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.openFiles)
+}
+
+// sizeReaches reports whether f is longer than off.
+func sizeReaches(f *os.File, off int64) bool {
+	st, err := f.Stat()
+	return err == nil && st.Size() > off
 }

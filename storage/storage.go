@@ -65,6 +65,24 @@ type EmptyFileCreator interface {
 	CreateEmptyFile(i int) error
 }
 
+// FileWanter is implemented by storage that can use knowing which files
+// the user wants: the file backend preallocates a wanted file when it is
+// created, and leaves an unwanted one (written only where a piece it shares
+// with a wanted file reaches into it) sparse. Every file is wanted until
+// said otherwise. It must not block: the engine calls it from its loop.
+type FileWanter interface {
+	SetFileWanted(i int, wanted bool)
+}
+
+// VectorWriter is implemented by storage that can write several buffers,
+// contiguous in the torrent, with one call: a run of blocks becomes one
+// system call instead of one per block.
+type VectorWriter interface {
+	// WriteVAt writes bufs end to end at off, with WriteAt's rules for the
+	// whole run. On error some of the bytes may have been written.
+	WriteVAt(bufs [][]byte, off int64) error
+}
+
 // Remover is implemented by storage that can delete a torrent's data.
 type Remover interface {
 	// RemoveTorrent deletes the data of the torrent described by info (its

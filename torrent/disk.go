@@ -1,10 +1,13 @@
 package torrent
 
 import (
+	"context"
 	"crypto/sha1"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -154,6 +157,10 @@ func (t *Torrent) drainDisk() {
 // here; hashing is not.
 func (t *Torrent) diskLoop() {
 	defer t.wg.Done()
+	// Running hashes do not outlive a run: the files may change while the
+	// torrent is stopped.
+	t.whash = nil
+	defer func() { t.whash = nil }()
 	finish := func(j diskJob) {
 		if j.kind == diskHash || j.kind == diskBanRead {
 			return
@@ -163,7 +170,13 @@ func (t *Torrent) diskLoop() {
 	for {
 		select {
 		case j := <-t.diskq:
-			t.doDisk(j)
+			more := true
+			if j.kind == diskWrite {
+				j, more = t.doWrites(j)
+			}
+			if more {
+				t.doDisk(j)
+			}
 			if t.diskOverflowed.Load() {
 				t.wakeOwner()
 			}
@@ -192,28 +205,13 @@ func (t *Torrent) diskLoop() {
 }
 
 func (t *Torrent) doDisk(j diskJob) {
-	info := t.infoPtr.Load()
 	switch j.kind {
 	case diskWrite:
-		_, err := t.store.WriteAt(j.data, int64(j.piece)*info.PieceLength+int64(j.begin))
-		if err != nil {
-			t.deliverDisk(diskResult{kind: diskWrite, piece: j.piece, begin: j.begin, err: err})
-		} else if j.hash {
-			// A one-block piece (16 KiB pieces: 100k-piece torrents) is
-			// verified from the block in hand: no read back, no hand-off
-			// to a hash worker, which cost more than the hash itself.
-			r := diskResult{kind: diskHash, piece: j.piece, ok: sha1.Sum(j.data) == info.PieceHash(j.piece)}
-			if !r.ok {
-				r.blocks = [][20]byte{sha1.Sum(j.data)}
-			}
-			t.deliverDisk(r)
-		}
-		t.c.blocks.Put(j.data)
-		if t.diskPending.Add(-int64(len(j.data))) <= maxDiskBacklog/2 && t.diskThrottled.Load() {
-			t.diskThrottled.Store(false)
-			t.deliverDisk(diskResult{kind: diskCaughtUp})
-		}
+		t.writeBatch([]diskJob{j})
 	case diskHash:
+		if !j.check && t.hashedWhileWriting(j.piece) {
+			return
+		}
 		select {
 		case t.c.hashJobs <- hashJob{t: t, piece: j.piece, check: j.check}:
 		case <-t.ctx.Done():
@@ -237,6 +235,211 @@ func (t *Torrent) doDisk(j diskJob) {
 		}
 		t.deliverDisk(diskResult{kind: diskBanRead, piece: j.piece, liars: liars, err: err})
 	}
+}
+
+// maxWriteBatch is how many queued blocks the disk worker takes at once:
+// contiguous ones go to storage in one vectored write.
+const maxWriteBatch = 64
+
+// doWrites writes j and the writes queued behind it, up to maxWriteBatch
+// at a time. It returns the first other job it took from the queue, if any,
+// for the caller to do next.
+func (t *Torrent) doWrites(j diskJob) (next diskJob, ok bool) {
+	batch := append(t.wbatch[:0], j)
+	for {
+		select {
+		case j := <-t.diskq:
+			if j.kind != diskWrite {
+				t.writeBatch(batch)
+				return j, true
+			}
+			batch = append(batch, j)
+			if len(batch) < maxWriteBatch {
+				continue
+			}
+			t.writeBatch(batch)
+			batch = batch[:0]
+			continue
+		default:
+		}
+		t.writeBatch(batch)
+		clear(batch)
+		t.wbatch = batch[:0]
+		return diskJob{}, false
+	}
+}
+
+// writeBatch writes blocks in the order given, each run of blocks that
+// follow one another in the torrent with one call where storage allows.
+func (t *Torrent) writeBatch(batch []diskJob) {
+	info := t.infoPtr.Load()
+	vw, _ := t.store.(storage.VectorWriter)
+	for len(batch) > 0 {
+		n := 1
+		if vw != nil {
+			end := blockOffset(info, batch[0]) + int64(len(batch[0].data))
+			for n < len(batch) && blockOffset(info, batch[n]) == end {
+				end += int64(len(batch[n].data))
+				n++
+			}
+		}
+		run := batch[:n]
+		batch = batch[n:]
+		var err error
+		if n > 1 {
+			bufs := t.wbufs[:0]
+			for _, j := range run {
+				bufs = append(bufs, j.data)
+			}
+			err = vw.WriteVAt(bufs, blockOffset(info, run[0]))
+			clear(bufs)
+			t.wbufs = bufs[:0]
+		}
+		for _, j := range run {
+			if n == 1 || err != nil {
+				// Alone, or the run failed: block by block, so that each
+				// error is reported for the piece it hit.
+				_, err := t.store.WriteAt(j.data, blockOffset(info, j))
+				t.wrote(info, j, err)
+				continue
+			}
+			t.wrote(info, j, nil)
+		}
+	}
+}
+
+func blockOffset(info *metainfo.Info, j diskJob) int64 {
+	return int64(j.piece)*info.PieceLength + int64(j.begin)
+}
+
+// wrote finishes the write of block j: reports an error, hashes the block
+// while it is in hand, and gives the block back.
+func (t *Torrent) wrote(info *metainfo.Info, j diskJob, err error) {
+	switch {
+	case err != nil:
+		delete(t.whash, j.piece)
+		t.deliverDisk(diskResult{kind: diskWrite, piece: j.piece, begin: j.begin, err: err})
+	case j.hash:
+		// A one-block piece (16 KiB pieces: 100k-piece torrents) is
+		// verified from the block in hand: no read back, no hand-off to a
+		// hash worker, which cost more than the hash itself.
+		r := diskResult{kind: diskHash, piece: j.piece, ok: sha1.Sum(j.data) == info.PieceHash(j.piece)}
+		if !r.ok {
+			r.blocks = [][20]byte{sha1.Sum(j.data)}
+		}
+		t.deliverDisk(r)
+	default:
+		t.hashWhileWriting(j)
+	}
+	t.c.blocks.Put(j.data)
+	if pending := t.diskPending.Add(-int64(len(j.data))); pending <= maxDiskBacklog/2 {
+		if t.diskThrottled.Load() {
+			t.diskThrottled.Store(false)
+			t.deliverDisk(diskResult{kind: diskCaughtUp})
+		}
+		if t.diskGated.Load() {
+			t.diskGateMu.Lock()
+			close(t.diskGate)
+			t.diskGate = nil
+			t.diskGated.Store(false)
+			t.diskGateMu.Unlock()
+		}
+	}
+}
+
+// waitDisk holds a peer's reader while the disk is more than
+// maxDiskBacklog behind, until it is back to half that or ctx ends; it
+// reports whether to go on. Blocks already requested keep arriving when
+// the disk falls behind (new requests stop at once); they wait in the
+// kernel then, not in our memory, so the backlog in memory is bounded by
+// maxDiskBacklog plus what each reader has on its way to the owner.
+func (t *Torrent) waitDisk(ctx context.Context) bool {
+	for t.diskPending.Load() > maxDiskBacklog {
+		t.diskGateMu.Lock()
+		if t.diskGate == nil {
+			t.diskGate = make(chan struct{})
+			t.diskGated.Store(true)
+		}
+		gate := t.diskGate
+		t.diskGateMu.Unlock()
+		if t.diskPending.Load() <= maxDiskBacklog/2 {
+			// Caught up before the gate was seen: the disk worker may
+			// not look at it again.
+			return true
+		}
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return false
+		}
+	}
+	return true
+}
+
+// writeHash is the SHA-1 of a piece's first bytes, fed as its blocks are
+// written in order.
+type writeHash struct {
+	h    hash.Hash
+	next int64 // the offset in the piece of the next byte it wants
+}
+
+// maxWriteHashes bounds the pieces hashed while writing; beyond it, the
+// table is emptied and those pieces are read back to be verified.
+const maxWriteHashes = 1024
+
+// hashWhileWriting feeds block j, just written, to its piece's running
+// hash when it is the next block in order: a piece whose blocks arrive in
+// order (the common case: one peer, requests in order) is then verified
+// without reading it back or handing it to a hash worker. A block out of
+// order ends that piece's running hash (the piece is read back instead); a
+// block at 0 starts it again, since a piece fetched again starts there.
+// Every write lands here in queue order, so the running hash always covers
+// the bytes last written to the piece's start.
+func (t *Torrent) hashWhileWriting(j diskJob) {
+	wh := t.whash[j.piece]
+	switch {
+	case j.begin == 0:
+		if wh == nil {
+			if t.whash == nil || len(t.whash) >= maxWriteHashes {
+				t.whash = make(map[int]*writeHash)
+			}
+			wh = &writeHash{h: sha1.New()}
+			t.whash[j.piece] = wh
+		}
+		wh.h.Reset()
+		wh.next = 0
+	case wh == nil:
+		return
+	case int64(j.begin) != wh.next:
+		delete(t.whash, j.piece)
+		return
+	}
+	wh.h.Write(j.data)
+	wh.next += int64(len(j.data))
+}
+
+// hashedWhileWriting delivers the result of piece i's verification if its
+// running hash covers the whole piece, and reports whether it did.
+func (t *Torrent) hashedWhileWriting(i int) bool {
+	wh := t.whash[i]
+	if wh == nil {
+		return false
+	}
+	delete(t.whash, i)
+	info := t.infoPtr.Load()
+	if wh.next != info.PieceSize(i) {
+		return false
+	}
+	var sum [20]byte
+	wh.h.Sum(sum[:0])
+	r := diskResult{kind: diskHash, piece: i, ok: sum == info.PieceHash(i)}
+	if !r.ok {
+		// Smart-ban wants each block's sum: read them back, as a hash
+		// worker would.
+		r.blocks, r.err = t.blockSums(i, make([]byte, hashChunk))
+	}
+	t.deliverDisk(r)
+	return true
 }
 
 // readPiece calls fn with the piece's bytes, hashChunk at a time, read into
@@ -345,6 +548,7 @@ func (t *Torrent) onDisk(r diskResult) {
 	case diskFlush:
 		t.diskError("saving resume data", r.err)
 	case diskCaughtUp:
+		t.diskCaughtUpAt = time.Now()
 		for p := range t.peers {
 			t.fillRequests(p)
 		}

@@ -156,7 +156,9 @@ func (t *Torrent) tick() {
 	}
 	for p := range t.peers {
 		p.updateRates(now)
-		if now.Sub(p.lastRecvTime()) > idleTimeout {
+		// A reader held by a slow disk (waitDisk) reads nothing: the idle
+		// clock runs only while the disk keeps up.
+		if now.Sub(later(p.lastRecvTime(), t.diskCaughtUpAt)) > idleTimeout && !t.diskThrottled.Load() {
 			p.close(errIdle)
 			continue
 		}
@@ -246,4 +248,12 @@ func (t *Torrent) discard(ev event) {
 	case evCall:
 		close(ev.done)
 	}
+}
+
+// later returns the later of two times.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

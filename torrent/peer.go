@@ -203,8 +203,17 @@ func (p *peer) readLoop() {
 	dec := peerwire.NewDecoderConfig(p.conn, peerwire.DecoderConfig{Blocks: t.c.blocks, MaxMessageLength: maxMsg, BufferSize: readBufferSize})
 	var batch []event
 	var cost int64
+	blocks := false // the batch holds a block
 	flush := func() bool {
 		if len(batch) == 0 {
+			return true
+		}
+		// Blocks wait here while the disk is behind, so that the backlog
+		// stays in the kernel's socket buffers (TCP pushes back on the
+		// sender) rather than in our memory.
+		if blocks && !t.waitDisk(p.ctx) {
+			p.dropBatch(batch)
+			batch, cost, blocks = nil, 0, false
 			return true
 		}
 		// What one peer has on its way to the owner is bounded: a flood
@@ -216,7 +225,7 @@ func (p *peer) readLoop() {
 				// Closed by us: the reader ends at its next read and
 				// reports the peer gone.
 				p.dropBatch(batch)
-				batch, cost = nil, 0
+				batch, cost, blocks = nil, 0, false
 				return true
 			}
 		}
@@ -226,7 +235,7 @@ func (p *peer) readLoop() {
 			p.dropBatch(batch)
 			return false
 		}
-		batch, cost = nil, 0
+		batch, cost, blocks = nil, 0, false
 		return true
 	}
 	var err error
@@ -250,6 +259,7 @@ func (p *peer) readLoop() {
 				break
 			}
 			ev = evBlock{p: p, index: m.Index, begin: m.Begin, data: m.Piece}
+			blocks = true
 		case peerwire.Bitfield:
 			m.Bitfield = append([]byte(nil), m.Bitfield...)
 			ev = evMsg{p: p, m: m}

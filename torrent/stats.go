@@ -62,16 +62,21 @@ type Stats struct {
 	// Warnings are conditions the user should hear of at default
 	// verbosity: an address given that cannot be reached, a magnet whose
 	// peers cannot send the metadata, a web seed that cannot serve.
-	Warnings  []string `json:"warnings,omitempty"`
-	HashFails int      `json:"hashFails"`
-	Banned    int      `json:"banned"`
-	Wasted    int64    `json:"wasted"`
-	Error     string   `json:"error,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+	// DiskBacklog is the bytes received and not yet written: while it is
+	// over a few MiB the disk is the bottleneck, and peers' data waits in
+	// the kernel instead.
+	DiskBacklog int64  `json:"diskBacklog"`
+	HashFails   int    `json:"hashFails"`
+	Banned      int    `json:"banned"`
+	Wasted      int64  `json:"wasted"`
+	Error       string `json:"error,omitempty"`
 }
 
 // Stats returns a snapshot of the torrent's state.
 func (t *Torrent) Stats() Stats {
 	s := Stats{InfoHash: t.infoHash.String(), Downloaded: map[string]int64{}, Uploaded: map[string]int64{}, PeersByNetwork: map[string]int{}}
+	s.DiskBacklog = t.diskPending.Load()
 	for _, n := range countedNetworks {
 		if v := t.byNet.down[n].Load(); v > 0 {
 			s.Downloaded[n] = v

@@ -57,52 +57,58 @@ type Torrent struct {
 	paused       atomic.Bool           // stopped by Stop or an error: trackers hear "stopped"
 
 	// Owner state: touched only by the owner goroutine.
-	spec          torrentSpec
-	info          *metainfo.Info
-	files         []*File
-	store         storage.TorrentStorage
-	picker        *picker.Picker
-	have          bitfield.Bitfield
-	partial       map[int]*pieceState
-	active        []*pieceState // partial pieces, oldest first (and ended ones, see endPiece)
-	activeEnded   int           // ended pieces still in active
-	peers         map[*peer]struct{}
-	webSeedPeers  int // connected web seeds
-	peersServing  int // other peers unchoking us (recounted every tick)
-	cands         *candidateList
-	readyBuf      []*candidate
-	halfOpen      int
-	banned        map[string]bool // hosts of peers that sent bad data
-	meta          *metadataState
-	checking      int // pieces being verified at start
-	err           error
-	lastChoke     time.Time
-	lastOptim     time.Time
-	choker        *choker.Choker
-	chokeBuf      []choker.Peer
-	nextCID       int // the next peer's choker ID
-	rechoke       bool
-	hashFails     int
-	wasted        int64
-	rng           *rand.Rand
-	basePrio      []picker.Priority // from file priorities alone
-	raised        []int             // pieces readers raised above basePrio
-	left          int64             // bytes of wanted pieces not verified (basePrio, not readers)
-	readers       map[*Reader]readerWindow
-	urgent        []int // pieces under readers, playhead first
-	inBatch       bool  // handling an evBatch: fillRequests defers to refill
-	refill        map[*peer]struct{}
-	announceWakes []chan struct{}   // one per announcer; set before the owner starts
-	notices       map[string]string // conditions the user should hear of, by key
-	noMetaSince   time.Time         // since when no connected peer can send the metadata
-	rehash        []int             // pieces whose verification met a passing I/O error
-	checkPending  bitfield.Bitfield // pieces waiting for their start-up check
-	checkCursor   int               // the next piece verifyAll's checks look at
-	checksQueued  int               // checks queued or running
-	diskq         chan diskJob      // the disk worker's queue (disk.go)
-	diskOverflow  []diskJob         // jobs waiting for room in diskq, in order
-	diskSpare     []diskResult      // a drained result list, reused
-	marks         []int             // verified pieces not yet recorded in storage (markBatch)
+	spec           torrentSpec
+	info           *metainfo.Info
+	files          []*File
+	store          storage.TorrentStorage
+	picker         *picker.Picker
+	have           bitfield.Bitfield
+	partial        map[int]*pieceState
+	active         []*pieceState // partial pieces, oldest first (and ended ones, see endPiece)
+	activeEnded    int           // ended pieces still in active
+	peers          map[*peer]struct{}
+	webSeedPeers   int // connected web seeds
+	peersServing   int // other peers unchoking us (recounted every tick)
+	cands          *candidateList
+	readyBuf       []*candidate
+	halfOpen       int
+	banned         map[string]bool // hosts of peers that sent bad data
+	meta           *metadataState
+	checking       int // pieces being verified at start
+	err            error
+	lastChoke      time.Time
+	lastOptim      time.Time
+	choker         *choker.Choker
+	chokeBuf       []choker.Peer
+	nextCID        int // the next peer's choker ID
+	rechoke        bool
+	hashFails      int
+	wasted         int64
+	rng            *rand.Rand
+	basePrio       []picker.Priority // from file priorities alone
+	raised         []int             // pieces readers raised above basePrio
+	left           int64             // bytes of wanted pieces not verified (basePrio, not readers)
+	readers        map[*Reader]readerWindow
+	urgent         []int // pieces under readers, playhead first
+	inBatch        bool  // handling an evBatch: fillRequests defers to refill
+	refill         map[*peer]struct{}
+	announceWakes  []chan struct{}   // one per announcer; set before the owner starts
+	notices        map[string]string // conditions the user should hear of, by key
+	noMetaSince    time.Time         // since when no connected peer can send the metadata
+	rehash         []int             // pieces whose verification met a passing I/O error
+	checkPending   bitfield.Bitfield // pieces waiting for their start-up check
+	checkCursor    int               // the next piece verifyAll's checks look at
+	checksQueued   int               // checks queued or running
+	diskq          chan diskJob      // the disk worker's queue (disk.go)
+	diskOverflow   []diskJob         // jobs waiting for room in diskq, in order
+	diskSpare      []diskResult      // a drained result list, reused
+	marks          []int             // verified pieces not yet recorded in storage (markBatch)
+	diskCaughtUpAt time.Time         // when the disk last caught up after falling behind
+
+	// The disk worker's own (disk.go).
+	wbatch []diskJob          // writes taken from diskq for one vectored write
+	whash  map[int]*writeHash // pieces hashed as their blocks are written, in order
+	wbufs  [][]byte           // reused list of one run's buffers
 
 	// Disk results for the owner, filled by the disk and hash workers.
 	diskMu   sync.Mutex
@@ -114,6 +120,12 @@ type Torrent struct {
 	diskPending    atomic.Int64
 	diskThrottled  atomic.Bool
 	diskOverflowed atomic.Bool
+	// diskGate is closed when the backlog falls back to half of
+	// maxDiskBacklog, waking the readers waitDisk holds; diskGated says
+	// one is open.
+	diskGateMu sync.Mutex
+	diskGate   chan struct{}
+	diskGated  atomic.Bool
 }
 
 // File is one file of a torrent.
@@ -494,6 +506,11 @@ func (t *Torrent) updatePiecePriorities() {
 	t.left = left
 	t.applyReaders()
 	t.createEmptyFiles()
+	if w, ok := t.store.(storage.FileWanter); ok {
+		for _, f := range t.files {
+			w.SetFileWanted(f.index, f.prio != picker.None)
+		}
+	}
 	t.updateLeft()
 }
 

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+)
+
+// startProfiles writes a CPU profile to $SWARMCAST_CPUPROFILE and a heap
+// profile to $SWARMCAST_MEMPROFILE, when set, for the benchmark scripts; the
+// returned function ends them. The heap profile is written at exit, or
+// after $SWARMCAST_MEMPROFILE_AFTER (a duration) if that is set.
+func startProfiles() (stop func()) {
+	memPath := os.Getenv("SWARMCAST_MEMPROFILE")
+	writeHeap := func() {
+		if f, err := os.Create(memPath); err == nil {
+			runtime.GC()
+			pprof.WriteHeapProfile(f)
+			f.Close()
+		}
+	}
+	if d, err := time.ParseDuration(os.Getenv("SWARMCAST_MEMPROFILE_AFTER")); err == nil && memPath != "" {
+		time.AfterFunc(d, writeHeap)
+		memPath = ""
+	}
+	var cpu *os.File
+	if path := os.Getenv("SWARMCAST_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			cpu = f
+		} else {
+			fmt.Fprintln(os.Stderr, "swarmcast: no CPU profile:", err)
+		}
+	}
+	return func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			cpu.Close()
+		}
+		if memPath != "" {
+			writeHeap()
+		}
+	}
+}
