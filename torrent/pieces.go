@@ -25,6 +25,7 @@ func (t *Torrent) blockLen(piece, block int) uint32 {
 
 func (t *Torrent) startPiece(i int) *pieceState {
 	st := sched.NewPiece[*peer](i, t.info.PieceSize(i))
+	st.Track(&t.freeBlocks)
 	t.partial[i] = st
 	t.active = append(t.active, st)
 	return st
@@ -39,6 +40,7 @@ func (t *Torrent) endPiece(i int) {
 		return
 	}
 	delete(t.partial, i)
+	st.Untrack()
 	st.Ended = true
 	t.activeEnded++
 	if t.activeEnded > len(t.active)/2 {
@@ -95,7 +97,10 @@ func (t *Torrent) nextRequest(p *peer) (blockKey, uint32, bool) {
 			return k, n, true
 		}
 	}
-	for _, st := range t.active {
+	// With small pieces a thousand may be under way, each with every
+	// block asked for: the free-block count spares that walk per request.
+	for k := 0; t.freeBlocks > 0 && k < len(t.active); k++ {
+		st := t.active[k]
 		i := st.Index
 		if st.Ended || st.Hashing || st.Free() == 0 || !t.picker.Wanted(i) || !p.canRequest(i) || !st.UsableBy(p, gone) {
 			continue

@@ -64,6 +64,7 @@ type Torrent struct {
 	picker         *picker.Picker
 	have           bitfield.Bitfield
 	partial        map[int]*pieceState
+	freeBlocks     int           // blocks of pieces under way neither received nor requested (sched.Piece.Track)
 	active         []*pieceState // partial pieces, oldest first (and ended ones, see endPiece)
 	activeEnded    int           // ended pieces still in active
 	peers          map[*peer]struct{}

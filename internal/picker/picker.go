@@ -4,8 +4,9 @@
 // Pieces have a priority tier: Now > Readahead > High > Normal > None. Pieces
 // in the streaming tiers (Now, Readahead) are taken in index order, since a
 // reader consumes them in order; the others rarest first, with random
-// tie-breaks so that peers starting together fetch different pieces. None
-// means not wanted.
+// tie-breaks so that peers starting together fetch different pieces, in runs
+// of neighbours: the piece after the last pick is taken when it is as rare as
+// any (writes land together on disk). None means not wanted.
 //
 // The picker keeps the wanted pieces (not had, not None) sorted as it goes,
 // so that a pick looks only at candidates, never at every piece: the
@@ -93,6 +94,13 @@ type Picker struct {
 	// wanted set.
 	onWanted func(i int, wanted bool)
 	rng      *rand.Rand
+	// runNext is the piece after the last one taken from the buckets
+	// (runOn says there is one): it is taken next when it is as rare as
+	// what the buckets offer, so pieces come in runs of neighbours (their
+	// blocks reach the disk together, in one write call, and files fill
+	// front to back), while each run starts at a random piece.
+	runNext int
+	runOn   bool
 }
 
 // New returns a picker for n pieces, all at priority None.
@@ -379,7 +387,7 @@ func (p *Picker) pick(peerHas, skip func(int) bool, probes int, counted bool) (p
 					return -1, false, true
 				}
 				if i := int(b[j]); (skip == nil || !skip(i)) && peerHas(i) {
-					return i, true, false
+					return p.extendRun(i, peerHas, skip, counted), true, false
 				}
 				if j++; j == len(b) {
 					j = 0
@@ -388,6 +396,18 @@ func (p *Picker) pick(peerHas, skip func(int) bool, probes int, counted bool) (p
 		}
 	}
 	return -1, false, false
+}
+
+// extendRun returns the piece to take instead of i, the buckets' pick:
+// the one after the last pick when it is wanted in i's tier, no more
+// common than i, and allowed; else i. It starts the next run after it.
+func (p *Picker) extendRun(i int, peerHas, skip func(int) bool, counted bool) int {
+	if c := p.runNext; p.runOn && c != i && c < len(p.avail) && p.inRare(c) && p.prio[c] == p.prio[i] &&
+		p.avail[c] <= p.avail[i] && (!counted || p.avail[c] > 0) && (skip == nil || !skip(c)) && peerHas(c) {
+		i = c
+	}
+	p.runNext, p.runOn = i+1, true
+	return i
 }
 
 // inRare reports whether piece i is in an availability bucket.

@@ -301,3 +301,65 @@ func TestPeerLostAllMergesBuckets(t *testing.T) {
 		})
 	}
 }
+
+// TestPicksComeInRuns checks that among equally rare pieces the picker goes
+// on from the last pick, so that neighbouring pieces arrive together, while
+// two pickers (two clients) start their runs at different pieces.
+func TestPicksComeInRuns(t *testing.T) {
+	starts := map[int]bool{}
+	for seed := uint64(1); seed <= 4; seed++ {
+		p := New(1000, seed)
+		for i := 0; i < 1000; i++ {
+			p.SetPriority(i, Normal)
+			p.PeerHas(i)
+		}
+		under := map[int]bool{}
+		skip := func(i int) bool { return under[i] }
+		first, _, _ := p.PickBounded(all, skip, DefaultProbes)
+		under[first] = true
+		starts[first] = true
+		next := 0
+		last := first
+		for k := 0; k < 200; k++ {
+			i, ok, _ := p.PickBounded(all, skip, DefaultProbes)
+			if !ok {
+				t.Fatal("nothing picked")
+			}
+			if i == last+1 {
+				next++
+			}
+			under[i] = true
+			last = i
+		}
+		// A run breaks only at the last piece (the seeds are fixed, so
+		// this is deterministic).
+		if next < 190 {
+			t.Errorf("seed %d: %d of 200 picks followed the one before", seed, next)
+		}
+	}
+	if len(starts) < 3 {
+		t.Errorf("4 pickers started at %d distinct pieces", len(starts))
+	}
+}
+
+// TestRunsYieldToRarerPieces checks that a run does not go on past a piece
+// more common than what the buckets offer.
+func TestRunsYieldToRarerPieces(t *testing.T) {
+	p := New(100, 7)
+	for i := 0; i < 100; i++ {
+		p.SetPriority(i, Normal)
+		p.PeerHas(i)
+		if i%2 == 1 {
+			p.PeerHas(i) // odd pieces: two peers have them
+		}
+	}
+	under := map[int]bool{}
+	skip := func(i int) bool { return under[i] }
+	for k := 0; k < 50; k++ {
+		i, ok, _ := p.PickBounded(all, skip, DefaultProbes)
+		if !ok || i%2 == 1 {
+			t.Fatalf("pick %d: %d (ok %v), want a rarest (even) piece", k, i, ok)
+		}
+		under[i] = true
+	}
+}

@@ -21,8 +21,9 @@ type Piece[P comparable] struct {
 	received []bool
 	sources  []P // who sent each received block
 	nrecv    int
-	nfree    int // blocks neither received nor requested
-	hint     int // no free block below this index
+	nfree    int  // blocks neither received nor requested
+	total    *int // a caller's sum of nfree over its pieces (Track), or nil
+	hint     int  // no free block below this index
 	// Hashing is set while the whole piece is being verified: no block of
 	// it is asked for or accepted.
 	Hashing bool
@@ -55,6 +56,31 @@ func NewPiece[P comparable](index int, size int64) *Piece[P] {
 		sources: make([]P, n), nfree: n}
 }
 
+// Track adds the piece's free blocks to *total, and keeps them added as
+// they change, so that a caller with many pieces under way knows at once
+// whether any of them has a block to ask for. Untrack takes them out.
+func (st *Piece[P]) Track(total *int) {
+	st.Untrack()
+	st.total = total
+	*total += st.nfree
+}
+
+// Untrack undoes Track.
+func (st *Piece[P]) Untrack() {
+	if st.total != nil {
+		*st.total -= st.nfree
+		st.total = nil
+	}
+}
+
+// addFree changes the count of free blocks by d.
+func (st *Piece[P]) addFree(d int) {
+	st.nfree += d
+	if st.total != nil {
+		*st.total += d
+	}
+}
+
 // BlockLen returns the length of block b.
 func (st *Piece[P]) BlockLen(b int) uint32 {
 	return uint32(min(int64(BlockSize), st.Size-int64(b)*BlockSize))
@@ -80,7 +106,7 @@ func (st *Piece[P]) NextFree() int {
 // Request records that block b was asked of one more peer.
 func (st *Piece[P]) Request(b int) {
 	if st.reqs[b] == 0 && !st.received[b] {
-		st.nfree--
+		st.addFree(-1)
 	}
 	st.reqs[b]++
 }
@@ -93,7 +119,7 @@ func (st *Piece[P]) Release(b int) {
 	}
 	st.reqs[b]--
 	if st.reqs[b] == 0 && !st.received[b] {
-		st.nfree++
+		st.addFree(1)
 		st.hint = min(st.hint, b)
 	}
 }
@@ -109,7 +135,7 @@ func (st *Piece[P]) Receive(b int, from P) (othersAsked bool) {
 	st.sources[b] = from
 	st.nrecv++
 	if st.reqs[b] == 0 {
-		st.nfree-- // it was counted free until now
+		st.addFree(-1) // it was counted free until now
 		return false
 	}
 	st.reqs[b] = 0
@@ -209,12 +235,13 @@ func (st *Piece[P]) Reset() {
 		st.sources[b] = zero
 	}
 	st.nrecv, st.hint, st.Hashing, st.WriteFailed = 0, 0, false, false
-	st.nfree = 0
+	free := 0
 	for b := range st.reqs {
 		if st.reqs[b] == 0 {
-			st.nfree++
+			free++
 		}
 	}
+	st.addFree(free - st.nfree)
 }
 
 // Request deadlines. A peer serves requests in the order they came, so a

@@ -136,3 +136,40 @@ func TestRequestTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A tracked piece keeps the caller's sum of free blocks exact through
+// requests, releases, arrivals and a reset, and leaves it when untracked.
+func TestTrackFreeBlocks(t *testing.T) {
+	var total int
+	a := NewPiece[int](0, 4*BlockSize)
+	b := NewPiece[int](1, 2*BlockSize)
+	a.Track(&total)
+	b.Track(&total)
+	check := func(step string) {
+		t.Helper()
+		if total != a.Free()+b.Free() {
+			t.Fatalf("%s: total %d, pieces' free blocks %d + %d", step, total, a.Free(), b.Free())
+		}
+	}
+	check("start")
+	a.Request(0)
+	a.Request(0) // a duplicate takes no second free block
+	b.Request(1)
+	check("requests")
+	a.Release(0)
+	check("one of two requests released")
+	a.Receive(0, 1)
+	a.Receive(2, 2) // never requested
+	check("arrivals")
+	a.Reset()
+	check("reset")
+	b.Untrack()
+	if total != a.Free() {
+		t.Fatalf("after Untrack: total %d, want %d", total, a.Free())
+	}
+	b.Release(1) // no longer counted
+	a.Untrack()
+	if total != 0 {
+		t.Fatalf("after both Untrack: total %d", total)
+	}
+}
