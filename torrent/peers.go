@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
@@ -617,10 +616,9 @@ func (t *Torrent) webSeedGone(p *peer, err error) {
 	if err == nil || t.ctx.Err() != nil || errors.Is(err, errShutdown) {
 		return
 	}
-	msg := err.Error()
-	i := strings.Index(msg, "webseed ")
-	if i < 0 {
+	var oe *transport.OriginError
+	if !errors.As(err, &oe) {
 		return // not the origin's failure (our side closed it)
 	}
-	t.setNotice("webseed "+p.addr, "web seed cannot serve: "+msg[i+len("webseed "):]+"; retrying later")
+	t.setNotice("webseed "+p.addr, "web seed cannot serve: "+oe.Error()[len("webseed "):]+"; retrying later")
 }

@@ -42,3 +42,17 @@ type Listener interface {
 	Addr() string
 	Close() error
 }
+
+// OriginError is why an HTTP origin presented as a peer (a web seed)
+// cannot serve: it ignores Range requests, answers 4xx/5xx, or sends the
+// wrong bytes. A web seed's connection ends with it, so that the engine,
+// which knows nothing of HTTP, can tell the user what is wrong with the
+// origin apart from a connection it closed itself.
+type OriginError struct {
+	URL string
+	Err error
+}
+
+func (e *OriginError) Error() string { return "webseed " + e.URL + ": " + e.Err.Error() }
+
+func (e *OriginError) Unwrap() error { return e.Err }

@@ -358,7 +358,7 @@ func (c *conn) fetcher() {
 			fail := c.failures >= c.opt.MaxFailures
 			c.mu.Unlock()
 			if fail {
-				c.closeWith(fmt.Errorf("webseed %s: %w", c.url, err))
+				c.closeWith(&transport.OriginError{URL: c.url, Err: err})
 				return
 			}
 			continue
