@@ -508,6 +508,12 @@ func (t *fileTorrent) ForgetCompletion() error {
 	}
 	t.comp.clearAll()
 	t.compDirty.Store(true)
+	// What is verified from now on is the files as they are: stamp them
+	// again, or a file changed before the recheck would be distrusted at
+	// the next start although the recheck verified it as it is.
+	for i := range t.files {
+		t.files[i].written.Store(true)
+	}
 	return t.saveLocked()
 }
 

@@ -50,6 +50,7 @@ const (
 	diskFlush
 	diskBanRead
 	diskCaughtUp // the backlog fell below maxDiskBacklog: request again
+	diskForget   // a recheck: every piece recorded incomplete (ForgetCompletion)
 )
 
 // diskJob is work for a torrent's disk worker.
@@ -222,6 +223,10 @@ func (t *Torrent) doDisk(j diskJob) {
 				t.deliverDisk(diskResult{kind: diskMark, piece: i, err: err})
 				break
 			}
+		}
+	case diskForget:
+		if err := t.store.ForgetCompletion(); err != nil && !errors.Is(err, storage.ErrClosed) {
+			t.deliverDisk(diskResult{kind: diskForget, err: err})
 		}
 	case diskFlush:
 		if err := t.store.Flush(); err != nil && !errors.Is(err, storage.ErrClosed) {
@@ -547,6 +552,8 @@ func (t *Torrent) onDisk(r diskResult) {
 		t.diskError(fmt.Sprintf("recording piece %d", r.piece), r.err)
 	case diskFlush:
 		t.diskError("saving resume data", r.err)
+	case diskForget:
+		t.diskError("forgetting verified pieces for a recheck", r.err)
 	case diskCaughtUp:
 		t.diskCaughtUpAt = time.Now()
 		for p := range t.peers {

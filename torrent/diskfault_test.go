@@ -394,3 +394,64 @@ func (s stallingTorrent) WriteAt(p []byte, off int64) (int, error) {
 	}
 	return s.TorrentStorage.WriteAt(p, off)
 }
+
+// Recheck finds a piece changed on disk behind the engine's back, keeps the
+// others, and records the outcome: a restart trusts the recheck's result,
+// not what was recorded before it.
+func TestRecheckFindsChangedPiece(t *testing.T) {
+	dir := t.TempDir()
+	mi, _ := makeContent(t, dir, "recheck", []int{1 << 20}, 64<<10)
+	open := func() (*torrent.Client, *torrent.Torrent) {
+		c := torrent.NewClient(torrent.Config{Storage: storage.NewFile(dir)})
+		tt, err := c.AddTorrent(mi, torrent.AddOptions{Verify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitChecked(t, tt)
+		return c, tt
+	}
+	c, tt := open()
+	if got := tt.Stats().PiecesHave; got != 16 {
+		t.Fatalf("%d of 16 pieces before the change", got)
+	}
+	// Piece 5 changes; its file keeps its size.
+	f, err := os.OpenFile(filepath.Join(dir, "recheck", "first.bin"), os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("changed"), 5*64<<10+100); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := tt.Recheck(); err != nil {
+		t.Fatal(err)
+	}
+	waitChecked(t, tt)
+	if s := tt.Stats(); s.PiecesHave != 15 || tt.HavePiece(5) {
+		t.Fatalf("after the recheck: %d pieces, piece 5 had: %v", s.PiecesHave, tt.HavePiece(5))
+	}
+	c.Close()
+	// Without Verify, the restart goes by what was recorded.
+	c = torrent.NewClient(torrent.Config{Storage: storage.NewFile(dir)})
+	defer c.Close()
+	tt, err = c.AddTorrent(mi, torrent.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := tt.Stats(); s.PiecesHave != 15 || tt.HavePiece(5) {
+		t.Fatalf("after a restart: %d pieces recorded, piece 5 recorded: %v", s.PiecesHave, tt.HavePiece(5))
+	}
+}
+
+// waitChecked waits for a torrent's checks to end.
+func waitChecked(t *testing.T, tt *torrent.Torrent) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := tt.Stats(); !s.Checking {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("checks did not end")
+}

@@ -114,9 +114,11 @@ func (t *Torrent) Recheck() error {
 			err = errors.New("torrent: cannot recheck before the info is known")
 			return
 		}
-		if err = t.store.ForgetCompletion(); err != nil {
-			return
-		}
+		// Recorded by the disk worker, in order: marks queued before are
+		// forgotten, and those not yet queued are dropped here; a piece
+		// verified again is recorded after.
+		t.marks = t.marks[:0]
+		t.submitDisk(diskJob{kind: diskForget})
 		for i := 0; i < t.info.NumPieces(); i++ {
 			if t.have.Get(i) {
 				t.unmarkHave(i)
