@@ -79,6 +79,10 @@ func (t *Torrent) run() {
 			t.shutdown()
 			return
 		}
+		if t.changeDue {
+			t.changeDue = false
+			t.broadcast()
+		}
 	}
 }
 

@@ -65,6 +65,7 @@ type Torrent struct {
 	have           bitfield.Bitfield
 	partial        map[int]*pieceState
 	freeBlocks     int           // blocks of pieces under way neither received nor requested (sched.Piece.Track)
+	changeDue      bool          // a piece was verified: broadcast at the end of the owner's turn
 	active         []*pieceState // partial pieces, oldest first (and ended ones, see endPiece)
 	activeEnded    int           // ended pieces still in active
 	peers          map[*peer]struct{}
