@@ -235,10 +235,13 @@ func TestDroppedRequestIsAskedAgain(t *testing.T) {
 	t.Logf("done in %v", time.Since(start).Round(time.Millisecond))
 }
 
-// A peer that floods us with PEX messages of junk addresses fills only
-// PEX's share of the address list: an address a tracker gives afterwards is
-// still kept and dialled, and the download completes from it.
-func TestPEXFloodLeavesRoomForTrackers(t *testing.T) {
+// A peer that floods us with PEX messages of junk addresses gets one of
+// them taken (BEP 11 allows one a minute; we take one per 30 s), each
+// message at most 50 addresses: an address a tracker gives afterwards is
+// still kept and dialled, and the download completes from it. (That PEX
+// cannot fill more than its share of the address list over time is
+// candidates_internal_test's.)
+func TestPEXFloodIsRateLimited(t *testing.T) {
 	seeder := newNode(t, nil)
 	mi, data := makeContent(t, seeder.dir, "pexflood", []int{256 << 10}, 16<<10)
 	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
@@ -283,17 +286,21 @@ func TestPEXFloodLeavesRoomForTrackers(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
-	for lt.Stats().CandidatesBySource["pex"] < 200 {
+	for lt.Stats().CandidatesBySource["pex"] < 50 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the PEX flood did not arrive: %+v", lt.Stats())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	time.Sleep(500 * time.Millisecond) // the rest of the flood arrives meanwhile
+	if n := lt.Stats().CandidatesBySource["pex"]; n > 50 {
+		t.Fatalf("%d addresses taken from a flood of 200 PEX messages in a row, want the first message's 50", n)
+	}
 	lt.AddPeersFrom(torrent.SourceTracker, seeder.addr)
 	waitComplete(t, lt, 30*time.Second)
 	checkFiles(t, filepath.Join(leecher.dir, "pexflood"), data)
 	s := lt.Stats()
-	if s.CandidatesBySource["pex"] > 256 || s.Candidates > 2000 {
+	if s.CandidatesBySource["pex"] > 50 || s.Candidates > 2000 {
 		t.Fatalf("address list grew past its bounds: %+v", s.CandidatesBySource)
 	}
 	t.Logf("addresses by source after the flood: %v", s.CandidatesBySource)
@@ -383,3 +390,51 @@ func TestFastChokeKeepsRequests(t *testing.T) {
 }
 
 type blockAt struct{ index, begin uint32 }
+
+// Our PEX message tells a peer whom we are connected to, with BEP 11's
+// flags: the seeder we dialled is a seed and reachable.
+func TestPEXSendsFlags(t *testing.T) {
+	seeder := newNode(t, nil)
+	mi, _ := makeContent(t, seeder.dir, "pexflags", []int{4 << 20}, 64<<10)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan peerwire.PEX, 1)
+	listener := fakePeerExt(t, mi, func(c net.Conn, enc *peerwire.Encoder, dec *peerwire.Decoder) {
+		hs := peerwire.ExtensionHandshake{M: map[string]uint8{peerwire.UtPex: 7}}
+		b, _ := hs.MarshalBinary()
+		enc.WriteMessage(peerwire.Message{Type: peerwire.HaveNone})
+		enc.WriteMessage(peerwire.Message{Type: peerwire.Extended, ExtendedPayload: b})
+		enc.Flush()
+		for {
+			var m peerwire.Message
+			if err := dec.Decode(&m); err != nil {
+				return
+			}
+			var x peerwire.PEX
+			if m.Type == peerwire.Extended && m.ExtendedID == 7 && x.UnmarshalBinary(m.ExtendedPayload) == nil {
+				got <- x
+				return
+			}
+		}
+	})
+	leecher := newNode(t, func(c *torrent.Config) { c.DownloadRate = 256 << 10 }) // still downloading when PEX goes out
+	if _, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr, listener}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case x := <-got:
+		want := netip.MustParseAddrPort(seeder.addr)
+		for _, a := range x.Added {
+			if a.Addr == want {
+				if a.Flags&(peerwire.PEXSeed|peerwire.PEXReachable) != peerwire.PEXSeed|peerwire.PEXReachable {
+					t.Fatalf("the seeder's flags %#x, want seed and reachable", a.Flags)
+				}
+				return
+			}
+		}
+		t.Fatalf("PEX added %v, not the seeder %v", x.Added, want)
+	case <-time.After(15 * time.Second):
+		t.Fatal("no PEX message within 15 s")
+	}
+}

@@ -72,7 +72,9 @@ type peer struct {
 	cid                         int // stable ID for the choker
 	hashFails                   int
 	connectedAt                 time.Time
-	lastPEX                     time.Time // when we last sent it a PEX message
+	lastPEX                     time.Time                   // when we last sent it a PEX message
+	lastPEXIn                   time.Time                   // when we last took a PEX message from it
+	pexSent                     map[netip.AddrPort]struct{} // the peers it knows of from us (BEP 11 deltas)
 	closed                      bool
 	webSeed                     bool // an HTTP origin (BEP 19), not a peer
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
@@ -494,19 +493,30 @@ func (p *peer) listenAddr() (netip.AddrPort, bool) {
 const firstPEXDelay = 3 * time.Second
 
 // sendPEX tells peers that speak ut_pex whom we are connected to (BEP 11),
-// each at most once a minute.
+// each at most once a minute: the first message lists our peers, the later
+// ones the peers added and dropped since, with each added peer's flags
+// (a seed; reachable, when we dialled it).
 func (t *Torrent) sendPEX(now time.Time) {
 	if t.info != nil && t.info.Private {
 		return
 	}
-	var added []peerwire.PEXPeer
+	current := map[netip.AddrPort]peerwire.PEXFlags{}
 	for p := range t.peers {
 		if p.network != transport.TCP {
 			continue
 		}
-		if ap, ok := p.listenAddr(); ok && len(added) < peerwire.MaxPEXPeers {
-			added = append(added, peerwire.PEXPeer{Addr: ap})
+		ap, ok := p.listenAddr()
+		if !ok {
+			continue
 		}
+		var f peerwire.PEXFlags
+		if t.info != nil && p.has.All() {
+			f |= peerwire.PEXSeed
+		}
+		if p.conn.Outbound() {
+			f |= peerwire.PEXReachable
+		}
+		current[ap] = f
 	}
 	for p := range t.peers {
 		id := p.extIDs[peerwire.UtPex]
@@ -520,20 +530,108 @@ func (t *Torrent) sendPEX(now time.Time) {
 		if now.Before(due) {
 			continue
 		}
-		p.lastPEX = now
-		var mine []peerwire.PEXPeer
-		for _, a := range added {
-			if la, ok := p.listenAddr(); !ok || la != a.Addr {
-				mine = append(mine, a)
-			}
-		}
-		if len(mine) == 0 {
+		self, _ := p.listenAddr()
+		x := pexDelta(p.pexSent, current, self)
+		if len(x.Added) == 0 && len(x.Dropped) == 0 {
 			continue
 		}
-		if b, err := (peerwire.PEX{Added: mine}).MarshalBinary(); err == nil {
+		if p.pexSent == nil {
+			p.pexSent = map[netip.AddrPort]struct{}{}
+		}
+		for _, a := range x.Added {
+			p.pexSent[a.Addr] = struct{}{}
+		}
+		for _, a := range x.Dropped {
+			delete(p.pexSent, a)
+		}
+		p.lastPEX = now
+		if b, err := x.MarshalBinary(); err == nil {
 			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: id, ExtendedPayload: b})
 		}
 	}
+}
+
+// pexPerMessage is how many peers one PEX message adds, and drops, at most
+// (BEP 11): the rest follow in the next ones.
+const pexPerMessage = 50
+
+// pexDelta is the PEX message for a peer that knows of sent from us, when
+// we are connected to current: who is new (not the peer itself), and who
+// is gone, at most pexPerMessage of each.
+func pexDelta(sent map[netip.AddrPort]struct{}, current map[netip.AddrPort]peerwire.PEXFlags, self netip.AddrPort) peerwire.PEX {
+	var x peerwire.PEX
+	for a, f := range current {
+		if len(x.Added) == pexPerMessage {
+			break
+		}
+		if _, ok := sent[a]; !ok && a != self {
+			x.Added = append(x.Added, peerwire.PEXPeer{Addr: a, Flags: f})
+		}
+	}
+	for a := range sent {
+		if len(x.Dropped) == pexPerMessage {
+			break
+		}
+		if _, ok := current[a]; !ok {
+			x.Dropped = append(x.Dropped, a)
+		}
+	}
+	return x
+}
+
+// pexMinGap is the least time between two PEX messages we take from one
+// peer; BEP 11 allows one a minute, and what comes sooner is ignored, so a
+// peer cannot fill the address list faster than that.
+const pexMinGap = 30 * time.Second
+
+// onPEX takes a peer's PEX message: the addresses it adds, each checked
+// (pexAcceptable) and kept with PEX's share of the address list, and those
+// it drops, forgotten if they came from PEX and were never reached.
+func (t *Torrent) onPEX(p *peer, payload []byte) {
+	if t.info != nil && t.info.Private {
+		return
+	}
+	now := time.Now()
+	if !p.lastPEXIn.IsZero() && now.Sub(p.lastPEXIn) < pexMinGap {
+		return
+	}
+	var x peerwire.PEX
+	if x.UnmarshalBinary(payload) != nil {
+		return
+	}
+	p.lastPEXIn = now
+	from, _ := netip.ParseAddrPort(p.addr)
+	for i, a := range x.Added {
+		if i == pexPerMessage || !pexAcceptable(from.Addr(), a.Addr) {
+			continue
+		}
+		t.addCandidate(SourcePEX, netip.AddrPortFrom(a.Addr.Addr().Unmap(), a.Addr.Port()).String())
+	}
+	for _, a := range x.Dropped {
+		if c := t.cands.get(a.String()); c != nil && c.source == SourcePEX && !c.connected && !c.dialing && !c.everConnected {
+			t.cands.remove(c)
+		}
+	}
+	t.dialMore()
+}
+
+// pexAcceptable reports whether an address a peer at from gave us may be
+// dialled: a unicast address with a port, and one on a private or loopback
+// network only when the peer itself is on one (a remote peer does not get
+// to make us dial our own network's services).
+func pexAcceptable(from netip.Addr, a netip.AddrPort) bool {
+	ip, fromIP := a.Addr().Unmap(), from.Unmap()
+	if a.Port() == 0 || !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() ||
+		ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+		return false
+	}
+	if ip.IsLoopback() {
+		return fromIP.IsLoopback()
+	}
+	if ip.IsPrivate() || ip.IsLinkLocalUnicast() {
+		return fromIP.IsLoopback() || fromIP.IsPrivate() || fromIP.IsLinkLocalUnicast()
+	}
+	return true
 }
 
 // onExtended handles BEP 10 messages.
@@ -564,17 +662,7 @@ func (t *Torrent) onExtended(p *peer, m peerwire.Message) {
 	case ourMetadataID:
 		t.onMetadataMessage(p, m.ExtendedPayload)
 	case ourPEXID:
-		if t.info != nil && t.info.Private {
-			return
-		}
-		var x peerwire.PEX
-		if x.UnmarshalBinary(m.ExtendedPayload) != nil {
-			return
-		}
-		for _, a := range x.Added {
-			t.addCandidate(SourcePEX, net.JoinHostPort(a.Addr.Addr().String(), strconv.Itoa(int(a.Addr.Port()))))
-		}
-		t.dialMore()
+		t.onPEX(p, m.ExtendedPayload)
 	}
 }
 
