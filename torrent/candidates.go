@@ -82,7 +82,7 @@ type candidate struct {
 	dialing       bool
 	everConnected bool
 	self          bool // our own address: never dialled
-	local         bool // on our network (private, link-local or loopback): dialled first
+	local         bool // on a local network (Config.LocalNetworks): dialled first
 }
 
 // candidateList is the bounded set of addresses to dial. Owner state.
@@ -91,7 +91,8 @@ type candidateList struct {
 	perSrc  [numSources]int
 	limits  [numSources]int
 	rng     *rand.Rand
-	failing int // candidates whose last dial failed
+	isLocal func(netip.Addr) bool // nil: private, loopback and link-local
+	failing int                   // candidates whose last dial failed
 	lastErr string
 }
 
@@ -137,7 +138,11 @@ func (l *candidateList) add(src PeerSource, a string, now time.Time) *candidate 
 	c := &candidate{network: network, addr: addr, source: src, added: now}
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
 		ip := ap.Addr().Unmap()
-		c.local = ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()
+		if l.isLocal != nil {
+			c.local = l.isLocal(ip)
+		} else {
+			c.local = ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()
+		}
 	}
 	l.byAddr[addr] = c
 	l.perSrc[src]++

@@ -24,7 +24,7 @@ func (t *Torrent) runChoker(now time.Time) {
 		if seeding {
 			rate = p.upRate
 		}
-		ps = append(ps, choker.Peer{ID: p.cid, Interested: p.peerInterested, Snubbed: p.snubbed, Rate: rate, ConnectedAt: p.connectedAt})
+		ps = append(ps, choker.Peer{ID: p.cid, Interested: p.peerInterested, Snubbed: p.snubbed, Rate: rate, ConnectedAt: p.connectedAt, Local: p.local})
 	}
 	t.chokeBuf = ps
 	unchoke := t.choker.Rechoke(now, ps)

@@ -3,6 +3,7 @@ package torrent
 import (
 	"crypto/rand"
 	"log/slog"
+	"net/netip"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/choker"
@@ -116,7 +117,31 @@ type Config struct {
 	Logger *slog.Logger
 	// Version is the client name sent in the extension handshake.
 	Version string
+	// LocalNetworks are the networks whose peers count as local: dialled
+	// first, asked first for pieces, and given most upload slots, so that
+	// traffic stays on them (an ISP's prefixes, a campus). nil means
+	// private, loopback and link-local addresses; peers found by local
+	// service discovery are local whatever their address.
+	LocalNetworks []netip.Prefix
 }
+
+// isLocal reports whether ip is on one of the local networks.
+func (c *Config) isLocal(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	if c.LocalNetworks == nil {
+		return ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast()
+	}
+	for _, n := range c.LocalNetworks {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// maxLocalServing bounds the local peers a remote one's requests are
+// weighed against (peer.canRequest): enough for any LAN swarm.
+const maxLocalServing = 16
 
 // peerIDPrefix marks swarmcast's peer ids (BEP 20 Azureus style).
 const peerIDPrefix = "-SC0001-"

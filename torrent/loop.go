@@ -153,9 +153,14 @@ func (t *Torrent) handle(ev event) {
 func (t *Torrent) tick() {
 	now := time.Now()
 	t.peersServing = 0
+	clear(t.localServing)
+	t.localServing = t.localServing[:0]
 	for p := range t.peers {
 		if !p.webSeed && !p.peerChoking && p.has.Count() > 0 {
 			t.peersServing++
+		}
+		if p.local && !p.webSeed && !p.peerChoking && len(t.localServing) < maxLocalServing {
+			t.localServing = append(t.localServing, p)
 		}
 	}
 	for p := range t.peers {

@@ -73,6 +73,7 @@ type peer struct {
 	hashFails                   int
 	connectedAt                 time.Time
 	lastPEX                     time.Time                   // when we last sent it a PEX message
+	local                       bool                        // on a local network, or found by LSD: preferred for requests and slots
 	lastPEXIn                   time.Time                   // when we last took a PEX message from it
 	pexSent                     map[netip.AddrPort]struct{} // the peers it knows of from us (BEP 11 deltas)
 	closed                      bool
@@ -89,6 +90,9 @@ func newPeer(t *Torrent, conn transport.Conn, hs peerwire.Handshake) *peer {
 		requests: map[blockKey]time.Time{}, reqq: defaultPeerReqq, pipeline: 4 * minRequests,
 		allowedFast: map[uint32]bool{},
 		webSeed:     conn.Network() == transport.WebSeed,
+	}
+	if ap, err := netip.ParseAddrPort(p.addr); err == nil {
+		p.local = t.c.cfg.isLocal(ap.Addr())
 	}
 	p.out = newOutQueue()
 	p.drained = make(chan struct{}, 1)
@@ -137,7 +141,20 @@ func (p *peer) canRequest(i int) bool {
 	// piece only when no connected peer has it (every web seed has every
 	// piece, so availability beyond the web seeds' is peers'), or when no
 	// peer serves us at all.
-	return !p.webSeed || p.t.picker.Avail(i) <= p.t.webSeedPeers || p.t.peersServing == 0
+	if p.webSeed {
+		return p.t.picker.Avail(i) <= p.t.webSeedPeers || p.t.peersServing == 0
+	}
+	// Traffic stays local: a remote peer is asked only for pieces no local
+	// peer serving us has with room in its pipeline; a local peer that
+	// cannot keep up leaves the rest to remote ones.
+	if !p.local {
+		for _, q := range p.t.localServing {
+			if !q.closed && !q.peerChoking && len(q.requests) < q.pipeline && q.has.Get(i) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // updateRates refreshes the smoothed rates and the pipeline depth.
@@ -372,6 +389,9 @@ func (p *peer) writeLoop() {
 				p.upBytes.Add(int64(u.length))
 				t.bytesUp.Add(int64(u.length))
 				t.byNet.add(p.network, 0, int64(u.length))
+				if p.local {
+					t.localUp.Add(int64(u.length))
+				}
 			}
 			if !more {
 				break

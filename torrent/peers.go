@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
@@ -63,6 +64,9 @@ func (t *Torrent) onPeerConn(p *peer) {
 	if c := t.cands.get(p.addr); c != nil {
 		t.cands.connectedTo(c)
 		t.clearNotice("dial " + c.addr)
+		if c.source == SourceLSD {
+			p.local = true
+		}
 	}
 	p.startIO()
 	// Say what we have: BEP 6 have-all/none when both sides speak it.
@@ -164,6 +168,9 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 	case peerwire.Unchoke:
 		if p.peerChoking && !p.webSeed {
 			t.peersServing++ // at once, so that web seeds step back; tick recounts
+			if p.local && len(t.localServing) < maxLocalServing && !slices.Contains(t.localServing, p) {
+				t.localServing = append(t.localServing, p) // and remote peers too
+			}
 		}
 		p.peerChoking = false
 		t.fillRequests(p)

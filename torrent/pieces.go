@@ -343,6 +343,9 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool)
 	p.snubbed = false
 	t.bytesDown.Add(n)
 	t.byNet.add(p.network, n, 0)
+	if p.local {
+		t.localDown.Add(n)
+	}
 	if st.Complete() {
 		st.Hashing = true
 		if st.Blocks == 1 {

@@ -46,12 +46,17 @@ type Stats struct {
 	Uploaded        map[string]int64 `json:"uploaded"`
 	DownloadedTotal int64            `json:"downloadedTotal"`
 	UploadedTotal   int64            `json:"uploadedTotal"`
-	DownloadRate    float64          `json:"downloadSpeed"` // bytes per second
-	UploadRate      float64          `json:"uploadSpeed"`
-	Peers           int              `json:"numPeers"`
-	PeersByNetwork  map[string]int   `json:"peersByKind"`
-	Seeds           int              `json:"seeds"`
-	Candidates      int              `json:"knownAddresses"`
+	// DownloadedLocal and UploadedLocal are the bytes exchanged with local
+	// peers (Config.LocalNetworks, or found by local service discovery):
+	// the rest crossed to remote ones.
+	DownloadedLocal int64          `json:"downloadedLocal"`
+	UploadedLocal   int64          `json:"uploadedLocal"`
+	DownloadRate    float64        `json:"downloadSpeed"` // bytes per second
+	UploadRate      float64        `json:"uploadSpeed"`
+	Peers           int            `json:"numPeers"`
+	PeersByNetwork  map[string]int `json:"peersByKind"`
+	Seeds           int            `json:"seeds"`
+	Candidates      int            `json:"knownAddresses"`
 	// CandidatesBySource counts known addresses by who gave them
 	// (user, tracker, dht, pex, lsd).
 	CandidatesBySource map[string]int `json:"addressesBySource,omitempty"`
@@ -86,6 +91,7 @@ func (t *Torrent) Stats() Stats {
 		}
 	}
 	s.DownloadedTotal, s.UploadedTotal = t.bytesDown.Load(), t.bytesUp.Load()
+	s.DownloadedLocal, s.UploadedLocal = t.localDown.Load(), t.localUp.Load()
 	s.BytesLeft = t.bytesLeft.Load()
 	s.Complete = t.Complete()
 	s.Name = t.Name()

@@ -49,6 +49,8 @@ type Torrent struct {
 	bytesUp      atomic.Int64 // payload bytes sent
 	bytesLeft    atomic.Int64 // wanted bytes still missing
 	byNet        netCounters
+	localDown    atomic.Int64 // bytes from local peers (Config.LocalNetworks, LSD)
+	localUp      atomic.Int64
 	changedMu    sync.Mutex
 	changed      chan struct{} // closed and replaced whenever pieces verify
 	haveAtomic   []atomic.Uint32
@@ -69,8 +71,9 @@ type Torrent struct {
 	active         []*pieceState // partial pieces, oldest first (and ended ones, see endPiece)
 	activeEnded    int           // ended pieces still in active
 	peers          map[*peer]struct{}
-	webSeedPeers   int // connected web seeds
-	peersServing   int // other peers unchoking us (recounted every tick)
+	webSeedPeers   int     // connected web seeds
+	localServing   []*peer // local peers unchoking us (tick; at most maxLocalServing)
+	peersServing   int     // other peers unchoking us (recounted every tick)
 	cands          *candidateList
 	readyBuf       []*candidate
 	halfOpen       int
@@ -214,6 +217,7 @@ func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	t.cands = newCandidateList(t.rng)
+	t.cands.isLocal = c.cfg.isLocal
 	t.choker = choker.New(uploadSlots, t.rng.Uint64())
 	t.byNet.init()
 	return t

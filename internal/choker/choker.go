@@ -1,6 +1,6 @@
 // Package choker decides whom a torrent uploads to (BEP 3's choking): the
 // interested peers that give us most (or, once we seed, that take most),
-// plus one optimistic unchoke that rotates so that newcomers get a chance to
+// local peers first for all rate slots but one, plus one optimistic unchoke that rotates so that newcomers get a chance to
 // show what they give. It is pure state and arithmetic, owned by one
 // torrent's goroutine: no locks, no I/O, no clock of its own.
 package choker
@@ -33,6 +33,7 @@ type Peer struct {
 	Snubbed     bool    // sends us nothing though asked: last for a slot
 	Rate        float64 // bytes/s it sends us (or, when seeding, takes from us)
 	ConnectedAt time.Time
+	Local       bool // on our network: goes first for all but one rate slot
 }
 
 // Choker holds the optimistic unchoke between rounds. The zero value is not
@@ -91,6 +92,21 @@ func (c *Choker) Rechoke(now time.Time, peers []Peer) map[int]bool {
 		}
 		return a.Rate > b.Rate
 	})
+	// Local peers, fastest first, take up to all rate slots but one, so
+	// that traffic stays on our network; the last slot (and the optimistic
+	// one) goes by rate over everyone, so a local-only crowd never shuts
+	// remote peers out and the swarm does not split.
+	local := 0
+	for k, p := range interested {
+		if local == c.slots-1 {
+			break
+		}
+		if p.Local && !p.Snubbed {
+			copy(interested[local+1:k+1], interested[local:k])
+			interested[local] = p
+			local++
+		}
+	}
 	for _, p := range interested[:c.slots] {
 		unchoke[p.ID] = true
 	}

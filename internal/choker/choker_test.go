@@ -107,3 +107,38 @@ func TestForgetOptimistic(t *testing.T) {
 		t.Fatal("forgotten optimistic kept")
 	}
 }
+
+// Local peers take all rate slots but one, however slow; the last goes by
+// rate over everyone, and a snubbed local peer gets no preference.
+func TestLocalPeersFirst(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var peers []Peer
+	for i := range 6 {
+		peers = append(peers, Peer{ID: i, Interested: true, Rate: float64(100 + i), Local: true, ConnectedAt: now.Add(-time.Hour)})
+	}
+	peers[0].Snubbed = true
+	for i := 6; i < 12; i++ {
+		peers = append(peers, Peer{ID: i, Interested: true, Rate: float64(1000 + i), ConnectedAt: now.Add(-time.Hour)})
+	}
+	c := New(4, 1)
+	got := c.Rechoke(now, peers)
+	local, remote := 0, 0
+	for id := range got {
+		if id == c.Optimistic() {
+			continue
+		}
+		if peers[id].Local {
+			local++
+		} else {
+			remote++
+		}
+	}
+	if local != 3 || remote != 1 || got[0] && c.Optimistic() != 0 {
+		t.Fatalf("rate slots: %d local, %d remote (%v); want the 3 fastest unsnubbed local and the fastest remote", local, remote, got)
+	}
+	for _, id := range []int{5, 4, 3, 11} {
+		if !got[id] {
+			t.Errorf("peer %d choked; unchoked %v", id, got)
+		}
+	}
+}
