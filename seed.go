@@ -15,7 +15,7 @@ import (
 // made (trackers and web seeds to name, piece length); the same content
 // with the same options always gives the same torrent. The data was just
 // hashed, so the torrent is complete at once. mi.Magnet(t.Info()) is its
-// magnet link, and metainfo.Marshal-ing mi gives its .torrent file.
+// magnet link, and mi.Write writes its .torrent file.
 func (c *Client) Seed(path string, opt metainfo.CreateOptions) (t *torrent.Torrent, mi *metainfo.MetaInfo, err error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
