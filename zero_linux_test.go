@@ -24,11 +24,13 @@ import (
 const zeroChildEnv = "SWARMCAST_TEST_ZERO_CONFIG"
 
 // The zero Config is a working client with the CLI's defaults: port 6881,
-// the DHT on (with the public routers, unreachable here) and a second
-// client falling back to a free port. The clients run in a network
-// namespace the test makes (unshare -rn, loopback only), so the zero
-// value's DHT sends nothing off the host, and 6881 is free whatever the
-// machine runs. The test binary runs itself there (zeroConfigChild).
+// a second client falling back to a free port, local service discovery on
+// (two zero-config clients find each other with no address given), the
+// DHT on (with the public routers, unreachable here). The clients run in a
+// network namespace the test makes (unshare -rn: loopback and a veth pair
+// with a multicast route, nothing else), so the zero value's DHT and LSD
+// send nothing off the host, and 6881 is free whatever the machine runs.
+// The test binary runs itself there (zeroConfigChild).
 func TestZeroConfig(t *testing.T) {
 	if os.Getenv(zeroChildEnv) != "" {
 		zeroConfigChild(t)
@@ -38,7 +40,14 @@ func TestZeroConfig(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "unshare", "-rn", "sh", "-c", `ip link set lo up && exec "$0" -test.run '^TestZeroConfig$' -test.v`, os.Args[0])
+	cmd := exec.CommandContext(ctx, "unshare", "-rn", "sh", "-c", `set -e
+ip link set lo up
+ip link add lan0 type veth peer name lan1
+ip addr add 10.77.0.1/24 dev lan0
+ip link set lan1 up
+ip link set lan0 up
+ip route add 224.0.0.0/4 dev lan0
+exec "$0" -test.run '^TestZeroConfig$' -test.v`, os.Args[0])
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), zeroChildEnv+"=1", "XDG_CACHE_HOME="+filepath.Join(dir, "cache"), "HOME="+dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -91,6 +100,35 @@ func zeroConfigChild(t *testing.T) {
 	got, err := os.ReadFile(filepath.Join("second", "zero.bin"))
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("second/zero.bin differs: %v", err)
+	}
+
+	// Local service discovery: the second client asks for a torrent it
+	// knows by info hash alone, then the first seeds it, announces it on
+	// the local network at once, and is found.
+	local := bytes.Repeat([]byte("found locally "), 40_000)
+	if err := os.WriteFile("local.bin", local, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lmi, _, err := metainfo.Create("local.bin", metainfo.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err = second.AddMagnet("magnet:?xt=urn:btih:"+lmi.HashInfoBytes().String(), torrent.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := first.Seed("local.bin", metainfo.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lt.WaitComplete(ctx); err != nil {
+		t.Fatalf("not found by LSD: %v; %+v", err, lt.Stats())
+	}
+	if s := lt.Stats(); s.CandidatesBySource["lsd"] == 0 {
+		t.Fatalf("complete, but no address came from LSD: %+v", s.CandidatesBySource)
+	}
+	got, err = os.ReadFile(filepath.Join("second", "local.bin"))
+	if err != nil || !bytes.Equal(got, local) {
+		t.Fatalf("second/local.bin differs: %v", err)
 	}
 
 	// The DHT is on by default: a client with only a logger added says it
