@@ -83,7 +83,11 @@ func Example_stream() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	<-t.GotInfo() // the metadata came from the seeder
+	select {
+	case <-t.GotInfo(): // the metadata came from the seeder
+	case <-time.After(time.Minute):
+		log.Fatal("no metadata in a minute: ", t.Stats().Warnings)
+	}
 	file := t.Files()[0]
 
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -97,7 +101,7 @@ func Example_stream() {
 	// A seek far into the file, as a player does.
 	req, _ := http.NewRequest("GET", srv.URL+"/film.mp4", nil)
 	req.Header.Set("Range", "bytes=3500000-3500019")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -143,17 +147,20 @@ func Example_progress() {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	halfway := false
-	for !t.Complete() {
-		select {
-		case <-tick.C:
-		case <-ctx.Done():
-			log.Fatal("not complete in a minute: ", t.Stats().Warnings)
-		}
+	for {
 		s := t.Stats()
 		// A program would show s.BytesLeft, s.DownloadRate and s.Peers here.
 		if !halfway && s.BytesLeft <= s.BytesWanted/2 {
 			fmt.Println("half way")
 			halfway = true
+		}
+		if s.Complete {
+			break
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			log.Fatal("not complete in a minute: ", s.Warnings)
 		}
 	}
 	s := t.Stats()
