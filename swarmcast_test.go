@@ -210,3 +210,17 @@ func TestSeedTwice(t *testing.T) {
 		t.Fatal("seeding a path that does not exist succeeded")
 	}
 }
+
+// The cost of a client on loopback, started and closed: a listener, the
+// engine's hash workers and the tracker cache (no DHT, no LSD there).
+func BenchmarkNewClientClose(b *testing.B) {
+	for b.Loop() {
+		c, err := swarmcast.NewClient(swarmcast.Config{ListenAddr: "127.0.0.1:0", Storage: storage.NewMemory()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
