@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,14 +16,9 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast"
+	"github.com/swarmcast/swarmcast/internal/testenv"
 	"github.com/swarmcast/swarmcast/metainfo"
 )
-
-// buildTimeout bounds `go mod tidy` and `go build` of the program: with
-// the module cache and build cache of a checkout's own test run, both take
-// seconds; a cold cache fetches and builds pion and the rest (a few
-// minutes on the project's 2-core machines).
-const buildTimeout = 5 * time.Minute
 
 // runTimeout bounds the program's run (its own timeout is 2 minutes).
 const runTimeout = 3 * time.Minute
@@ -40,7 +34,7 @@ func TestEmbedInOwnModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a program in a module of its own")
 	}
-	bin := buildEmbed(t)
+	bin := testenv.BuildInOwnModule(t, "main.go")
 
 	src := t.TempDir()
 	data := make([]byte, 24<<20)
@@ -110,79 +104,4 @@ func TestEmbedInOwnModule(t *testing.T) {
 	}
 	t.Logf("range at %d read after %v with %d of %d bytes still to come; complete after %v",
 		offset, rangeAt.Round(time.Millisecond), left, len(data), total.Round(time.Millisecond))
-}
-
-// buildEmbed copies main.go into a module of its own whose go.mod requires
-// swarmcast and replaces it with this checkout, and builds it.
-func buildEmbed(t *testing.T) string {
-	t.Helper()
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	goLine, err := goDirective(filepath.Join(root, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	src, err := os.ReadFile("main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mod := "module example.com/embed\n\n" + goLine + "\n\nrequire github.com/swarmcast/swarmcast v0.0.0\n\n" +
-		"replace github.com/swarmcast/swarmcast => " + strconv.Quote(root) + "\n"
-	for name, b := range map[string][]byte{"main.go": src, "go.mod": []byte(mod), "go.sum": sum} {
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(dir, "embed")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	defer cancel()
-	for _, args := range [][]string{{"mod", "tidy"}, {"build", "-o", bin, "."}} {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOWORK=off") // this module alone, whatever workspace surrounds it
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s in a module of its own: %v\n%s\n--- go.mod\n%s", strings.Join(args, " "), err, out, mod)
-		}
-	}
-	return bin
-}
-
-// moduleRoot finds the folder holding swarmcast's go.mod, from this
-// package's folder (a test's working directory).
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the package folder")
-		}
-		dir = parent
-	}
-}
-
-// goDirective returns the "go 1.x" line of a go.mod.
-func goDirective(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(l, "go ") {
-			return strings.TrimSpace(l), nil
-		}
-	}
-	return "", fmt.Errorf("%s has no go directive", path)
 }
