@@ -14,6 +14,7 @@ import (
 
 	"github.com/swarmcast/swarmcast"
 	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
 	"github.com/swarmcast/swarmcast/trackerserver"
 )
@@ -21,6 +22,13 @@ import (
 // startTracker runs swarmcast's tracker (HTTP and WebSocket on one port)
 // on loopback and returns its address.
 func startTracker(t *testing.T) string {
+	t.Helper()
+	addr, _ := startTrackerServer(t)
+	return addr
+}
+
+// startTrackerServer is startTracker that also returns the server.
+func startTrackerServer(t *testing.T) (string, *trackerserver.Server) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -33,7 +41,7 @@ func startTracker(t *testing.T) string {
 		defer cancel()
 		srv.Shutdown(ctx)
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), srv
 }
 
 // Two clients that know each other only through a WebSocket tracker in
@@ -150,5 +158,69 @@ func TestWebSeedsOnAndOff(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(out, "movie.bin"))
 	if !bytes.Equal(got, data) {
 		t.Fatal("file differs")
+	}
+}
+
+// Close releases everything NewClient started: the tracker hears
+// "stopped" (no peer left in its swarm) and loses the WebSocket, the TCP
+// listen port and the DHT's UDP port can be bound again at once, and (by
+// TestMain's goleak) no goroutine is left. Each is seen in use first.
+func TestCloseReleasesEverything(t *testing.T) {
+	addr, srv := startTrackerServer(t)
+	sn := startSniffer(t)
+	src := t.TempDir()
+	writeRandom(t, src, "c.bin", 100<<10)
+	c, err := swarmcast.NewClient(swarmcast.Config{
+		ListenAddr:   "127.0.0.1:0",
+		Storage:      storage.NewMemory(),
+		Trackers:     []string{"ws://" + addr, "http://" + addr + "/announce"},
+		DHTBootstrap: []string{sn.addr()},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := c.Seed(filepath.Join(src, "c.bin"), metainfo.CreateOptions{})
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	listen := c.Addr()
+	waitFor(t, "the client's WebSocket and two announces at the tracker, and a DHT query", func() bool {
+		s := srv.Stats()
+		return s.WebSocket.Connections == 1 && s.Peers == 2 && sn.count("get_peers "+st.InfoHash().String()) > 0
+	})
+	if u, err := net.ListenPacket("udp4", listen); err == nil {
+		u.Close()
+		c.Close()
+		t.Fatalf("the DHT is not on the UDP side of %s", listen)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the tracker to lose the WebSocket and both peers", func() bool {
+		s := srv.Stats()
+		return s.WebSocket.Connections == 0 && s.Peers == 0
+	})
+	l, err := net.Listen("tcp", listen)
+	if err != nil {
+		t.Fatalf("the listen address %s is still taken after Close: %v", listen, err)
+	}
+	l.Close()
+	u, err := net.ListenPacket("udp4", listen)
+	if err != nil {
+		t.Fatalf("the DHT's UDP port %s is still taken after Close: %v", listen, err)
+	}
+	u.Close()
+}
+
+// waitFor polls cond every 10 ms for up to testTimeout.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s within %v", what, testTimeout)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
