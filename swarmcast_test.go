@@ -224,3 +224,44 @@ func BenchmarkNewClientClose(b *testing.B) {
 		}
 	}
 }
+
+// Config's rate limits reach the engine: 4 MiB at a 2 MiB/s download limit
+// take at least 1.5 s (2 s less the limiter's burst), where loopback
+// without a limit takes tens of milliseconds; the same for the seeder's
+// upload limit.
+func TestRateLimits(t *testing.T) {
+	for _, tt := range []struct {
+		name           string
+		seeder, leecher swarmcast.Config
+	}{
+		{"download", swarmcast.Config{}, swarmcast.Config{DownloadRate: 2 << 20}},
+		{"upload", swarmcast.Config{UploadRate: 2 << 20}, swarmcast.Config{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			src := t.TempDir()
+			writeRandom(t, src, "r.bin", 4<<20)
+			seeder := newClient(t, tt.seeder)
+			st, mi, err := seeder.Seed(filepath.Join(src, "r.bin"), metainfo.CreateOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.leecher.Storage = storage.NewMemory()
+			leecher := newClient(t, tt.leecher)
+			start := time.Now()
+			lt, err := leecher.AddMagnet(mi.Magnet(st.Info()).String(), torrent.AddOptions{Peers: []string{seeder.Addr()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := lt.WaitComplete(ctx); err != nil {
+				t.Fatalf("not complete: %v", err)
+			}
+			if took := time.Since(start); took < 1500*time.Millisecond {
+				t.Fatalf("4 MiB at 2 MiB/s took %v", took)
+			} else {
+				t.Logf("4 MiB at 2 MiB/s took %v", took.Round(time.Millisecond))
+			}
+		})
+	}
+}
