@@ -231,7 +231,7 @@ func BenchmarkNewClientClose(b *testing.B) {
 // upload limit.
 func TestRateLimits(t *testing.T) {
 	for _, tt := range []struct {
-		name           string
+		name            string
 		seeder, leecher swarmcast.Config
 	}{
 		{"download", swarmcast.Config{}, swarmcast.Config{DownloadRate: 2 << 20}},
