@@ -89,8 +89,8 @@ func (s *sniffer) count(key string) int {
 // passed over on two rounds) and never a query naming the private one.
 func TestDHTNeverSeesPrivateTorrent(t *testing.T) {
 	sn := startSniffer(t)
+	src := t.TempDir() // before the client: cleanups run last first, and Close writes resume data here
 	c := newClient(t, swarmcast.Config{Storage: storage.NewMemory(), DHTBootstrap: []string{sn.addr()}})
-	src := t.TempDir()
 	writeRandom(t, src, "public.bin", 100<<10)
 	writeRandom(t, src, "private.bin", 100<<10)
 	public, _, err := c.Seed(filepath.Join(src, "public.bin"), metainfo.CreateOptions{PieceLength: 32 << 10})
@@ -101,22 +101,24 @@ func TestDHTNeverSeesPrivateTorrent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Two lookups of the public torrent (so the private one was passed
+	// over on two rounds) and its announce, which follows a lookup's
+	// answers and may come after the second lookup on a loaded machine.
 	pub := "get_peers " + public.InfoHash().String()
+	ann := "announce_peer " + public.InfoHash().String()
 	deadline := time.After(testTimeout)
-	for sn.count(pub) < 2 {
+	for sn.count(pub) < 2 || sn.count(ann) == 0 {
 		select {
 		case <-sn.hit:
 		case <-deadline:
-			t.Fatalf("the DHT node saw %d get_peers for the public torrent within %v", sn.count(pub), testTimeout)
+			t.Fatalf("within %v the DHT node saw %d get_peers and %d announce_peer for the public torrent (want 2 and 1)",
+				testTimeout, sn.count(pub), sn.count(ann))
 		}
 	}
 	for _, q := range []string{"get_peers", "announce_peer"} {
 		if k := q + " " + private.InfoHash().String(); sn.count(k) > 0 {
 			t.Fatalf("the DHT node saw %s for the private torrent", q)
 		}
-	}
-	if k := "announce_peer " + public.InfoHash().String(); sn.count(k) == 0 {
-		t.Errorf("the public torrent was looked up but not announced")
 	}
 }
 

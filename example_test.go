@@ -213,6 +213,16 @@ func Example_swarm() {
 	}
 	magnet := "magnet:?xt=urn:btih:" + st.InfoHash().String() // no name, no tracker, no peer
 
+	// A seed waits for leechers to come to it rather than dialling the
+	// addresses trackers hand out, so viewers that announced before it
+	// would hear of it only at their next announce: here the viewers come
+	// once the tracker knows the seeder.
+	for wait := time.Now(); tracker.Stats().Seeders == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Since(wait) > time.Minute {
+			log.Fatal("the seeder did not announce in a minute")
+		}
+	}
+
 	var viewers []*torrent.Torrent
 	for i := 1; i <= 3; i++ {
 		c := newClient(fmt.Sprint("viewer", i))
