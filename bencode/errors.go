@@ -15,6 +15,7 @@ type SyntaxError struct {
 	msg    string
 }
 
+// Error says what is wrong, starting with "bencode:".
 func (e *SyntaxError) Error() string {
 	return fmt.Sprintf("bencode: syntax error at offset %d: %s", e.Offset, e.msg)
 }
@@ -28,6 +29,7 @@ type UnmarshalTypeError struct {
 	Field  string       // the dotted path of the struct field, if any
 }
 
+// Error says what is wrong, starting with "bencode:".
 func (e *UnmarshalTypeError) Error() string {
 	if e.Field != "" {
 		return fmt.Sprintf("bencode: cannot unmarshal %s into field %s of type %s (offset %d)", e.Value, e.Field, e.Type, e.Offset)
@@ -41,6 +43,7 @@ type InvalidUnmarshalError struct {
 	Type reflect.Type
 }
 
+// Error says what is wrong, starting with "bencode:".
 func (e *InvalidUnmarshalError) Error() string {
 	if e.Type == nil {
 		return "bencode: Unmarshal(nil)"
@@ -57,6 +60,7 @@ type UnsupportedTypeError struct {
 	Type reflect.Type
 }
 
+// Error says what is wrong, starting with "bencode:".
 func (e *UnsupportedTypeError) Error() string {
 	return "bencode: unsupported type " + e.Type.String()
 }
@@ -67,6 +71,7 @@ type MarshalerError struct {
 	Err  error
 }
 
+// Error says what is wrong, starting with "bencode:".
 func (e *MarshalerError) Error() string {
 	return "bencode: error calling MarshalBencode for type " + e.Type.String() + ": " + e.Err.Error()
 }

@@ -53,6 +53,9 @@ func ContentType(name string) string {
 	return "application/octet-stream"
 }
 
+// ServeHTTP implements http.Handler: a file of a torrent at
+// /webtorrent/<infohash>/<path> (Range requests answered from a Reader),
+// the index of torrents at /webtorrent/, and the JSON API under /api/.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
 	switch {

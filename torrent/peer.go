@@ -342,7 +342,11 @@ func (p *peer) writeLoop() {
 	enc := peerwire.NewEncoder(p.conn)
 	keepAlive := time.NewTimer(keepAliveInterval)
 	defer keepAlive.Stop()
-	src := storeReader{s: t.store}
+	// The store is looked up at the first upload, not here: a magnet's
+	// connection starts before the info, and with it the store, is known.
+	// Uploads are queued by the owner after setInfo, through p.out's lock,
+	// so reading t.store then is ordered after its write.
+	var src storeReader
 	var msgs []peerwire.Message
 	var rejects []upload
 	var ups [maxUploadsPerRound]upload
@@ -375,6 +379,9 @@ func (p *peer) writeLoop() {
 					return
 				}
 				off := int64(u.key.index)*t.pieceLength() + int64(u.key.begin)
+				if src.s == nil {
+					src.s = t.store
+				}
 				src.err = nil
 				if err := enc.WritePieceFrom(u.key.index, u.key.begin, int(u.length), &src, off); err != nil {
 					if src.err == nil {

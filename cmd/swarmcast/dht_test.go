@@ -7,163 +7,16 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/swarmcast/swarmcast/bencode"
-	"github.com/swarmcast/swarmcast/metainfo"
-	"github.com/swarmcast/swarmcast/torrent"
 )
 
 // dhtTestTimeout bounds each DHT test's processes.
 const dhtTestTimeout = 60 * time.Second
-
-// sniffer is a UDP socket playing a DHT node that knows no other: it
-// answers every query with its id (and a token for get_peers), and records
-// the info hashes that get_peers and announce_peer queries name.
-type sniffer struct {
-	conn *net.UDPConn
-	mu   sync.Mutex
-	seen map[string]int // "get_peers <hex>" and "announce_peer <hex>"
-	hit  chan string
-}
-
-func startSniffer(t *testing.T) *sniffer {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &sniffer{conn: c, seen: map[string]int{}, hit: make(chan string, 1024)}
-	done := make(chan struct{})
-	t.Cleanup(func() { c.Close(); <-done })
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := c.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			var m struct {
-				T string `bencode:"t"`
-				Y string `bencode:"y"`
-				Q string `bencode:"q"`
-				A struct {
-					InfoHash string `bencode:"info_hash"`
-				} `bencode:"a"`
-			}
-			if bencode.Unmarshal(buf[:n], &m) != nil || m.Y != "q" {
-				continue
-			}
-			if m.A.InfoHash != "" {
-				key := m.Q + " " + metainfo.Hash([]byte(m.A.InfoHash)).String()
-				s.mu.Lock()
-				s.seen[key]++
-				s.mu.Unlock()
-				select {
-				case s.hit <- key:
-				default:
-				}
-			}
-			r := map[string]any{"id": strings.Repeat("S", 20)}
-			if m.Q == "get_peers" {
-				r["token"] = "tok"
-			}
-			b, _ := bencode.Marshal(map[string]any{"t": m.T, "y": "r", "r": r})
-			c.WriteToUDP(b, from)
-		}
-	}()
-	return s
-}
-
-func (s *sniffer) addr() string { return s.conn.LocalAddr().String() }
-
-func (s *sniffer) count(key string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.seen[key]
-}
-
-// A private torrent (BEP 27) never reaches the DHT, while a public one in
-// the same client is looked up: the DHT node the client bootstraps from
-// sees get_peers for the public torrent twice (so the private one was
-// passed over on two rounds) and never a query naming the private one.
-func TestDHTNeverSeesPrivateTorrent(t *testing.T) {
-	sn := startSniffer(t)
-	c := torrent.NewClient(torrent.Config{})
-	defer c.Close()
-	public, private := dhtTestTorrent(t, false), dhtTestTorrent(t, true)
-	for _, mi := range []*metainfo.MetaInfo{public, private} {
-		if _, err := c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f := dhtFlags{bootstrap: stringList{sn.addr()}}
-	n := f.start(c, "127.0.0.1:6", nil)
-	if n == nil {
-		t.Fatal("no DHT node started though --dht-bootstrap was given")
-	}
-	defer n.Close()
-	pub := "get_peers " + public.HashInfoBytes().String()
-	deadline := time.After(dhtTestTimeout)
-	for sn.count(pub) < 2 {
-		select {
-		case <-sn.hit:
-		case <-deadline:
-			t.Fatalf("the DHT node saw %d get_peers for the public torrent within %v", sn.count(pub), dhtTestTimeout)
-		}
-	}
-	for _, q := range []string{"get_peers", "announce_peer"} {
-		if k := q + " " + private.HashInfoBytes().String(); sn.count(k) > 0 {
-			t.Fatalf("the DHT node saw %s for the private torrent", q)
-		}
-	}
-	if k := "announce_peer " + public.HashInfoBytes().String(); sn.count(k) == 0 {
-		t.Errorf("the public torrent was looked up but not announced")
-	}
-}
-
-// The DHT stays off on loopback without --dht-bootstrap, and with --no-dht.
-func TestDHTOffWhenPointless(t *testing.T) {
-	c := torrent.NewClient(torrent.Config{})
-	defer c.Close()
-	for _, tt := range []struct {
-		name   string
-		f      dhtFlags
-		listen string
-	}{
-		{"loopback", dhtFlags{}, "127.0.0.1:6"},
-		{"no-dht", dhtFlags{off: true, bootstrap: stringList{"127.0.0.1:9"}}, "127.0.0.1:6"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			if n := tt.f.start(c, tt.listen, nil); n != nil {
-				n.Close()
-				t.Fatal("a DHT node started")
-			}
-		})
-	}
-}
-
-func dhtTestTorrent(t *testing.T, private bool) *metainfo.MetaInfo {
-	t.Helper()
-	dir := t.TempDir()
-	data := make([]byte, 100<<10)
-	rand.Read(data)
-	p := filepath.Join(dir, "x.bin")
-	os.WriteFile(p, data, 0o644)
-	mi, _, err := metainfo.Create(p, metainfo.CreateOptions{Private: private, PieceLength: 32 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return mi
-}
 
 // startLines starts bin with args and returns a channel of its stdout lines.
 func startLines(t *testing.T, ctx context.Context, env []string, bin string, args ...string) (<-chan string, *bytes.Buffer) {

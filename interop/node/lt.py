@@ -4,11 +4,13 @@ seeder or a downloader, for the interop tests.
     python3 lt.py seed PATH [--torrent-out FILE] [--hybrid] [--tracker URL]... [common flags]
     python3 lt.py seed-torrent TORRENT --dir DIR [common flags]
     python3 lt.py download TORRENT|MAGNET --dir DIR [--keep] [common flags]
-    common flags: [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]...
+    common flags: [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--upload-rate BYTES]
 
 seed makes a torrent of PATH (a file or folder) with libtorrent's own create_torrent (v1 only, or a
 v1+v2 hybrid with --hybrid) and seeds it from where it is; seed-torrent checks the data of TORRENT found in
 DIR and seeds it; download fetches into DIR and exits 0 once every piece has been verified, unless --keep.
+--upload-rate limits what it sends, in bytes per second, to every peer (loopback ones too, which
+libtorrent otherwise exempts).
 
 Run it with Debian's /usr/bin/python3: the apt module is not on other Pythons' paths.
 
@@ -50,12 +52,12 @@ def parse_args(argv):
     if len(argv) < 2 or argv[0] not in ("seed", "seed-torrent", "download"):
         fail("usage: lt.py seed|seed-torrent|download TARGET [flags]", 2)
     a = {"mode": argv[0], "target": argv[1], "peers": [], "trackers": [], "dir": None,
-         "torrent_out": None, "listen": "127.0.0.1:0", "keep": False, "hybrid": False}
+         "torrent_out": None, "listen": "127.0.0.1:0", "keep": False, "hybrid": False, "upload_rate": 0}
     rest = argv[2:]
     i = 0
     while i < len(rest):
         f = rest[i]
-        if f in ("--peer", "--tracker", "--dir", "--torrent-out", "--listen"):
+        if f in ("--peer", "--tracker", "--dir", "--torrent-out", "--listen", "--upload-rate"):
             if i + 1 >= len(rest):
                 fail("%s needs a value" % f, 2)
             v = rest[i + 1]
@@ -68,6 +70,11 @@ def parse_args(argv):
                 a["dir"] = v
             elif f == "--torrent-out":
                 a["torrent_out"] = v
+            elif f == "--upload-rate":
+                try:
+                    a["upload_rate"] = int(v)
+                except ValueError:
+                    fail("--upload-rate wants bytes per second, got %r" % v, 2)
             else:
                 a["listen"] = v
         elif f == "--keep":
@@ -88,7 +95,7 @@ def split_hostport(s):
     return host.strip("[]"), int(port)
 
 
-def make_session(listen):
+def make_session(listen, upload_rate=0):
     cat = lt.alert.category_t
     mask = (cat.error_notification | cat.peer_notification | cat.status_notification |
             cat.storage_notification | cat.tracker_notification | cat.connect_notification)
@@ -112,7 +119,17 @@ def make_session(listen):
         "announce_to_all_trackers": True,
         "user_agent": "interop-libtorrent/" + lt.__version__,
     }
-    return lt.session(settings)
+    if upload_rate > 0:
+        settings["upload_rate_limit"] = upload_rate
+    ses = lt.session(settings)
+    if upload_rate > 0:
+        # Peers on the local network are in a class of their own with no
+        # limit; put every address in the global class, which has it.
+        f = lt.ip_filter()
+        f.add_rule("0.0.0.0", "255.255.255.255", 1 << lt.session.global_peer_class_id)
+        f.add_rule("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1 << lt.session.global_peer_class_id)
+        ses.set_peer_class_filter(f)
+    return ses
 
 
 def torrent_info_json(h, ti):
@@ -145,7 +162,7 @@ def create(path, trackers, hybrid):
 
 def main():
     a = parse_args(sys.argv[1:])
-    ses = make_session(a["listen"])
+    ses = make_session(a["listen"], a["upload_rate"])
 
     atp = lt.add_torrent_params()
     if a["mode"] == "seed":

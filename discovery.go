@@ -1,0 +1,197 @@
+package swarmcast
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/swarmcast/swarmcast/dht"
+	"github.com/swarmcast/swarmcast/lsd"
+	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/torrent"
+)
+
+// errClosed is what a tracker asked for after Close gets.
+var errClosed = errors.New("swarmcast: client closed")
+
+// startLSD starts BEP 14 local service discovery for the client's public
+// torrents, unless turned off or pointless: a client listening on loopback
+// cannot be reached by the peers it would find. A host without multicast
+// (no network) runs without it.
+func startLSD(c *torrent.Client, listen string, off bool, logger *slog.Logger) *lsd.Service {
+	host, _, _ := net.SplitHostPort(listen)
+	port := portNumber(listen)
+	if ip, err := netip.ParseAddr(host); off || port == 0 || (err == nil && ip.IsLoopback()) {
+		return nil
+	}
+	s, err := lsd.Start(lsd.Config{
+		Port: uint16(port),
+		Torrents: func() []metainfo.Hash {
+			var out []metainfo.Hash
+			for _, t := range c.Torrents() {
+				// Private torrents use their trackers only (BEP 27). A
+				// magnet link's torrent is announced until its info
+				// arrives and says otherwise, as libtorrent does: the
+				// info hash is all an announce reveals.
+				if info := t.Info(); info == nil || !info.Private {
+					out = append(out, t.InfoHash())
+				}
+			}
+			return out
+		},
+		OnPeer: func(ih metainfo.Hash, addr netip.AddrPort) {
+			if t, ok := c.Torrent(ih); ok {
+				if info := t.Info(); info == nil || !info.Private {
+					t.AddPeersFrom(torrent.SourceLSD, addr.String())
+				}
+			}
+		},
+		Logger: logger,
+	})
+	if err != nil {
+		logger.Debug("local service discovery off", "err", err)
+		return nil
+	}
+	return s
+}
+
+// startDHT starts the client's DHT node on the UDP side of its listen
+// address, unless turned off or pointless: a client listening on loopback
+// reaches no public router, so there the DHT runs only with bootstrap nodes
+// given (which is also what keeps tests on loopback from ever sending a
+// packet off the host). It looks up every public torrent and announces
+// those whose info is known; a private torrent (BEP 27) never touches the
+// DHT. A client listening on every address (no host in its listen address)
+// runs a second node on IPv6 (BEP 32), as the DHT keeps the two families
+// apart. host is the host of the listen address as configured ("" for
+// every address), port the port the listener got.
+func startDHT(c *torrent.Client, host string, port int, off bool, bootstrap []string, logger *slog.Logger) dhtNodes {
+	ip, ipErr := netip.ParseAddr(host)
+	loopback := ipErr == nil && ip.IsLoopback()
+	if off || (loopback && len(bootstrap) == 0) {
+		return nil
+	}
+	networks := []string{udpNetwork(host)}
+	if host == "" {
+		networks = append(networks, "udp6")
+	}
+	var nodes dhtNodes
+	for _, network := range networks {
+		if n := startDHTNode(c, network, host, port, loopback, bootstrap, logger); n != nil {
+			nodes = append(nodes, n)
+		}
+	}
+	return nodes
+}
+
+// startDHTNode starts one DHT node on network ("udp4" or "udp6").
+func startDHTNode(c *torrent.Client, network, host string, port int, loopback bool, bootstrap []string, logger *slog.Logger) *dht.Node {
+	conn, err := net.ListenPacket(network, net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil && port != 0 {
+		// Any free port: the DHT announces the TCP port explicitly, so the
+		// two need not match.
+		conn, err = net.ListenPacket(network, net.JoinHostPort(host, "0"))
+	}
+	if err != nil {
+		logger.Debug("DHT off", "network", network, "err", err)
+		return nil
+	}
+	boot := bootstrap
+	if len(boot) == 0 {
+		boot = dht.DefaultBootstrap
+	}
+	n, err := dht.Start(dht.Config{
+		Conn:      conn,
+		Bootstrap: boot,
+		NodesFile: dhtNodesFile("dht-nodes", network, loopback),
+		Port:      uint16(port),
+		Torrents:  func() []dht.Torrent { return dhtTorrents(c) },
+		OnPeers: func(ih metainfo.Hash, peers []netip.AddrPort) {
+			t, ok := c.Torrent(ih)
+			if !ok {
+				return
+			}
+			if info := t.Info(); info != nil && info.Private {
+				return
+			}
+			addrs := make([]string, 0, len(peers))
+			for _, p := range peers {
+				// Our own announce comes back from the DHT; the engine
+				// would find out only by dialling it.
+				if p.Port() == uint16(port) && p.Addr().String() == host {
+					continue
+				}
+				addrs = append(addrs, p.String())
+			}
+			if len(addrs) > 0 {
+				t.AddPeersFrom(torrent.SourceDHT, addrs...)
+			}
+		},
+		Logger: logger,
+	})
+	if err != nil {
+		logger.Debug("DHT off", "network", network, "err", err)
+		return nil
+	}
+	logger.Debug("DHT on", "addr", n.Addr(), "bootstrap", boot)
+	return n
+}
+
+// dhtNodes are a client's DHT nodes, one per address family.
+type dhtNodes []*dht.Node
+
+// Close stops every node, saving their routing tables.
+func (ns dhtNodes) Close() error {
+	var errs []error
+	for _, n := range ns {
+		errs = append(errs, n.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// dhtTorrents lists the client's torrents for the DHT: all but private ones
+// (BEP 27). A magnet link's torrent is looked up before its info says
+// whether it is private, as libtorrent does (the info hash is all a lookup
+// reveals), and announced only once its info is known and public.
+func dhtTorrents(c *torrent.Client) []dht.Torrent {
+	var out []dht.Torrent
+	for _, t := range c.Torrents() {
+		info := t.Info()
+		if info != nil && info.Private {
+			continue
+		}
+		out = append(out, dht.Torrent{InfoHash: t.InfoHash(), Announce: info != nil})
+	}
+	return out
+}
+
+// udpNetwork is the UDP network for a listen host: "udp6" for an IPv6
+// literal, "udp4" otherwise.
+func udpNetwork(host string) string {
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
+		return "udp6"
+	}
+	return "udp4"
+}
+
+// dhtNodesFile is where a DHT node's routing table is kept between runs:
+// in the user's cache folder, one file per address family. A node bound to
+// loopback keeps none: it knows only nodes on this host, useless to a later
+// run on the network, and it would overwrite a table that is useful.
+func dhtNodesFile(name, network string, loopback bool) string {
+	if loopback {
+		return ""
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	if network == "udp6" {
+		name += "6"
+	}
+	return filepath.Join(dir, "swarmcast", name)
+}
