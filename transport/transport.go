@@ -53,6 +53,8 @@ type OriginError struct {
 	Err error
 }
 
+// Error says which origin failed and how, starting with "webseed ".
 func (e *OriginError) Error() string { return "webseed " + e.URL + ": " + e.Err.Error() }
 
+// Unwrap returns the origin's failure.
 func (e *OriginError) Unwrap() error { return e.Err }
