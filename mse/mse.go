@@ -62,19 +62,21 @@ func (m Method) String() string {
 }
 
 // Policy says when a client encrypts, as libtorrent's enc_policy does. The
-// zero value is Prefer.
+// zero value is Off, so that a program that says nothing keeps plain
+// connections (and a test's hand-written peer keeps working); clients
+// choose Prefer, as the swarmcast command does by default.
 type Policy uint8
 
 const (
+	// Off dials plain connections only and refuses encrypted ones.
+	Off Policy = iota
 	// Prefer dials encrypted (offering RC4 and plaintext after the
 	// handshake) and falls back to a plain connection when the peer
 	// refuses; it accepts both kinds. libtorrent's and qBittorrent's
 	// default.
-	Prefer Policy = iota
+	Prefer
 	// Require dials and accepts only connections whose payload is RC4.
 	Require
-	// Off dials plain connections only and refuses encrypted ones.
-	Off
 )
 
 // ParsePolicy parses "prefer", "require" or "off".

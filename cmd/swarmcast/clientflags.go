@@ -14,6 +14,7 @@ import (
 
 	"github.com/swarmcast/swarmcast/lsd"
 	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/mse"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
 	"github.com/swarmcast/swarmcast/tracker"
@@ -49,6 +50,8 @@ type clientFlags struct {
 	stun      stringList
 	loopback  bool
 	dht       dhtFlags
+
+	encryption string // --encryption: prefer, require or off
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -77,6 +80,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.stun, "stun", "STUN server `URL` for WebRTC behind NAT, like stun:stun.example:3478 (repeatable; none needed on one host)")
 	fs.BoolVar(&f.loopback, "webrtc-loopback", false, "WebRTC over 127.0.0.1 only (for a machine without a network)")
 	f.dht.register(fs)
+	fs.StringVar(&f.encryption, "encryption", "prefer", "message stream encryption (MSE/PE) `POLICY`: prefer (dial encrypted, fall back to plain; accept both), require (RC4 only, both ways), off (plain only)")
 }
 
 // session is a running client with its listener.
@@ -96,7 +100,22 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: --down-limit: %v", errUsage, err)
 	}
-	l, err := f.openListener(stderr)
+	enc, err := mse.ParsePolicy(f.encryption)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --encryption: %v", errUsage, err)
+	}
+	var c *torrent.Client
+	lc := tcp.ListenConfig{Encryption: enc, InfoHash: func(skeyHash [20]byte) ([20]byte, bool) {
+		// One SHA-1 per torrent per encrypted connection: cheap next
+		// to the handshake's two modular exponentiations.
+		for _, t := range c.Torrents() {
+			if ih := t.InfoHash(); mse.SKeyHash(ih) == skeyHash {
+				return ih, true
+			}
+		}
+		return [20]byte{}, false
+	}}
+	l, err := f.openListener(lc, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +125,6 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	if f.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	var c *torrent.Client
 	rtc := webrtc.Config{ICEServers: f.stun, Loopback: f.loopback || !hasNetwork(), Logger: logger}
 	onConn := func(ih metainfo.Hash, _ [20]byte, conn transport.Conn) {
 		t, ok := c.Torrent(ih)
@@ -125,7 +143,7 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	}
 	c = torrent.NewClient(torrent.Config{
 		Storage:      storage.NewFile(dir),
-		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.Dialer{}},
+		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.Dialer{Encryption: enc}},
 		Tracker:      trackers.get,
 		TrackerTiers: f.tiers,
 		WebSeed:      webSeed,
@@ -154,13 +172,13 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 
 // openListener listens on --listen as the user wrote it; only the unset
 // default falls back to any free port (and says which).
-func (f *clientFlags) openListener(stderr io.Writer) (transport.Listener, error) {
-	l, err := tcp.Listen(f.listen)
+func (f *clientFlags) openListener(lc tcp.ListenConfig, stderr io.Writer) (transport.Listener, error) {
+	l, err := lc.Listen(f.listen)
 	if err == nil {
 		return l, nil
 	}
 	if !f.listenSet {
-		if l, err2 := tcp.Listen(":0"); err2 == nil {
+		if l, err2 := lc.Listen(":0"); err2 == nil {
 			if !f.quiet {
 				fmt.Fprintf(stderr, "port %s is taken (%v); listening on %s instead\n", portOf(f.listen), errors.Unwrap(err), l.Addr())
 			}
