@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -100,7 +101,7 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: --down-limit: %v", errUsage, err)
 	}
-	enc, err := mse.ParsePolicy(f.encryption)
+	enc, err := mse.ParsePolicy(cmp.Or(f.encryption, "prefer"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: --encryption: %v", errUsage, err)
 	}
