@@ -5,9 +5,11 @@ import (
 	"crypto/rand"
 	"crypto/rc4"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
+	"syscall"
 )
 
 // prime is the specification's 768-bit DH modulus P; the generator is 2.
@@ -180,6 +182,9 @@ func Initiate(rw io.ReadWriter, skey [20]byte, provide Method, ia []byte, rnd io
 	h := &reader{r: rw}
 	yb, err := h.next(KeyLen)
 	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
+			return nil, fmt.Errorf("%w: %w", ErrNoPeerKey, err)
+		}
 		return nil, fmt.Errorf("mse: reading peer's key: %w", err)
 	}
 	s, err := k.secret(yb)

@@ -146,6 +146,10 @@ const (
 
 // Errors of the handshake. Each is wrapped with what was being read.
 var (
+	// ErrNoPeerKey: the peer closed the connection (or sent too little)
+	// instead of its public key: most likely a client without MSE, which
+	// read our key as a bad BitTorrent handshake.
+	ErrNoPeerKey = errors.New("mse: peer sent no key (a client without encryption?)")
 	// ErrNoSync: the peer's padding ran past 512 bytes without the
 	// synchronisation pattern (HASH('req1', S) or the encrypted VC): not
 	// an MSE peer, or a broken one.

@@ -431,3 +431,17 @@ func BenchmarkRC4Write(b *testing.B) {
 		s.Write(buf)
 	}
 }
+
+// TestPlainPeerHangsUp: a client without MSE reads our key as a bad
+// BitTorrent handshake and hangs up; the initiator says so with
+// ErrNoPeerKey, which a dialler takes as the cue to dial plain.
+func TestPlainPeerHangsUp(t *testing.T) {
+	ca, cb := tcpPair(t)
+	go func() {
+		io.ReadFull(cb, make([]byte, 68))
+		cb.Close()
+	}()
+	if _, err := Initiate(ca, testSKey, Prefer.Provide(), nil, nil); !errors.Is(err, ErrNoPeerKey) {
+		t.Fatalf("err %v, want ErrNoPeerKey", err)
+	}
+}

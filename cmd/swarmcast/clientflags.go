@@ -144,7 +144,7 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	}
 	c = torrent.NewClient(torrent.Config{
 		Storage:      storage.NewFile(dir),
-		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.Dialer{Encryption: enc}},
+		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.NewDialer(enc)},
 		Tracker:      trackers.get,
 		TrackerTiers: f.tiers,
 		WebSeed:      webSeed,

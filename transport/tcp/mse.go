@@ -57,6 +57,7 @@ type mseConn struct {
 	// outbound only
 	ctx    context.Context // the Dial's, bounding the fallback's dial
 	dialer Dialer
+	addr   string // as dialled (the key of Dialer's memory)
 	// inbound only
 	cfg ListenConfig
 }
@@ -65,7 +66,7 @@ var _ transport.Conn = (*mseConn)(nil)
 
 func newOutbound(ctx context.Context, d Dialer, addr string, c net.Conn) *mseConn {
 	return &mseConn{outbound: true, remote: c.RemoteAddr().String(), ready: make(chan struct{}),
-		c: c, done: make(chan struct{}), ctx: ctx, dialer: d}
+		c: c, done: make(chan struct{}), ctx: ctx, dialer: d, addr: addr}
 }
 
 func newInbound(c net.Conn, cfg ListenConfig) *mseConn {
@@ -181,7 +182,10 @@ func (c *mseConn) initiate(p []byte) {
 	// Refused (most likely a peer without MSE that hung up on our key):
 	// a new, plain connection, as libtorrent does.
 	sock.Close()
-	plain, derr := c.dialer.dial(c.ctx, c.remote)
+	if c.dialer.plain != nil && errors.Is(err, mse.ErrNoPeerKey) {
+		c.dialer.plain.add(c.addr, time.Now())
+	}
+	plain, derr := c.dialer.dial(c.ctx, c.addr)
 	if derr != nil {
 		c.finish(nil, 0, fmt.Errorf("tcp: encrypted handshake with %s failed (%v), and a plain one could not connect: %w", c.remote, err, derr))
 		return

@@ -63,6 +63,16 @@ type Dialer struct {
 	// first and dials plain when the peer refuses it, mse.Require
 	// encrypts or fails.
 	Encryption mse.Policy
+
+	plain *plainPeers // addresses that refused MSE; nil remembers none
+}
+
+// NewDialer returns a Dialer with the given policy that remembers, for an
+// hour, the addresses (at most 4,096) that refused an encrypted handshake,
+// and dials them plain at once next time. A Dialer made as a literal does
+// not remember.
+func NewDialer(policy mse.Policy) Dialer {
+	return Dialer{Encryption: policy, plain: newPlainPeers()}
 }
 
 var _ transport.Dialer = Dialer{}
@@ -77,7 +87,7 @@ func (d Dialer) Dial(ctx context.Context, addr string) (transport.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Encryption == mse.Off {
+	if d.Encryption == mse.Off || d.Encryption == mse.Prefer && d.plain != nil && d.plain.has(addr, time.Now()) {
 		return Wrap(c, true), nil
 	}
 	tune(c)

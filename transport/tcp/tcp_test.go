@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -291,5 +292,89 @@ func BenchmarkThroughput(b *testing.B) {
 				c.Write(buf)
 			}
 		})
+	}
+}
+
+// TestDialerRemembersRefusal: NewDialer's Prefer dials a peer without MSE
+// plain at once once it has refused an encrypted handshake; a literal
+// Dialer tries MSE every time.
+func TestDialerRemembersRefusal(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		d    Dialer
+		want []int // connections the peer sees per dial
+	}{
+		{"NewDialer", NewDialer(mse.Prefer), []int{2, 1, 1}},
+		{"literal", Dialer{Encryption: mse.Prefer}, []int{2, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			accepted := make(chan bool, 16) // whether each connection was a plain handshake
+			go func() {
+				for {
+					c, err := l.Accept()
+					if err != nil {
+						return
+					}
+					got := make([]byte, 68)
+					_, err = io.ReadFull(c, got)
+					plain := err == nil && bytes.Equal(got, btHandshake(1))
+					if plain {
+						c.Write(btHandshake(2))
+					}
+					c.Close() // a client without MSE hangs up on anything else
+					accepted <- plain
+				}
+			}()
+			for i, want := range tc.want {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				c, err := tc.d.Dial(ctx, l.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := c.Write(btHandshake(1)); err != nil {
+					t.Fatalf("dial %d: %v", i, err)
+				}
+				if _, err := io.ReadFull(c, make([]byte, 68)); err != nil {
+					t.Fatalf("dial %d: %v", i, err)
+				}
+				c.Close()
+				cancel()
+				for j := range want {
+					select {
+					case plain := <-accepted:
+						if plain != (j == want-1) {
+							t.Fatalf("dial %d, connection %d: plain %v", i, j, plain)
+						}
+					case <-time.After(5 * time.Second):
+						t.Fatalf("dial %d: %d connections, want %d", i, j, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestPlainPeersBounded(t *testing.T) {
+	p := newPlainPeers()
+	now := time.Now()
+	for i := range plainPeersMax + 10 {
+		p.add(net.JoinHostPort("10.0.0.1", strconv.Itoa(i)), now)
+	}
+	if p.len() != plainPeersMax {
+		t.Fatalf("%d remembered, want the bound %d", p.len(), plainPeersMax)
+	}
+	if p.has("10.0.0.1:0", now) || !p.has("10.0.0.1:10", now) {
+		t.Fatal("the oldest were not the ones forgotten")
+	}
+	if p.has("10.0.0.1:11", now.Add(plainPeersTTL)) {
+		t.Fatal("an entry outlived its TTL")
+	}
+	if p.len() != plainPeersMax-1 {
+		t.Fatalf("an expired entry was kept: %d", p.len())
 	}
 }
