@@ -29,6 +29,9 @@ var (
 	// ErrEncryptedRefused: a peer opened an encrypted connection while
 	// encryption is off, or the listener knows no torrents to decrypt for.
 	ErrEncryptedRefused = errors.New("tcp: encrypted connection refused: encryption is off")
+	// ErrBusy: too many encrypted handshakes began in the last moments
+	// (a flood); this one was refused before its key exchange.
+	ErrBusy = errors.New("tcp: encrypted connection refused: too many key exchanges at once")
 	// ErrNotHandshake: with encryption required, the first write on a
 	// dialled connection was not a BitTorrent handshake, which MSE needs
 	// for its key.
@@ -59,7 +62,8 @@ type mseConn struct {
 	dialer Dialer
 	addr   string // as dialled (the key of Dialer's memory)
 	// inbound only
-	cfg ListenConfig
+	cfg      ListenConfig
+	exchange *rateLimit // nil: no limit
 }
 
 var _ transport.Conn = (*mseConn)(nil)
@@ -69,9 +73,9 @@ func newOutbound(ctx context.Context, d Dialer, addr string, c net.Conn) *mseCon
 		c: c, done: make(chan struct{}), ctx: ctx, dialer: d, addr: addr}
 }
 
-func newInbound(c net.Conn, cfg ListenConfig) *mseConn {
+func newInbound(c net.Conn, cfg ListenConfig, exchange *rateLimit) *mseConn {
 	return &mseConn{remote: c.RemoteAddr().String(), ready: make(chan struct{}),
-		c: c, done: make(chan struct{}), cfg: cfg}
+		c: c, done: make(chan struct{}), cfg: cfg, exchange: exchange}
 }
 
 func (c *mseConn) Network() string    { return transport.TCP }
@@ -247,7 +251,19 @@ func (c *mseConn) accept() {
 		c.finish(nil, 0, ErrEncryptedRefused)
 		return
 	}
-	st, err := mse.Accept(sock, head[:n], mse.AcceptConfig{SKey: c.cfg.InfoHash, Select: c.cfg.Encryption.Select})
+	// The whole key first, so that the rate limit counts only key
+	// exchanges that will be computed.
+	var ya [mse.KeyLen]byte
+	copy(ya[:], head[:n])
+	if _, err := io.ReadFull(sock, ya[n:]); err != nil {
+		c.finish(nil, 0, fmt.Errorf("tcp: encrypted handshake from %s: reading its key: %w", c.remote, err))
+		return
+	}
+	if c.exchange != nil && !c.exchange.allow(time.Now()) {
+		c.finish(nil, 0, ErrBusy)
+		return
+	}
+	st, err := mse.Accept(sock, ya[:], mse.AcceptConfig{SKey: c.cfg.InfoHash, Select: c.cfg.Encryption.Select})
 	if err != nil {
 		c.finish(nil, 0, fmt.Errorf("tcp: encrypted handshake from %s: %w", c.remote, err))
 		return
@@ -268,4 +284,32 @@ func (p *prefixed) Read(b []byte) (int, error) {
 		return n, nil
 	}
 	return p.ReadWriter.Read(b)
+}
+
+// rateLimit is a token bucket.
+type rateLimit struct {
+	mu     sync.Mutex
+	rate   float64 // tokens a second
+	burst  float64
+	tokens float64
+	last   time.Time
+}
+
+func newRateLimit(rate float64, burst int) *rateLimit {
+	return &rateLimit{rate: rate, burst: float64(burst), tokens: float64(burst)}
+}
+
+// allow takes a token if there is one.
+func (r *rateLimit) allow(now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.last.IsZero() {
+		r.tokens = min(r.burst, r.tokens+now.Sub(r.last).Seconds()*r.rate)
+	}
+	r.last = now
+	if r.tokens < 1 {
+		return false
+	}
+	r.tokens--
+	return true
 }

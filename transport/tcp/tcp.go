@@ -23,6 +23,17 @@ const DialTimeout = 10 * time.Second
 // timeout.
 const HandshakeTimeout = 20 * time.Second
 
+// Each MSE key exchange costs the receiver two 768-bit modular
+// exponentiations (~0.3 ms of a core here, BenchmarkHandshake in package
+// mse), which a peer buys with 96 bytes. A listener begins at most
+// keyExchangeRate a second (bursts of keyExchangeBurst), a quarter of a core
+// at most; past that, encrypted connections are refused (a Prefer peer then
+// connects plain) and plain ones are served as ever.
+const (
+	keyExchangeRate  = 1000
+	keyExchangeBurst = 128
+)
+
 // socketBuffer is the kernel send and receive buffer asked for each
 // connection: 4 MiB covers the bandwidth-delay product of a gigabit link with
 // 30 ms of latency, and lets loopback transfers run without stalls.
@@ -116,8 +127,9 @@ type ListenConfig struct {
 }
 
 type listener struct {
-	l   net.Listener
-	cfg ListenConfig
+	l        net.Listener
+	cfg      ListenConfig
+	exchange *rateLimit // MSE key exchanges begun
 }
 
 // Listen listens for TCP peers on addr (":6881", "127.0.0.1:0") with the
@@ -134,7 +146,7 @@ func (lc ListenConfig) Listen(addr string) (transport.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &listener{l, lc}, nil
+	return &listener{l: l, cfg: lc, exchange: newRateLimit(keyExchangeRate, keyExchangeBurst)}, nil
 }
 
 func (l *listener) Accept() (transport.Conn, error) {
@@ -148,7 +160,7 @@ func (l *listener) Accept() (transport.Conn, error) {
 		return Wrap(c, false), nil
 	}
 	tune(c)
-	return newInbound(c, l.cfg), nil
+	return newInbound(c, l.cfg, l.exchange), nil
 }
 
 func (l *listener) Addr() string { return l.l.Addr().String() }

@@ -378,3 +378,79 @@ func TestPlainPeersBounded(t *testing.T) {
 		t.Fatalf("an expired entry was kept: %d", p.len())
 	}
 }
+
+func TestRateLimit(t *testing.T) {
+	r := newRateLimit(10, 3)
+	now := time.Now()
+	for i := range 3 {
+		if !r.allow(now) {
+			t.Fatalf("burst: token %d refused", i)
+		}
+	}
+	if r.allow(now) {
+		t.Fatal("a fourth token in the same instant")
+	}
+	if !r.allow(now.Add(100 * time.Millisecond)) {
+		t.Fatal("no token after a tenth of a second at 10 a second")
+	}
+	if r.allow(now.Add(100 * time.Millisecond)) {
+		t.Fatal("two tokens after a tenth of a second")
+	}
+	if n := countAllowed(r, now.Add(time.Hour)); n != 3 {
+		t.Fatalf("%d tokens after an hour, want the burst 3", n)
+	}
+}
+
+func countAllowed(r *rateLimit, at time.Time) int {
+	n := 0
+	for r.allow(at) {
+		n++
+	}
+	return n
+}
+
+// TestKeyExchangeFlood: past the listener's key exchange budget, encrypted
+// connections are refused before any exponentiation, and plain ones still
+// served.
+func TestKeyExchangeFlood(t *testing.T) {
+	l, err := ListenConfig{Encryption: mse.Prefer, InfoHash: serves(infoHash)}.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	l.(*listener).exchange = newRateLimit(1.0/3600, 2) // two, then one an hour
+	results := make(chan error, 8)
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, err := io.ReadFull(c, make([]byte, 68))
+				results <- err
+			}()
+		}
+	}()
+	dial := func(policy mse.Policy) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := Dialer{Encryption: policy}.Dial(ctx, l.Addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.Write(btHandshake(1)) // a Require dial that is refused fails here; the listener side tells
+	}
+	for i, want := range []error{nil, nil, ErrBusy} {
+		dial(mse.Require)
+		if err := <-results; !errors.Is(err, want) && !(want == nil && err == nil) {
+			t.Fatalf("encrypted connection %d: %v, want %v", i, err, want)
+		}
+	}
+	dial(mse.Off)
+	if err := <-results; err != nil {
+		t.Fatalf("plain connection during the flood: %v", err)
+	}
+}
