@@ -12,17 +12,17 @@ import (
 
 // listen opens the TCP listener of addr as written; only "" (the default
 // port) falls back to any free port, and then portErr says why.
-func listen(addr string) (l transport.Listener, portErr error, err error) {
+func listen(lc tcp.ListenConfig, addr string) (l transport.Listener, portErr error, err error) {
 	if addr == "" {
-		l, err := tcp.Listen(DefaultListenAddr)
+		l, err := lc.Listen(DefaultListenAddr)
 		if err == nil {
 			return l, nil, nil
 		}
-		if l, err2 := tcp.Listen(":0"); err2 == nil {
+		if l, err2 := lc.Listen(":0"); err2 == nil {
 			return l, unwrapOp(err), nil
 		}
 		addr = DefaultListenAddr
-	} else if l, err = tcp.Listen(addr); err == nil {
+	} else if l, err = lc.Listen(addr); err == nil {
 		return l, nil, nil
 	}
 	if errors.Is(err, syscall.EADDRINUSE) {

@@ -1,6 +1,7 @@
 package swarmcast
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/mse"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
 	"github.com/swarmcast/swarmcast/transport"
@@ -94,6 +96,12 @@ type Config struct {
 	// origins).
 	NoWebSeeds bool
 
+	// Encryption is the message stream encryption (MSE/PE) policy of TCP
+	// connections: "prefer" (the default when empty: dial encrypted, fall
+	// back to plain; accept both), "require" (RC4 only, both ways) or
+	// "off" (plain only).
+	Encryption string
+
 	// UploadRate and DownloadRate limit bytes per second over all
 	// torrents; 0 means no limit.
 	UploadRate, DownloadRate int64
@@ -140,7 +148,23 @@ func NewClient(cfg Config) (*Client, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
 	}
-	l, portErr, err := listen(cfg.ListenAddr)
+	enc, _ := cfg.encryption() // checked
+	c := &Client{cfg: cfg}
+	// An encrypted connection names its torrent by a hash of the info hash:
+	// one SHA-1 per torrent per connection, cheap next to the handshake's
+	// two modular exponentiations.
+	lc := tcp.ListenConfig{Encryption: enc, InfoHash: func(skeyHash [20]byte) ([20]byte, bool) {
+		if c.Client == nil {
+			return [20]byte{}, false
+		}
+		for _, t := range c.Client.Torrents() {
+			if ih := t.InfoHash(); mse.SKeyHash(ih) == skeyHash {
+				return ih, true
+			}
+		}
+		return [20]byte{}, false
+	}}
+	l, portErr, err := listen(lc, cfg.ListenAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +188,7 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 		base = storage.NewFile(dir)
 	}
-	c := &Client{cfg: cfg, addr: l.Addr(), portErr: portErr, seeds: newSeedStorage(base), served: make(chan struct{})}
+	c.addr, c.portErr, c.seeds, c.served = l.Addr(), portErr, newSeedStorage(base), make(chan struct{})
 	rtc := webrtc.Config{ICEServers: cfg.ICEServers, Loopback: cfg.WebRTCLoopback || !hasNetwork(), Logger: cfg.Logger}
 	c.trackers = newTrackerCache(cfg.Logger, userAgent, !cfg.NoWebRTC, rtc, c.webRTCConn)
 	var webSeed func(string, metainfo.Hash, *metainfo.Info) (transport.Conn, error)
@@ -175,7 +199,7 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	c.Client = torrent.NewClient(torrent.Config{
 		Storage:      c.seeds,
-		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.Dialer{}},
+		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.NewDialer(enc)},
 		Tracker:      c.trackers.get,
 		TrackerTiers: cfg.TrackerTiers,
 		WebSeed:      webSeed,
@@ -211,7 +235,15 @@ func (cfg *Config) check() error {
 	case cfg.MaxConns < 0:
 		return fmt.Errorf("%w: MaxConns %d is negative (0 means the default, %d)", ErrBadConfig, cfg.MaxConns, torrent.DefaultMaxConns)
 	}
+	if _, err := cfg.encryption(); err != nil {
+		return fmt.Errorf("%w: Encryption: %v", ErrBadConfig, err)
+	}
 	return nil
+}
+
+// encryption returns the MSE policy Encryption names.
+func (cfg *Config) encryption() (mse.Policy, error) {
+	return mse.ParsePolicy(cmp.Or(cfg.Encryption, "prefer"))
 }
 
 // webRTCConn hands a data channel opened through a WebSocket tracker to its

@@ -157,6 +157,7 @@ func TestBadConfig(t *testing.T) {
 		{ListenAddr: "127.0.0.1:0", UploadRate: -1},
 		{ListenAddr: "127.0.0.1:0", DownloadRate: -5},
 		{ListenAddr: "127.0.0.1:0", MaxConns: -1},
+		{ListenAddr: "127.0.0.1:0", Encryption: "maybe"},
 	} {
 		c, err := swarmcast.NewClient(cfg)
 		if err == nil {

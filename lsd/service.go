@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,8 +14,11 @@ import (
 	"github.com/swarmcast/swarmcast/metainfo"
 )
 
-// Group4 is BEP 14's IPv4 multicast group and port.
-const Group4 = "239.192.152.143:6771"
+// BEP 14's multicast groups and port.
+const (
+	Group4 = "239.192.152.143:6771"
+	Group6 = "[ff15::efc0:988f]:6771"
+)
 
 // Defaults of Config.
 const (
@@ -43,7 +47,9 @@ type Config struct {
 	// or not (a magnet link's torrent is not announced before its info is
 	// known, but peers for it are welcome). It must not block for long.
 	OnPeer func(ih metainfo.Hash, addr netip.AddrPort)
-	// Group is the multicast address; empty means Group4.
+	// Group is the multicast address; empty means both Group4 and
+	// Group6, each where the host can (Start fails only when neither
+	// works).
 	Group string
 	// Interval and Poll: zero means DefaultInterval and DefaultPoll.
 	Interval, Poll time.Duration
@@ -58,9 +64,7 @@ type Config struct {
 // Service announces torrents and listens for others' announces.
 type Service struct {
 	cfg    Config
-	group  *net.UDPAddr
-	recv   *net.UDPConn
-	send   *net.UDPConn
+	links  []*link
 	cookie string
 
 	mu        sync.Mutex
@@ -71,12 +75,45 @@ type Service struct {
 	wg        sync.WaitGroup
 }
 
-// Start joins the multicast group and starts announcing. It fails when the
-// host has no multicast route (a machine without a network, say).
-func Start(cfg Config) (*Service, error) {
-	if cfg.Group == "" {
-		cfg.Group = Group4
+// link is one multicast group joined, with the socket announces go out on.
+type link struct {
+	host  string // the group as the Host header names it
+	group *net.UDPAddr
+	recv  *net.UDPConn
+	send  *net.UDPConn
+}
+
+// join joins group ("239.192.152.143:6771", "[ff15::efc0:988f]:6771").
+func join(group string) (*link, error) {
+	ap, err := netip.ParseAddrPort(group)
+	if err != nil || !ap.Addr().IsMulticast() {
+		return nil, errors.New("lsd: group " + group + " is not a multicast address and port")
 	}
+	network := "udp4"
+	if ap.Addr().Is6() {
+		network = "udp6"
+	}
+	addr := net.UDPAddrFromAddrPort(ap)
+	recv, err := net.ListenMulticastUDP(network, nil, addr)
+	if err != nil {
+		return nil, err
+	}
+	send, err := net.ListenUDP(network, nil)
+	if err != nil {
+		recv.Close()
+		return nil, err
+	}
+	return &link{host: group, group: addr, recv: recv, send: send}, nil
+}
+
+func (l *link) close() {
+	l.recv.Close()
+	l.send.Close()
+}
+
+// Start joins the multicast group (or both) and starts announcing. It fails
+// when the host has no multicast route (a machine without a network, say).
+func Start(cfg Config) (*Service, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = DefaultInterval
 	}
@@ -92,27 +129,36 @@ func Start(cfg Config) (*Service, error) {
 	if cfg.Torrents == nil || cfg.OnPeer == nil || cfg.Port == 0 {
 		return nil, errors.New("lsd: Port, Torrents and OnPeer are required")
 	}
-	group, err := net.ResolveUDPAddr("udp4", cfg.Group)
-	if err != nil || !group.IP.IsMulticast() {
-		return nil, errors.New("lsd: group " + cfg.Group + " is not an IPv4 multicast address")
+	groups := []string{cfg.Group}
+	if cfg.Group == "" {
+		groups = []string{Group4, Group6}
 	}
-	recv, err := net.ListenMulticastUDP("udp4", nil, group)
-	if err != nil {
-		return nil, err
+	var links []*link
+	var errs []error
+	for _, g := range groups {
+		l, err := join(g)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", g, err))
+			continue
+		}
+		links = append(links, l)
 	}
-	send, err := net.ListenUDP("udp4", nil)
-	if err != nil {
-		recv.Close()
-		return nil, err
+	if len(links) == 0 {
+		return nil, errors.Join(errs...)
+	}
+	if len(errs) > 0 {
+		cfg.Logger.Debug("lsd: a group could not be joined", "err", errors.Join(errs...))
 	}
 	var c [8]byte
 	rand.Read(c[:])
 	s := &Service{
-		cfg: cfg, group: group, recv: recv, send: send, cookie: hex.EncodeToString(c[:]),
+		cfg: cfg, links: links, cookie: hex.EncodeToString(c[:]),
 		ours: map[metainfo.Hash]time.Time{}, pending: map[metainfo.Hash]bool{}, closed: make(chan struct{}),
 	}
-	s.wg.Add(2)
-	go s.readLoop()
+	s.wg.Add(1 + len(links))
+	for _, l := range links {
+		go s.readLoop(l)
+	}
 	go s.announceLoop()
 	return s, nil
 }
@@ -121,19 +167,22 @@ func Start(cfg Config) (*Service, error) {
 func (s *Service) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closed)
-		s.recv.Close()
-		s.send.Close()
+		for _, l := range s.links {
+			l.close()
+		}
 	})
 	s.wg.Wait()
 	return nil
 }
 
-func (s *Service) readLoop() {
+// readLoop reads one group's announces. Each group has its own rate limit:
+// the two are different networks as far as a flood is concerned.
+func (s *Service) readLoop(l *link) {
 	defer s.wg.Done()
 	buf := make([]byte, MaxMessage+1)
 	tokens, last := float64(maxMessagesPerSecond), time.Now()
 	for {
-		n, from, err := s.recv.ReadFromUDPAddrPort(buf)
+		n, from, err := l.recv.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			select {
 			case <-s.closed:
@@ -224,14 +273,26 @@ func (s *Service) announceDue(now time.Time) {
 	s.sendAnnounces(due)
 }
 
-// sendAnnounces announces the torrents, as many per message as fit.
+// sendAnnounces announces the torrents on every group, as many per message
+// as fit.
 func (s *Service) sendAnnounces(due []metainfo.Hash) {
 	for len(due) > 0 {
 		n := min(len(due), maxHashesPerMessage)
-		m := Message{Host: s.cfg.Group, Port: s.cfg.Port, InfoHashes: due[:n], Cookie: s.cookie}
-		if _, err := s.send.WriteToUDP(m.Append(nil), s.group); err != nil {
-			s.cfg.Logger.Debug("lsd: announce not sent", "err", err)
+		for _, l := range s.links {
+			m := Message{Host: l.host, Port: s.cfg.Port, InfoHashes: due[:n], Cookie: s.cookie}
+			if _, err := l.send.WriteToUDP(m.Append(nil), l.group); err != nil {
+				s.cfg.Logger.Debug("lsd: announce not sent", "group", l.host, "err", err)
+			}
 		}
 		due = due[n:]
 	}
+}
+
+// Groups returns the multicast groups the service joined.
+func (s *Service) Groups() []string {
+	var out []string
+	for _, l := range s.links {
+		out = append(out, l.host)
+	}
+	return out
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -18,7 +19,10 @@ const inNetnsEnv = "SWARMCAST_LSD_NETNS"
 
 // netnsSetup gives a fresh network namespace a multicast-capable link: a
 // veth pair (loopback has no multicast), an address, and a route for the
-// multicast range, so announces never leave the namespace.
+// multicast range, so announces never leave the namespace. For IPv6, where
+// the host has it: an address on lsd0 (no duplicate detection, so it is
+// usable at once), and none on lsd1, so that lsd0 alone has the ff00::/8
+// multicast route.
 const netnsSetup = `set -e
 ip link set lo up
 ip link add lsd0 type veth peer name lsd1
@@ -26,6 +30,10 @@ ip addr add 10.77.0.1/24 dev lsd0
 ip link set lsd1 up
 ip link set lsd0 up
 ip route add 224.0.0.0/4 dev lsd0
+if [ -d /proc/sys/net/ipv6/conf/lsd1 ]; then
+	echo 1 > /proc/sys/net/ipv6/conf/lsd1/disable_ipv6
+	ip -6 addr add fd77::1/64 dev lsd0 nodad
+fi
 exec "$@"`
 
 // runInNetns runs the named test of this binary in a network namespace of
@@ -47,11 +55,31 @@ func runInNetns(t *testing.T, name string) bool {
 }
 
 // Two services in one namespace find each other's torrents, and skip their
-// own announces.
+// own announces: on both groups (the default), on IPv4 only, on IPv6 only.
 func TestServicesFindEachOther(t *testing.T) {
 	if runInNetns(t, "TestServicesFindEachOther") {
 		return
 	}
+	for _, tc := range []struct {
+		name, group string
+		want        []string // the groups joined
+	}{
+		{"both", "", []string{Group4, Group6}},
+		{"ipv4", Group4, []string{Group4}},
+		{"ipv6", Group6, []string{Group6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.group == Group6 || tc.group == "" {
+				if _, err := os.Stat("/proc/sys/net/ipv6"); err != nil {
+					t.Skip("this kernel has no IPv6")
+				}
+			}
+			servicesFindEachOther(t, tc.group, tc.want)
+		})
+	}
+}
+
+func servicesFindEachOther(t *testing.T, group string, wantGroups []string) {
 	var a, b, shared metainfo.Hash
 	a[0], b[0], shared[0] = 1, 2, 3
 	type found struct {
@@ -60,19 +88,29 @@ func TestServicesFindEachOther(t *testing.T) {
 	}
 	var mu sync.Mutex
 	seen := map[string][]found{}
+	families := map[string]bool{} // "4", "6": the address families peers came from
 	start := func(name string, port uint16, hashes ...metainfo.Hash) *Service {
 		s, err := Start(Config{
 			Port:     port,
+			Group:    group,
 			Torrents: func() []metainfo.Hash { return hashes },
 			OnPeer: func(ih metainfo.Hash, addr netip.AddrPort) {
 				mu.Lock()
 				seen[name] = append(seen[name], found{ih, addr.Port()})
+				if addr.Addr().Is4() {
+					families["4"] = true
+				} else {
+					families["6"] = true
+				}
 				mu.Unlock()
 			},
 			Poll: 50 * time.Millisecond, Interval: time.Hour, MinInterval: 200 * time.Millisecond,
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if got := s.Groups(); !slices.Equal(got, wantGroups) {
+			t.Fatalf("joined %q, want %q", got, wantGroups)
 		}
 		t.Cleanup(func() { s.Close() })
 		return s
@@ -114,5 +152,16 @@ func TestServicesFindEachOther(t *testing.T) {
 			t.Fatalf("the newcomer did not hear of the others: %+v", seen)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, g := range wantGroups {
+		fam := "4"
+		if g == Group6 {
+			fam = "6"
+		}
+		if !families[fam] {
+			t.Errorf("no peer found over IPv%s (%s)", fam, g)
+		}
 	}
 }

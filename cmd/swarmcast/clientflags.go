@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/swarmcast/swarmcast"
+	"github.com/swarmcast/swarmcast/mse"
 	"github.com/swarmcast/swarmcast/torrent"
 )
 
@@ -36,6 +38,8 @@ type clientFlags struct {
 	stun      stringList
 	loopback  bool
 	dht       dhtFlags
+
+	encryption string // --encryption: prefer, require or off
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -64,6 +68,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.stun, "stun", "STUN server `URL` for WebRTC behind NAT, like stun:stun.example:3478 (repeatable; none needed on one host)")
 	fs.BoolVar(&f.loopback, "webrtc-loopback", false, "WebRTC over 127.0.0.1 only (for a machine without a network)")
 	f.dht.register(fs)
+	fs.StringVar(&f.encryption, "encryption", "prefer", "message stream encryption (MSE/PE) `POLICY`: prefer (dial encrypted, fall back to plain; accept both), require (RC4 only, both ways), off (plain only)")
 }
 
 // session is a running client with its listener.
@@ -106,6 +111,9 @@ func (f *clientFlags) config(dir string, stderr io.Writer) (swarmcast.Config, er
 	if err != nil {
 		return swarmcast.Config{}, fmt.Errorf("%w: --down-limit: %v", errUsage, err)
 	}
+	if _, err := mse.ParsePolicy(cmp.Or(f.encryption, "prefer")); err != nil {
+		return swarmcast.Config{}, fmt.Errorf("%w: --encryption: %v", errUsage, err)
+	}
 	var logger *slog.Logger
 	if f.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -125,6 +133,7 @@ func (f *clientFlags) config(dir string, stderr io.Writer) (swarmcast.Config, er
 		ICEServers:     f.stun,
 		WebRTCLoopback: f.loopback,
 		NoWebSeeds:     f.noWebSeed,
+		Encryption:     f.encryption,
 		UploadRate:     up,
 		DownloadRate:   down,
 		MaxConns:       f.maxConns,

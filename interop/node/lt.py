@@ -5,6 +5,7 @@ seeder or a downloader, for the interop tests.
     python3 lt.py seed-torrent TORRENT --dir DIR [common flags]
     python3 lt.py download TORRENT|MAGNET --dir DIR [--keep] [common flags]
     common flags: [--listen HOST:PORT] [--peer HOST:PORT]... [--tracker URL]... [--upload-rate BYTES]
+                  [--encryption POLICY]
 
 seed makes a torrent of PATH (a file or folder) with libtorrent's own create_torrent (v1 only, or a
 v1+v2 hybrid with --hybrid) and seeds it from where it is; seed-torrent checks the data of TORRENT found in
@@ -15,12 +16,16 @@ libtorrent otherwise exempts).
 Run it with Debian's /usr/bin/python3: the apt module is not on other Pythons' paths.
 
 Discovery is only what the test gives: no DHT, LSD, UPnP, NAT-PMP or uTP. Outgoing connections are
-plaintext (swarmcast speaks no MSE/PE); incoming ones may be either. Several connections from one IP are
-allowed, since every peer of a test is on the same host.
+plaintext and incoming ones may be either, unless --encryption says otherwise: "require" (MSE with RC4
+only, both ways: libtorrent's pe_forced with allowed_enc_level rc4), "prefer" (libtorrent's and
+qBittorrent's default: MSE first, plain when refused; either accepted) or "off". Several connections from
+one IP are allowed, since every peer of a test is on the same host.
 
 It prints one JSON object per line on stdout: {"event":"listening","port":N}, {"event":"ready",...} when
 the metadata is known (infoHash, magnetURI), {"event":"progress",...} each second, {"event":"done",...}
-when every piece is there, {"event":"error","message":...} before exiting 1. libtorrent's own alerts go
+when every piece is there, {"event":"error","message":...} before exiting 1; a download also prints
+{"event":"firstByte","ms":N} (milliseconds from adding the torrent to the first payload byte, polled every
+10 ms) and {"event":"peer","ip":...,"encryption":"rc4"|"plaintext"|"none"} for each peer it trades with. libtorrent's own alerts go
 to stderr, one per line, for a test's log.
 """
 
@@ -52,12 +57,13 @@ def parse_args(argv):
     if len(argv) < 2 or argv[0] not in ("seed", "seed-torrent", "download"):
         fail("usage: lt.py seed|seed-torrent|download TARGET [flags]", 2)
     a = {"mode": argv[0], "target": argv[1], "peers": [], "trackers": [], "dir": None,
-         "torrent_out": None, "listen": "127.0.0.1:0", "keep": False, "hybrid": False, "upload_rate": 0}
+         "torrent_out": None, "listen": "127.0.0.1:0", "keep": False, "hybrid": False, "upload_rate": 0,
+         "encryption": None}
     rest = argv[2:]
     i = 0
     while i < len(rest):
         f = rest[i]
-        if f in ("--peer", "--tracker", "--dir", "--torrent-out", "--listen", "--upload-rate"):
+        if f in ("--peer", "--tracker", "--dir", "--torrent-out", "--listen", "--upload-rate", "--encryption"):
             if i + 1 >= len(rest):
                 fail("%s needs a value" % f, 2)
             v = rest[i + 1]
@@ -75,6 +81,10 @@ def parse_args(argv):
                     a["upload_rate"] = int(v)
                 except ValueError:
                     fail("--upload-rate wants bytes per second, got %r" % v, 2)
+            elif f == "--encryption":
+                if v not in ("require", "prefer", "off"):
+                    fail("--encryption is require, prefer or off", 2)
+                a["encryption"] = v
             else:
                 a["listen"] = v
         elif f == "--keep":
@@ -95,7 +105,23 @@ def split_hostport(s):
     return host.strip("[]"), int(port)
 
 
-def make_session(listen, upload_rate=0):
+def enc_settings(policy):
+    """The settings for an --encryption policy; None keeps this script's default."""
+    if policy is None:
+        # Plaintext out, either in (the engine tests' setting).
+        return {"out_enc_policy": int(lt.enc_policy.disabled), "in_enc_policy": int(lt.enc_policy.enabled),
+                "allowed_enc_level": 3}  # both plaintext and RC4 when the other side asks
+    if policy == "require":
+        return {"out_enc_policy": int(lt.enc_policy.forced), "in_enc_policy": int(lt.enc_policy.forced),
+                "allowed_enc_level": int(lt.enc_level.rc4), "prefer_rc4": True}
+    if policy == "prefer":
+        return {"out_enc_policy": int(lt.enc_policy.enabled), "in_enc_policy": int(lt.enc_policy.enabled),
+                "allowed_enc_level": int(lt.enc_level.both)}
+    return {"out_enc_policy": int(lt.enc_policy.disabled), "in_enc_policy": int(lt.enc_policy.disabled),
+            "allowed_enc_level": int(lt.enc_level.both)}
+
+
+def make_session(listen, upload_rate=0, encryption=None):
     cat = lt.alert.category_t
     mask = (cat.error_notification | cat.peer_notification | cat.status_notification |
             cat.storage_notification | cat.tracker_notification | cat.connect_notification)
@@ -108,10 +134,6 @@ def make_session(listen, upload_rate=0):
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
         "allow_multiple_connections_per_ip": True,
-        # Plaintext out, either in: swarmcast has no MSE/PE.
-        "out_enc_policy": int(lt.enc_policy.disabled),
-        "in_enc_policy": int(lt.enc_policy.enabled),
-        "allowed_enc_level": 3,  # both plaintext and RC4 when the other side asks
         "alert_mask": int(mask),
         # Trackers of the tests live on the loopback or in a private namespace.
         "ssrf_mitigation": False,
@@ -121,6 +143,7 @@ def make_session(listen, upload_rate=0):
     }
     if upload_rate > 0:
         settings["upload_rate_limit"] = upload_rate
+    settings.update(enc_settings(encryption))
     ses = lt.session(settings)
     if upload_rate > 0:
         # Peers on the local network are in a class of their own with no
@@ -162,7 +185,7 @@ def create(path, trackers, hybrid):
 
 def main():
     a = parse_args(sys.argv[1:])
-    ses = make_session(a["listen"], a["upload_rate"])
+    ses = make_session(a["listen"], a["upload_rate"], a["encryption"])
 
     atp = lt.add_torrent_params()
     if a["mode"] == "seed":
@@ -183,6 +206,7 @@ def main():
     # Start at once (not auto-managed: the queue could hold a torrent back) and check existing data.
     atp.flags &= ~lt.torrent_flags.auto_managed
     atp.flags &= ~lt.torrent_flags.paused
+    added = time.monotonic()
     h = ses.add_torrent(atp)
 
     stopping = []
@@ -193,8 +217,11 @@ def main():
     ready = False
     done = False
     last_status = 0.0
+    first_byte = a["mode"] != "download"
+    peers_seen = set()
     while not stopping:
-        ses.wait_for_alert(250)
+        # Until the first byte comes, poll often enough to time it.
+        ses.wait_for_alert(250 if first_byte else 10)
         for al in ses.pop_alerts():
             if isinstance(al, lt.listen_succeeded_alert):
                 if al.socket_type == lt.socket_type_t.tcp:
@@ -211,6 +238,21 @@ def main():
                                  lt.torrent_checked_alert, lt.peer_ban_alert, lt.peer_blocked_alert)):
                 log(al.message())
         st = h.status()
+        if not first_byte and st.total_payload_download > 0:
+            first_byte = True
+            emit({"event": "firstByte", "ms": round((time.monotonic() - added) * 1000)})
+        for p in h.get_peer_info():
+            key = (str(p.ip[0]), p.ip[1])
+            if key in peers_seen or p.flags & lt.peer_info.handshake or p.flags & lt.peer_info.connecting:
+                continue
+            peers_seen.add(key)
+            enc = "none"
+            if p.flags & lt.peer_info.rc4_encrypted:
+                enc = "rc4"
+            elif p.flags & lt.peer_info.plaintext_encrypted:
+                enc = "plaintext"
+            client = p.client.decode("utf-8", "replace") if isinstance(p.client, bytes) else p.client
+            emit({"event": "peer", "ip": "%s:%d" % key, "client": client, "encryption": enc})
         if not peers_added and h.is_valid():
             for p in a["peers"]:
                 h.connect_peer(split_hostport(p))
