@@ -427,10 +427,12 @@ func (fc *fieldCtx) trackerStats() []map[string]any {
 	out := []map[string]any{}
 	for _, tr := range fc.trackers() {
 		out = append(out, map[string]any{"announce": tr["announce"], "id": tr["id"], "tier": tr["tier"],
-			"scrape": tr["scrape"], "sitename": tr["sitename"], "host": siteName(tr["announce"].(string)),
+			"scrape": tr["scrape"], "sitename": tr["sitename"], "host": trackerHost(tr["announce"].(string)),
 			"announceState": 0, "hasAnnounced": false, "lastAnnounceResult": "", "lastAnnounceSucceeded": false,
 			"lastAnnouncePeerCount": 0, "seederCount": -1, "leecherCount": -1, "downloadCount": -1,
-			"isBackup": false, "scrapeState": 0, "hasScraped": false, "lastScrapeResult": ""})
+			"isBackup": false, "scrapeState": 0, "hasScraped": false, "lastScrapeResult": "",
+			"lastAnnounceStartTime": 0, "lastAnnounceTime": 0, "lastAnnounceTimedOut": false, "nextAnnounceTime": 0,
+			"lastScrapeStartTime": 0, "lastScrapeSucceeded": false, "lastScrapeTime": 0, "lastScrapeTimedOut": false, "nextScrapeTime": 0})
 	}
 	return out
 }
@@ -452,6 +454,15 @@ func scrapeURL(announce string) string {
 		return ""
 	}
 	return announce[:i+1] + "scrape" + strings.TrimPrefix(announce[i+1:], "announce")
+}
+
+// trackerHost is Transmission's "host" of a tracker: scheme://host:port.
+func trackerHost(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		return ""
+	}
+	return p.Scheme + "://" + p.Host
 }
 
 func siteName(u string) string {
