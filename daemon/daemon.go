@@ -108,6 +108,11 @@ type entry struct {
 	// prio is each file's priority as last set through the daemon; nil
 	// until one is set (every file at its default).
 	prio []torrent.Priority
+	// tiers and webSeeds are the torrent's trackers (BEP 12 tiers, the
+	// command line's added as tiers of their own) and web seeds, as
+	// torrent-get reports them.
+	tiers    [][]string
+	webSeeds []string
 
 	statsMu sync.Mutex
 	stats   torrent.Stats
@@ -400,6 +405,7 @@ func (d *Daemon) Add(req AddRequest) (*entry, error) {
 	if !req.Paused {
 		e.started = e.added
 	}
+	e.tiers, e.webSeeds = d.announceOf(mi, req.Magnet)
 	d.nextID++
 	d.byID[e.id] = e
 	d.byHash[e.hash] = e
@@ -433,6 +439,25 @@ func (d *Daemon) Add(req AddRequest) (*entry, error) {
 		d.log.Warn("saving state", "err", err)
 	}
 	return e, nil
+}
+
+// announceOf returns the trackers and web seeds of a .torrent or a magnet
+// link, with the trackers every torrent gets from the command line.
+func (d *Daemon) announceOf(mi *metainfo.MetaInfo, magnet string) (tiers [][]string, webSeeds []string) {
+	if mi != nil {
+		tiers, webSeeds = mi.Tiers(), mi.WebSeeds()
+	} else if m, err := metainfo.ParseMagnet(magnet); err == nil {
+		for _, tr := range m.Trackers {
+			tiers = append(tiers, []string{tr})
+		}
+		webSeeds = m.WebSeeds
+	}
+	if !d.cfg.AddOptions.NoTrackers {
+		for _, tr := range d.cfg.AddOptions.Trackers {
+			tiers = append(tiers, []string{tr})
+		}
+	}
+	return tiers, webSeeds
 }
 
 // applyFileChoice sets what AddRequest says of single files.

@@ -279,6 +279,15 @@ func TestRestartRestoresWithoutFetching(t *testing.T) {
 	a.client.Close()
 	b.client.Close()
 	c.client.Close()
+	// A byte of a.bin changed behind the engine's back, its size and
+	// modification time kept: a restart that trusts the resume data does
+	// not notice (it reads no data); only a verify does.
+	ap := filepath.Join(n.dlDir, "a.bin")
+	st, _ := os.Stat(ap)
+	f, _ := os.OpenFile(ap, os.O_RDWR, 0)
+	f.WriteAt([]byte{^a.data["a.bin"][100]}, 100)
+	f.Close()
+	os.Chtimes(ap, st.ModTime(), st.ModTime())
 
 	n2 := startNode(t, dataDir, nil, nil)
 	list := n2.waitFor(t, "restored torrents",
@@ -307,6 +316,17 @@ func TestRestartRestoresWithoutFetching(t *testing.T) {
 		if tr["downloadedEver"] != 0.0 {
 			t.Errorf("a restored torrent fetched %v bytes", tr["downloadedEver"])
 		}
+	}
+	if tr := n2.get(t, "percentDone")[0]; tr["percentDone"] != 1.0 {
+		t.Fatalf("torrent 1 at %v after restart: its unchanged-looking data was checked again", tr["percentDone"])
+	}
+	n2.call(t, "torrent-verify", map[string]any{"ids": []int{1}}, nil)
+	deadline = time.Now().Add(testTimeout)
+	for n2.get(t, "percentDone")[0]["percentDone"] == 1.0 {
+		if time.Now().After(deadline) {
+			t.Fatal("verify did not find the changed byte")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

@@ -330,10 +330,7 @@ func (fc *fieldCtx) field(name string) (any, bool) {
 		// the counts.
 		return []any{}, true
 	case "webseeds":
-		if fc.info == nil {
-			return []string{}, true
-		}
-		return fc.webSeeds(), true
+		return append([]string{}, fc.e.webSeeds...), true
 	case "peer-limit":
 		return fc.d.cfg.Session.MaxConns, true
 	}
@@ -391,28 +388,10 @@ func (fc *fieldCtx) piecesBase64() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-// announceURLs returns the torrent's trackers: its .torrent's, or its
-// magnet's.
-func (fc *fieldCtx) announceURLs() [][]string {
-	if b, err := fc.d.store.loadTorrent(fc.e.hash); err == nil {
-		if mi, err := metainfo.Parse(b); err == nil {
-			return mi.Tiers()
-		}
-	}
-	if m, err := metainfo.ParseMagnet(fc.e.magnet); err == nil {
-		var tiers [][]string
-		for _, tr := range m.Trackers {
-			tiers = append(tiers, []string{tr})
-		}
-		return tiers
-	}
-	return nil
-}
-
 func (fc *fieldCtx) trackers() []map[string]any {
 	out := []map[string]any{}
 	id := 0
-	for tier, urls := range fc.announceURLs() {
+	for tier, urls := range fc.e.tiers {
 		for _, u := range urls {
 			out = append(out, map[string]any{"announce": u, "id": id, "scrape": scrapeURL(u), "sitename": siteName(u), "tier": tier})
 			id++
@@ -435,15 +414,6 @@ func (fc *fieldCtx) trackerStats() []map[string]any {
 			"lastScrapeStartTime": 0, "lastScrapeSucceeded": false, "lastScrapeTime": 0, "lastScrapeTimedOut": false, "nextScrapeTime": 0})
 	}
 	return out
-}
-
-func (fc *fieldCtx) webSeeds() []string {
-	if b, err := fc.d.store.loadTorrent(fc.e.hash); err == nil {
-		if mi, err := metainfo.Parse(b); err == nil {
-			return append([]string{}, mi.WebSeeds()...)
-		}
-	}
-	return []string{}
 }
 
 // scrapeURL derives a tracker's scrape URL as BEP 48 says: "announce" in

@@ -209,9 +209,9 @@ func (d *Daemon) restore(rec record) error {
 	opt.Verify = true
 	hasFile := false
 	var t *torrent.Torrent
+	var mi *metainfo.MetaInfo
 	if b, err := d.store.loadTorrent(h); err == nil {
-		mi, err := metainfo.Parse(b)
-		if err != nil {
+		if mi, err = metainfo.Parse(b); err != nil {
 			return fmt.Errorf("%s: %w", d.store.torrentPath(h), err)
 		}
 		if mi.HashInfoBytes() != h {
@@ -236,6 +236,7 @@ func (d *Daemon) restore(rec record) error {
 	if !rec.Paused {
 		e.started = time.Now()
 	}
+	e.tiers, e.webSeeds = d.announceOf(mi, rec.Magnet)
 	if rec.Done != 0 {
 		e.done = time.Unix(rec.Done, 0)
 	}
