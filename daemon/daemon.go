@@ -163,8 +163,20 @@ type Daemon struct {
 
 	saveMu sync.Mutex
 
+	// changed wakes upkeep to publish an event at once after a change
+	// made through the daemon, so the UI shows it without waiting a tick.
+	changed chan struct{}
+
 	wg   sync.WaitGroup
 	done chan struct{}
+}
+
+// kick asks for an event now; a request already pending covers this one.
+func (d *Daemon) kick() {
+	select {
+	case d.changed <- struct{}{}:
+	default:
+	}
 }
 
 // New opens the daemon's state under cfg.DataDir and adds every torrent
@@ -197,6 +209,7 @@ func New(cfg Config) (*Daemon, error) {
 		nextID:  1,
 		started: time.Now(),
 		done:    make(chan struct{}),
+		changed: make(chan struct{}, 1),
 	}
 	d.metrics = newMetrics(d)
 	d.events = newBroker()
@@ -259,6 +272,7 @@ func (d *Daemon) upkeep() {
 		case <-d.done:
 			return
 		case <-tick.C:
+		case <-d.changed:
 		}
 		changed := false
 		for _, e := range d.entries() {
@@ -570,6 +584,7 @@ func (d *Daemon) Remove(e *entry, deleteData bool) error {
 }
 
 func (d *Daemon) saveOrLog() {
+	d.kick()
 	if err := d.save(); err != nil {
 		d.log.Warn("saving state", "err", err)
 	}
