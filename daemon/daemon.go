@@ -119,20 +119,27 @@ type entry struct {
 	statsAt time.Time
 }
 
-// statsMaxAge is how long a torrent's statistics are reused between RPC
-// requests: torrent.Stats asks the torrent's owner goroutine and walks its
-// pieces, and RPC clients poll every torrent every 1-5 s (Transmission's own
-// web UI every 2 s), so several clients at once share one snapshot.
-const statsMaxAge = 500 * time.Millisecond
-
-// snapshot returns the torrent's statistics, at most statsMaxAge old.
+// snapshot returns the torrent's statistics as upkeep last took them (at
+// most upkeepInterval old, as Transmission's own are), or takes them now
+// after a change (forget) or when there are none yet. Requests never wait
+// on every torrent's owner goroutine in turn: torrent.Stats asks the owner
+// and walks its pieces, and with 500 torrents polled 200 times a second
+// that queued requests for seconds.
 func (e *entry) snapshot() torrent.Stats {
 	e.statsMu.Lock()
 	defer e.statsMu.Unlock()
-	if now := time.Now(); now.Sub(e.statsAt) > statsMaxAge {
-		e.stats, e.statsAt = e.t.Stats(), now
+	if e.statsAt.IsZero() {
+		e.stats, e.statsAt = e.t.Stats(), time.Now()
 	}
 	return e.stats
+}
+
+// refresh takes the torrent's statistics now.
+func (e *entry) refresh() {
+	s := e.t.Stats()
+	e.statsMu.Lock()
+	e.stats, e.statsAt = s, time.Now()
+	e.statsMu.Unlock()
 }
 
 // forget drops the cached statistics, after a change the caller wants to see.
@@ -154,6 +161,7 @@ type Daemon struct {
 	mu      sync.Mutex
 	byID    map[int]*entry
 	byHash  map[metainfo.Hash]*entry
+	order   []*entry // byID's entries in id order; nil when it must be rebuilt
 	nextID  int
 	closed  bool
 	stats   cumulative // of the sessions before this one
@@ -271,11 +279,18 @@ func (d *Daemon) upkeep() {
 		select {
 		case <-d.done:
 			return
-		case <-tick.C:
 		case <-d.changed:
+			// A change made through the daemon: its torrent's snapshot
+			// was dropped, the others are recent.
+			if d.events.listeners() > 0 {
+				d.events.publish(d.apiEvent())
+			}
+			continue
+		case <-tick.C:
 		}
 		changed := false
 		for _, e := range d.entries() {
+			e.refresh()
 			if !e.torrentFile && e.t.Info() != nil {
 				if err := d.store.saveTorrent(e.hash, torrentFileOf(e)); err != nil {
 					d.log.Warn("saving the info of a magnet", "infoHash", e.hash, "err", err)
@@ -305,16 +320,20 @@ func (d *Daemon) upkeep() {
 	}
 }
 
-// entries returns the torrents in id order.
+// entries returns the torrents in id order. The slice is shared and must
+// not be changed; it is rebuilt after a torrent is added or removed.
 func (d *Daemon) entries() []*entry {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make([]*entry, 0, len(d.byID))
-	for _, e := range d.byID {
-		out = append(out, e)
+	if d.order == nil {
+		out := make([]*entry, 0, len(d.byID))
+		for _, e := range d.byID {
+			out = append(out, e)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+		d.order = out
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
-	return out
+	return d.order
 }
 
 // lookup finds a torrent by id.
@@ -423,6 +442,7 @@ func (d *Daemon) Add(req AddRequest) (*entry, error) {
 	d.nextID++
 	d.byID[e.id] = e
 	d.byHash[e.hash] = e
+	d.order = nil
 	d.addedNow++
 	d.mu.Unlock()
 	if mi != nil {
@@ -571,6 +591,7 @@ func (d *Daemon) Remove(e *entry, deleteData bool) error {
 	d.mu.Lock()
 	delete(d.byID, e.id)
 	delete(d.byHash, e.hash)
+	d.order = nil
 	d.removedUp += last.UploadedTotal
 	d.removedDown += last.DownloadedTotal
 	d.mu.Unlock()

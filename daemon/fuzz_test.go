@@ -45,8 +45,8 @@ func FuzzCall(f *testing.F) {
 		if r.Result == "" {
 			t.Fatalf("empty result for %q", body)
 		}
-		if _, err := json.Marshal(r); err != nil {
-			t.Fatalf("answer does not encode: %v", err)
+		if enc := r.appendJSON(nil); !json.Valid(enc) {
+			t.Fatalf("answer is not JSON: %s", enc)
 		}
 		for _, e := range d.entries() {
 			d.Remove(e, true)
@@ -104,5 +104,25 @@ func FuzzState(f *testing.F) {
 			t.Errorf("next id %d with %d torrents", d.nextID, n)
 		}
 		d.Close()
+	})
+}
+
+// FuzzJSONString: the fast string encoder agrees with encoding/json.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"plain", `q"uote`, "back\\slash", "ctl\x01", "<html>&", "\xff\xfe", "ünï", "\u2028"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		enc := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(enc, &back); err != nil {
+			t.Fatalf("%q encoded as %s: %v", s, enc, err)
+		}
+		var want string
+		w, _ := json.Marshal(s)
+		json.Unmarshal(w, &want)
+		if back != want {
+			t.Fatalf("%q: decodes to %q, encoding/json's to %q", s, back, want)
+		}
 	})
 }

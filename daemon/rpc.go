@@ -72,9 +72,29 @@ func (d *Daemon) serveRPC(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := d.Call(r.Context(), body)
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.Encode(resp)
+	w.Write(resp.appendJSON(nil))
+}
+
+// appendJSON encodes the response. Arguments already encoded (torrent-get's,
+// which can be megabytes) are copied as they are, not parsed again.
+func (r RPCResponse) appendJSON(b []byte) []byte {
+	b = append(b, `{"arguments":`...)
+	if raw, ok := r.Arguments.(json.RawMessage); ok {
+		b = append(b, raw...)
+	} else {
+		args, err := json.Marshal(r.Arguments)
+		if err != nil {
+			args = []byte("{}")
+		}
+		b = append(b, args...)
+	}
+	b = append(b, `,"result":`...)
+	b = appendJSONString(b, r.Result)
+	if len(r.Tag) > 0 && json.Valid(r.Tag) {
+		b = append(b, `,"tag":`...)
+		b = append(b, r.Tag...)
+	}
+	return append(b, "}\n"...)
 }
 
 // Call answers one RPC request given as its JSON body.
@@ -402,22 +422,43 @@ func (d *Daemon) rpcGet(raw json.RawMessage) (any, error) {
 		}
 		return map[string]any{"torrents": rows}, nil
 	}
-	list := make([]map[string]any, 0, len(entries))
-	for _, e := range entries {
-		fc := d.newFieldCtx(e)
-		m := make(map[string]any, len(a.Fields))
-		for _, f := range a.Fields {
-			if v, ok := fc.field(f); ok {
-				m[f] = v
-			}
+	// Each field once, its key encoded once for every torrent.
+	var fields []string
+	var keys [][]byte
+	for _, f := range a.Fields {
+		if !slices.Contains(fields, f) {
+			fields = append(fields, f)
+			keys = append(keys, append(appendJSONString(nil, f), ':'))
 		}
-		list = append(list, m)
 	}
-	out := map[string]any{"torrents": list}
+	b := make([]byte, 0, 64+len(entries)*len(fields)*24)
+	b = append(b, `{"torrents":[`...)
+	for i, e := range entries {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		fc := d.newFieldCtx(e)
+		b = append(b, '{')
+		n := 0
+		for j, f := range fields {
+			v, ok := fc.field(f)
+			if !ok {
+				continue
+			}
+			if n > 0 {
+				b = append(b, ',')
+			}
+			n++
+			b = append(b, keys[j]...)
+			b = appendJSONValue(b, v)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, ']')
 	if ids.recentlyActive {
-		out["removed"] = []int{}
+		b = append(b, `,"removed":[]`...)
 	}
-	return out, nil
+	return json.RawMessage(append(b, '}')), nil
 }
 
 // rpcSet is torrent-set: files wanted and their priorities. Limits and the

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -181,16 +182,8 @@ func (d *Daemon) save() error {
 		st.Torrents = append(st.Torrents, rec)
 	}
 	d.mu.Unlock()
-	sortRecords(st.Torrents)
+	sort.Slice(st.Torrents, func(i, j int) bool { return st.Torrents[i].ID < st.Torrents[j].ID })
 	return d.store.write(st)
-}
-
-func sortRecords(rs []record) {
-	for i := 1; i < len(rs); i++ {
-		for j := i; j > 0 && rs[j].ID < rs[j-1].ID; j-- {
-			rs[j], rs[j-1] = rs[j-1], rs[j]
-		}
-	}
 }
 
 // restore adds a saved torrent back to the client.
