@@ -21,6 +21,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -171,12 +172,24 @@ type Daemon struct {
 
 	saveMu sync.Mutex
 
+	// gen counts changes to what torrent-get answers: each round of
+	// snapshots, each torrent added, removed or changed. Answers to the
+	// same request within one generation are the same bytes (getCache).
+	gen      atomic.Uint64
+	getCache getCache
+
 	// changed wakes upkeep to publish an event at once after a change
 	// made through the daemon, so the UI shows it without waiting a tick.
 	changed chan struct{}
 
 	wg   sync.WaitGroup
 	done chan struct{}
+}
+
+// forget drops a torrent's snapshot after a change, and the cached answers.
+func (d *Daemon) forget(e *entry) {
+	e.forget()
+	d.gen.Add(1)
 }
 
 // kick asks for an event now; a request already pending covers this one.
@@ -309,6 +322,7 @@ func (d *Daemon) upkeep() {
 				d.log.Info("torrent complete", "infoHash", e.hash, "name", e.t.Name())
 			}
 		}
+		d.gen.Add(1)
 		if changed {
 			if err := d.save(); err != nil {
 				d.log.Warn("saving state", "err", err)
@@ -443,6 +457,7 @@ func (d *Daemon) Add(req AddRequest) (*entry, error) {
 	d.byID[e.id] = e
 	d.byHash[e.hash] = e
 	d.order = nil
+	d.gen.Add(1)
 	d.addedNow++
 	d.mu.Unlock()
 	if mi != nil {
@@ -560,7 +575,7 @@ func (d *Daemon) Start(e *entry) error {
 		e.started = time.Now()
 	}
 	d.mu.Unlock()
-	e.forget()
+	d.forget(e)
 	d.saveOrLog()
 	return err
 }
@@ -573,7 +588,7 @@ func (d *Daemon) Stop(e *entry) error {
 		e.paused = true
 	}
 	d.mu.Unlock()
-	e.forget()
+	d.forget(e)
 	d.saveOrLog()
 	return err
 }
@@ -581,7 +596,7 @@ func (d *Daemon) Stop(e *entry) error {
 // Verify checks every piece of a torrent again.
 func (d *Daemon) Verify(e *entry) error {
 	err := e.t.Recheck()
-	e.forget()
+	d.forget(e)
 	return err
 }
 
@@ -592,6 +607,7 @@ func (d *Daemon) Remove(e *entry, deleteData bool) error {
 	delete(d.byID, e.id)
 	delete(d.byHash, e.hash)
 	d.order = nil
+	d.gen.Add(1)
 	d.removedUp += last.UploadedTotal
 	d.removedDown += last.DownloadedTotal
 	d.mu.Unlock()

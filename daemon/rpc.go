@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
@@ -72,6 +73,13 @@ func (d *Daemon) serveRPC(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := d.Call(r.Context(), body)
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	if raw, ok := resp.Arguments.(json.RawMessage); ok {
+		// A cached torrent-get answer is written as it is, not copied.
+		w.Write([]byte(`{"arguments":`))
+		w.Write(raw)
+		w.Write(resp.appendTail(nil))
+		return
+	}
 	w.Write(resp.appendJSON(nil))
 }
 
@@ -88,6 +96,11 @@ func (r RPCResponse) appendJSON(b []byte) []byte {
 		}
 		b = append(b, args...)
 	}
+	return r.appendTail(b)
+}
+
+// appendTail appends what follows the arguments: the result and the tag.
+func (r RPCResponse) appendTail(b []byte) []byte {
 	b = append(b, `,"result":`...)
 	b = appendJSONString(b, r.Result)
 	if len(r.Tag) > 0 && json.Valid(r.Tag) {
@@ -154,7 +167,7 @@ func (d *Daemon) dispatch(ctx context.Context, method string, raw json.RawMessag
 	case "torrent-add":
 		return d.rpcAdd(ctx, raw)
 	case "torrent-get":
-		return d.rpcGet(raw)
+		return d.cachedGet(raw)
 	case "torrent-set":
 		return nil, d.rpcSet(raw)
 	case "torrent-start", "torrent-start-now":
@@ -388,6 +401,63 @@ func (d *Daemon) fetch(ctx context.Context, url string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// Bounds of the torrent-get cache: requests with arguments longer than
+// maxCachedArgs (long id lists) are answered afresh; the cache holds the
+// answers to at most maxCachedGets different requests (clients poll with a
+// handful of field lists).
+const (
+	maxCachedArgs = 4 << 10
+	maxCachedGets = 32
+)
+
+// getCache holds the last answer to each distinct torrent-get request.
+type getCache struct {
+	mu sync.Mutex
+	m  map[string]*cachedGet
+}
+
+type cachedGet struct {
+	gen   uint64
+	ready chan struct{} // closed once ans and err are set
+	ans   any
+	err   error
+}
+
+// cachedGet answers torrent-get from the answer to the same request in the
+// same generation of snapshots, if there is one: every value comes from
+// snapshots that change once a second, so a list view polled by many
+// clients, or 200 times a second, is encoded about once a second. Requests
+// that arrive while it is being encoded wait for it.
+func (d *Daemon) cachedGet(raw json.RawMessage) (any, error) {
+	if len(raw) > maxCachedArgs {
+		return d.rpcGet(raw)
+	}
+	gen := d.gen.Load()
+	key := string(raw)
+	d.getCache.mu.Lock()
+	if d.getCache.m == nil {
+		d.getCache.m = map[string]*cachedGet{}
+	}
+	c := d.getCache.m[key]
+	if c != nil && c.gen == gen {
+		d.getCache.mu.Unlock()
+		<-c.ready
+		return c.ans, c.err
+	}
+	if c == nil && len(d.getCache.m) >= maxCachedGets {
+		for k := range d.getCache.m { // evict any one
+			delete(d.getCache.m, k)
+			break
+		}
+	}
+	c = &cachedGet{gen: gen, ready: make(chan struct{})}
+	d.getCache.m[key] = c
+	d.getCache.mu.Unlock()
+	c.ans, c.err = d.rpcGet(raw)
+	close(c.ready)
+	return c.ans, c.err
+}
+
 func (d *Daemon) rpcGet(raw json.RawMessage) (any, error) {
 	var a struct {
 		Fields []string `json:"fields"`
@@ -535,7 +605,7 @@ func (d *Daemon) rpcSet(raw json.RawMessage) error {
 			}
 		}
 		d.notePriorities(e)
-		e.forget()
+		d.forget(e)
 		d.saveOrLog()
 		return nil
 	})

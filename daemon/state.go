@@ -284,6 +284,7 @@ func (d *Daemon) notePriorities(e *entry) {
 	d.mu.Lock()
 	e.prio = p
 	d.mu.Unlock()
+	d.gen.Add(1)
 }
 
 // torrentFileOf builds the .torrent of a magnet whose info arrived: the info
