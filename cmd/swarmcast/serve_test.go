@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/rand"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,8 +181,20 @@ func TestServeRestartAfterSIGTERM(t *testing.T) {
 	bin := buildSwarmcast(t)
 	tf1, addr1, stop1 := seedClient(t, "one.bin", 2<<20, 64<<10, 0)
 	tf2, addr2, stop2 := seedClient(t, "two.bin", 1<<20, 32<<10, 0)
+	// A tracker that records the events it hears.
+	var trMu sync.Mutex
+	stopped := map[string]bool{}
+	tracker := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("event") == "stopped" {
+			trMu.Lock()
+			stopped[r.URL.Query().Get("info_hash")] = true
+			trMu.Unlock()
+		}
+		w.Write([]byte("d8:intervali1800e5:peers0:e"))
+	}))
+	defer tracker.Close()
 	data := t.TempDir()
-	p := startServeProc(t, bin, data, "--peer", addr1, "--peer", addr2)
+	p := startServeProc(t, bin, data, "--peer", addr1, "--peer", addr2, "--tracker", tracker.URL+"/announce")
 	rpcURL := p.url + "/transmission/rpc"
 
 	var out, errb bytes.Buffer
@@ -205,6 +219,11 @@ func TestServeRestartAfterSIGTERM(t *testing.T) {
 	if log := p.log(); !strings.Contains(log, `"msg":"stopped"`) {
 		t.Errorf("no clean stop in the log after SIGTERM:\n%s", log)
 	}
+	trMu.Lock()
+	if len(stopped) != 2 {
+		t.Errorf("the tracker heard \"stopped\" for %d torrents at SIGTERM, want 2 (one was paused before: it heard it then)", len(stopped))
+	}
+	trMu.Unlock()
 	stop1()
 	stop2()
 
