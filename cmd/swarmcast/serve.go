@@ -31,6 +31,10 @@ const authEnv = "SWARMCAST_AUTH"
 // event streams and long stream reads are cut after it.
 const serveShutdownTimeout = 5 * time.Second
 
+// serveIdleTimeout closes keep-alive connections idle this long: RPC clients
+// poll every few seconds, and idle connections are otherwise held forever.
+const serveIdleTimeout = 2 * time.Minute
+
 func runServe(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", "[flags]", stderr)
 	var cf clientFlags
@@ -109,7 +113,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		s.close()
 		return err
 	}
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: serveIdleTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(hl) }()
 	logger.Info("serving", "http", "http://"+hl.Addr().String()+"/", "rpc", "http://"+hl.Addr().String()+"/transmission/rpc",
