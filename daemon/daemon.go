@@ -484,9 +484,7 @@ func (d *Daemon) Add(req AddRequest) (*entry, error) {
 		}()
 	}
 	d.log.Info("torrent added", "id", e.id, "infoHash", e.hash, "name", t.Name(), "paused", req.Paused)
-	if err := d.save(); err != nil {
-		d.log.Warn("saving state", "err", err)
-	}
+	d.saveOrLog()
 	return e, nil
 }
 
