@@ -89,6 +89,13 @@ func TestAPIEventsStreamAndMetrics(t *testing.T) {
 	if !seenComplete {
 		t.Fatalf("the event stream ended without the torrent at 100%%: %v", sc.Err())
 	}
+	// EndStreams (at the server's shutdown) ends the stream from our side.
+	n.d.EndStreams()
+	for sc.Scan() {
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the event stream did not end after EndStreams")
+	}
 
 	var detail TorrentJSON
 	n.apiDo(t, http.MethodGet, "/api/torrents/"+src.hashHex, "", nil, &detail)

@@ -256,6 +256,11 @@ func New(cfg Config) (*Daemon, error) {
 	return d, nil
 }
 
+// EndStreams ends every open event stream (/api/events), so that an HTTP
+// server's Shutdown, which waits for connections to go idle, need not wait
+// for them: register it with http.Server.RegisterOnShutdown.
+func (d *Daemon) EndStreams() { d.events.close() }
+
 // Close saves the state and stops the daemon's goroutines. It does not close
 // the client; the program does that afterwards, which stops every torrent
 // with its trackers told ("stopped").

@@ -114,6 +114,7 @@ func runServe(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: serveIdleTimeout, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	srv.RegisterOnShutdown(d.EndStreams)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(hl) }()
 	logger.Info("serving", "http", "http://"+hl.Addr().String()+"/", "rpc", "http://"+hl.Addr().String()+"/transmission/rpc",
