@@ -211,17 +211,17 @@ func (d *Daemon) apiTorrent(w http.ResponseWriter, r *http.Request, e *entry, ac
 		return
 	case action == "" && r.Method == http.MethodDelete:
 		del := r.URL.Query().Get("deleteData")
-		err = d.Remove(e, del == "1" || del == "true")
+		err = d.remove(e, del == "1" || del == "true")
 		if err == nil {
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}
 	case action == "pause" && r.Method == http.MethodPost:
-		err = d.Stop(e)
+		err = d.stop(e)
 	case action == "resume" && r.Method == http.MethodPost:
-		err = d.Start(e)
+		err = d.start(e)
 	case action == "verify" && r.Method == http.MethodPost:
-		err = d.Verify(e)
+		err = d.verify(e)
 	default:
 		apiError(w, http.StatusMethodNotAllowed, fmt.Errorf("%s %s: no such action", r.Method, action))
 		return
@@ -236,7 +236,7 @@ func (d *Daemon) apiTorrent(w http.ResponseWriter, r *http.Request, e *entry, ac
 // apiAdd adds a torrent from JSON or a multipart form (the UI's upload).
 func (d *Daemon) apiAdd(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxRPCBody)
-	var req AddRequest
+	var req addRequest
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
 		f, _, err := r.FormFile("torrent")
 		if err != nil {
@@ -287,7 +287,7 @@ func (d *Daemon) apiAdd(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	e, err := d.Add(req)
+	e, err := d.add(req)
 	switch {
 	case errors.Is(err, ErrDuplicate):
 		apiError(w, http.StatusConflict, err)

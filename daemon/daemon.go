@@ -371,9 +371,9 @@ func (d *Daemon) lookupHash(h metainfo.Hash) (*entry, bool) {
 	return e, ok
 }
 
-// AddRequest is one torrent to add: exactly one of Metainfo (a .torrent's
+// addRequest is one torrent to add: exactly one of Metainfo (a .torrent's
 // bytes) and Magnet.
-type AddRequest struct {
+type addRequest struct {
 	Metainfo []byte
 	Magnet   string
 	// Paused adds the torrent stopped.
@@ -386,8 +386,8 @@ type AddRequest struct {
 	High, Low []int
 }
 
-// Add adds a torrent. A torrent already there is returned with ErrDuplicate.
-func (d *Daemon) Add(req AddRequest) (*entry, error) {
+// add adds a torrent. A torrent already there is returned with ErrDuplicate.
+func (d *Daemon) add(req addRequest) (*entry, error) {
 	if err := d.checkDownloadDir(req.DownloadDir); err != nil {
 		return nil, err
 	}
@@ -512,8 +512,8 @@ func (d *Daemon) announceOf(mi *metainfo.MetaInfo, magnet string) (tiers [][]str
 	return tiers, webSeeds
 }
 
-// applyFileChoice sets what AddRequest says of single files.
-func (d *Daemon) applyFileChoice(e *entry, req AddRequest) {
+// applyFileChoice sets what addRequest says of single files.
+func (d *Daemon) applyFileChoice(e *entry, req addRequest) {
 	files := e.t.Files()
 	set := func(idx []int, p torrent.Priority) {
 		for _, i := range idx {
@@ -569,8 +569,8 @@ func splitAny(p string) []string {
 	return out
 }
 
-// Start resumes a stopped torrent.
-func (d *Daemon) Start(e *entry) error {
+// start resumes a stopped torrent.
+func (d *Daemon) start(e *entry) error {
 	err := e.t.Start()
 	d.mu.Lock()
 	if err == nil && e.paused {
@@ -583,8 +583,8 @@ func (d *Daemon) Start(e *entry) error {
 	return err
 }
 
-// Stop pauses a torrent.
-func (d *Daemon) Stop(e *entry) error {
+// stop pauses a torrent.
+func (d *Daemon) stop(e *entry) error {
 	err := e.t.Stop()
 	d.mu.Lock()
 	if err == nil {
@@ -596,15 +596,15 @@ func (d *Daemon) Stop(e *entry) error {
 	return err
 }
 
-// Verify checks every piece of a torrent again.
-func (d *Daemon) Verify(e *entry) error {
+// verify checks every piece of a torrent again.
+func (d *Daemon) verify(e *entry) error {
 	err := e.t.Recheck()
 	d.forget(e)
 	return err
 }
 
-// Remove takes a torrent out; with deleteData its files go too.
-func (d *Daemon) Remove(e *entry, deleteData bool) error {
+// remove takes a torrent out; with deleteData its files go too.
+func (d *Daemon) remove(e *entry, deleteData bool) error {
 	last := e.t.Stats()
 	d.mu.Lock()
 	delete(d.byID, e.id)

@@ -49,7 +49,7 @@ func FuzzCall(f *testing.F) {
 			t.Fatalf("answer is not JSON: %s", enc)
 		}
 		for _, e := range d.entries() {
-			d.Remove(e, true)
+			d.remove(e, true)
 		}
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {

@@ -171,11 +171,11 @@ func (d *Daemon) dispatch(ctx context.Context, method string, raw json.RawMessag
 	case "torrent-set":
 		return nil, d.rpcSet(raw)
 	case "torrent-start", "torrent-start-now":
-		return nil, d.each(raw, d.Start)
+		return nil, d.each(raw, d.start)
 	case "torrent-stop":
-		return nil, d.each(raw, d.Stop)
+		return nil, d.each(raw, d.stop)
 	case "torrent-verify":
-		return nil, d.each(raw, d.Verify)
+		return nil, d.each(raw, d.verify)
 	case "torrent-remove":
 		var a struct {
 			Delete bool `json:"delete-local-data"`
@@ -183,7 +183,7 @@ func (d *Daemon) dispatch(ctx context.Context, method string, raw json.RawMessag
 		if err := json.Unmarshal(raw, &a); err != nil {
 			return nil, rpcErrorf("torrent-remove: %v", err)
 		}
-		return nil, d.each(raw, func(e *entry) error { return d.Remove(e, a.Delete) })
+		return nil, d.each(raw, func(e *entry) error { return d.remove(e, a.Delete) })
 	case "torrent-reannounce":
 		return nil, rpcErrorf("torrent-reannounce: not supported yet (the engine announces on its own schedule)")
 	case "torrent-set-location":
@@ -323,7 +323,7 @@ func (d *Daemon) rpcAdd(ctx context.Context, raw json.RawMessage) (any, error) {
 	if err := json.Unmarshal(raw, &a); err != nil {
 		return nil, rpcErrorf("torrent-add: %v", err)
 	}
-	req := AddRequest{DownloadDir: a.DownloadDir, Wanted: a.Wanted, Unwanted: a.Unwanted, High: a.High, Low: a.Low}
+	req := addRequest{DownloadDir: a.DownloadDir, Wanted: a.Wanted, Unwanted: a.Unwanted, High: a.High, Low: a.Low}
 	if a.Paused != nil {
 		req.Paused = *a.Paused
 	}
@@ -351,7 +351,7 @@ func (d *Daemon) rpcAdd(ctx context.Context, raw json.RawMessage) (any, error) {
 	default:
 		return nil, rpcErrorf("torrent-add: no filename or metainfo argument")
 	}
-	e, err := d.Add(req)
+	e, err := d.add(req)
 	if errors.Is(err, ErrDuplicate) && e != nil {
 		return map[string]any{"torrent-duplicate": addedJSON(e)}, nil
 	}
