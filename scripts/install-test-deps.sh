@@ -19,6 +19,7 @@ APT_PACKAGES=(
 	rtorrent         # rTorrent 0.9.8 (on its own libTorrent, not libtorrent-rasterbar), driven over XML-RPC/SCGI by interop/node/rt.py
 	ctorrent         # a client with no extension protocol (no magnets, cannot dial): interop/engine_ctorrent_test.go
 	qbittorrent-nox  # qBittorrent 4.5 without its GUI, driven by its Web API: interop/mse_test.go (encryption required)
+	transmission-daemon # the reference for Transmission RPC answers (interop/transmission_rpc_test.go) and bench/daemon-load.sh
 )
 
 # NPM_FLAGS: no install scripts (some dependencies run pnpm-only or download steps), no audit, no funding

@@ -26,6 +26,12 @@ func commands() []command {
 		{"stream", "stream TORRENT|MAGNET [--http ADDR] [--file N|PATH]            stream while downloading; prints the URLs", runStream},
 		{"tracker", "tracker [--http ADDR] [--udp ADDR]                           run a tracker: HTTP, WebSocket (WebTorrent), UDP", runTracker},
 		{"dht-node", "dht-node [--listen ADDR] [--dht-bootstrap HOST:PORT]...       run a DHT node others can bootstrap from", runDHTNode},
+		{"serve", "serve [--http ADDR] [--data DIR] [--auth USER:PASS]             daemon: Transmission RPC, /api/, web UI, streams, metrics", runServe},
+		{"add", "add TORRENT|MAGNET|URL... [--rpc URL]                        add torrents to a running daemon", runAdd},
+		{"ls", "ls [--json] [--rpc URL]                                       list a running daemon's torrents", runLs},
+		{"pause", "pause ID|INFOHASH|all... [--rpc URL]                          stop torrents of a running daemon", runPause},
+		{"resume", "resume ID|INFOHASH|all... [--rpc URL]                         start them again", runResume},
+		{"rm", "rm ID|INFOHASH|all... [--delete-data] [--rpc URL]             remove torrents from a running daemon", runRm},
 		{"demo", "demo [--keep] [--serve]                                       a swarm on loopback: create, seed, download, stream", runDemo},
 		{"version", "version                                                       print the version", runVersion},
 	}
