@@ -27,8 +27,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/tracker"
 	"github.com/swarmcast/swarmcast/transport"
@@ -153,13 +151,13 @@ type Client struct {
 
 	mu        sync.Mutex
 	closed    bool
-	ws        *websocket.Conn // nil while disconnected
-	gen       uint64          // counts sockets, so stale readers are told apart
-	dialing   chan struct{}   // closed when the dial in progress ends
-	dialErr   error           // the last dial's error
-	connected bool            // a socket was open once: later ones re-announce
-	failures  int             // consecutive drops or failed dials, for backoff
-	redial    *time.Timer     // pending reconnect, nil when none
+	ws        wsConn        // nil while disconnected
+	gen       uint64        // counts sockets, so stale readers are told apart
+	dialing   chan struct{} // closed when the dial in progress ends
+	dialErr   error         // the last dial's error
+	connected bool          // a socket was open once: later ones re-announce
+	failures  int           // consecutive drops or failed dials, for backoff
+	redial    *time.Timer   // pending reconnect, nil when none
 	torrents  map[metainfo.Hash]*torrentState
 	waiters   []*waiter // requests awaiting a response, in the order sent
 	offers    map[[20]byte]*pendingOffer
