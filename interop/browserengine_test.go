@@ -1,0 +1,179 @@
+package interop
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// The browser engine's tests: swarmcast's own engine, compiled to WebAssembly (cmd/swarmcast-wasm),
+// running in a Web Worker of a page in headless Chromium and driven through swarmcast.js's API by
+// browser/swarmcast.html, which offers the driver (browser/webtorrent.mjs) the same calls as
+// WebTorrent's test page. The page's download is read back through the service worker's stream URL
+// and its SHA-256 checked in the page, with Range requests compared byte for byte.
+
+const wasmPackage = "github.com/swarmcast/swarmcast/cmd/swarmcast-wasm"
+
+var (
+	wasmOnce     sync.Once
+	wasmDir      string
+	wasmBuildErr error
+)
+
+// swarmcastWasm builds cmd/swarmcast-wasm as scripts/build-wasm.sh does (without the compressed
+// copies) into a folder of its own with the Go release's wasm_exec.js, once per test run, and
+// returns that folder.
+func swarmcastWasm(t testing.TB) string {
+	t.Helper()
+	wasmOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			wasmBuildErr = err
+			return
+		}
+		dir := filepath.Join(binDir, "wasm")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			wasmBuildErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "go", "build", "-ldflags=-s -w", "-trimpath", "-o", filepath.Join(dir, "swarmcast.wasm"), wasmPackage)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			wasmBuildErr = fmt.Errorf("go build %s: %w\n%s", wasmPackage, err, out)
+			return
+		}
+		out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()
+		if err != nil {
+			wasmBuildErr = fmt.Errorf("go env GOROOT: %w", err)
+			return
+		}
+		src, err := os.ReadFile(filepath.Join(strings.TrimSpace(string(out)), "lib", "wasm", "wasm_exec.js"))
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, "wasm_exec.js"), src, 0o644)
+		}
+		if err != nil {
+			wasmBuildErr = fmt.Errorf("copying wasm_exec.js: %w", err)
+			return
+		}
+		wasmDir = dir
+	})
+	if wasmBuildErr != nil {
+		t.Fatalf("the browser engine could not be built: %v", wasmBuildErr)
+	}
+	return wasmDir
+}
+
+// wasmPageServer serves browser/swarmcast.html at /, the browser client (web/client's scripts and
+// the built wasm) beside it, and each file of data at /data/NAME, on a loopback port; it returns the
+// base URL.
+func wasmPageServer(t testing.TB, data ...*engineData) string {
+	t.Helper()
+	built := swarmcastWasm(t)
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join("browser", "swarmcast.html"))
+	})
+	for _, name := range []string{"swarmcast.js", "worker.js", "sw.js"} {
+		mux.HandleFunc("GET /"+name, func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFile(w, r, filepath.Join(root, "web", "client", name))
+		})
+	}
+	for _, name := range []string{"swarmcast.wasm", "wasm_exec.js"} {
+		mux.HandleFunc("GET /"+name, func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFile(w, r, filepath.Join(built, name))
+		})
+	}
+	for _, d := range data {
+		mux.HandleFunc("GET /data/"+d.name, func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFile(w, r, d.path)
+		})
+	}
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL + "/"
+}
+
+// TestWasmBrowser moves files between the browser engine in Chromium and a native swarmcast, both
+// ways, and between two browser engines, over WebRTC through `swarmcast tracker`. The engine runs
+// in a dedicated worker; the page makes the peer connections and transfers each data channel to the
+// worker, so these tests also prove that Chromium lets a data channel move to a worker.
+func TestWasmBrowser(t *testing.T) {
+	chromium := requireTool(t, "chromium")
+	requireNodeModule(t, "playwright-core")
+	swarmcastBin(t)
+	swarmcastWasm(t)
+	rng := engineRNG(t)
+
+	t.Run("swarmcast-to-wasm", func(t *testing.T) {
+		work := t.TempDir()
+		d := makeSingleData(t, rng, work, "to-wasm.bin", webrtcDataSize)
+		tr := startSwarmcastTracker(t)
+		base := wasmPageServer(t)
+		seeder := startSwarmcastSeed(t, bgOpts{}, "127.0.0.1:0", append([]string{d.path,
+			"--tracker", tr.ws, "-o", filepath.Join(work, "t.torrent")}, webrtcLoopback...)...)
+		b := startWTBrowser(t, chromium, base, "--tracker", tr.ws, "--download", seeder.magnet)
+		b.result(t, d)
+		logEngineReady(t, b, "download")
+		checkWSAnnounceRate(t, seeder.bgProc)
+		checkNoProtocolCloses(t, seeder.bgProc)
+	})
+
+	t.Run("wasm-to-swarmcast", func(t *testing.T) {
+		work := t.TempDir()
+		d := makeSingleData(t, rng, work, "from-wasm.bin", webrtcDataSize)
+		tr := startSwarmcastTracker(t)
+		base := wasmPageServer(t, d)
+		b := startWTBrowser(t, chromium, base, "--tracker", tr.ws, "--seed", "/data/"+d.name+":"+d.name)
+		seeding, err := b.event("seed", "seeding", webrtcTransferTimeout)
+		if err != nil {
+			t.Fatalf("the browser engine did not seed: %v", err)
+		}
+		if seeding.SHA256 != d.sums[""] {
+			t.Fatalf("the page seeds content with SHA-256 %s, want %s", seeding.SHA256, d.sums[""])
+		}
+		t.Logf("the browser engine seeds a Blob as %s at %.0f ms after its navigation: %s", seeding.InfoHash, seeding.At, seeding.MagnetURI)
+		out := filepath.Join(work, "out")
+		last, _ := webrtcDownload(t, seeding.MagnetURI, out, append([]string{"--tracker", tr.ws}, webrtcLoopback...)...)
+		d.check(t, "swarmcast", out)
+		if last.DownloadedBySource["webrtc"] <= 0 {
+			t.Errorf("swarmcast counted no bytes from WebRTC (downloadedBySource %v)", last.DownloadedBySource)
+		}
+	})
+
+	t.Run("wasm-to-wasm", func(t *testing.T) {
+		work := t.TempDir()
+		d := makeSingleData(t, rng, work, "between-wasm.bin", webrtcDataSize)
+		tr := startSwarmcastTracker(t)
+		base := wasmPageServer(t, d)
+		b := startWTBrowser(t, chromium, base, "--tracker", tr.ws, "--seed", "/data/"+d.name+":"+d.name, "--download", "seed")
+		b.result(t, d)
+		logEngineReady(t, b, "download")
+	})
+}
+
+// logEngineReady logs how long page's engine took to start (worker, wasm compile, Go runtime).
+func logEngineReady(t testing.TB, b *wtProc, page string) {
+	t.Helper()
+	for _, line := range b.grep(eventLineRE("engine-ready")) {
+		if strings.Contains(line, `"page":"`+page+`"`) {
+			t.Logf("%s page: %s", page, line)
+			return
+		}
+	}
+	t.Logf("%s page: no engine-ready line", page)
+}
+
