@@ -176,4 +176,3 @@ func logEngineReady(t testing.TB, b *wtProc, page string) {
 	}
 	t.Logf("%s page: no engine-ready line", page)
 }
-
