@@ -74,9 +74,9 @@ func swarmcastWasm(t testing.TB) string {
 }
 
 // wasmPageServer serves browser/swarmcast.html at /, the browser client (web/client's scripts and
-// the built wasm) beside it, and each file of data at /data/NAME, on a loopback port; it returns the
-// base URL.
-func wasmPageServer(t testing.TB, data ...*engineData) string {
+// the built wasm) beside it, and the files of dataDir at /data/ (with Range: it is also the origin
+// of the web seed tests), on a loopback port; it returns the base URL.
+func wasmPageServer(t testing.TB, dataDir string) string {
 	t.Helper()
 	built := swarmcastWasm(t)
 	root, err := moduleRoot()
@@ -97,10 +97,8 @@ func wasmPageServer(t testing.TB, data ...*engineData) string {
 			http.ServeFile(w, r, filepath.Join(built, name))
 		})
 	}
-	for _, d := range data {
-		mux.HandleFunc("GET /data/"+d.name, func(w http.ResponseWriter, r *http.Request) {
-			http.ServeFile(w, r, d.path)
-		})
+	if dataDir != "" {
+		mux.Handle("GET /data/", http.StripPrefix("/data/", http.FileServer(http.Dir(dataDir))))
 	}
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
@@ -122,7 +120,7 @@ func TestWasmBrowser(t *testing.T) {
 		work := t.TempDir()
 		d := makeSingleData(t, rng, work, "to-wasm.bin", webrtcDataSize)
 		tr := startSwarmcastTracker(t)
-		base := wasmPageServer(t)
+		base := wasmPageServer(t, "")
 		seeder := startSwarmcastSeed(t, bgOpts{}, "127.0.0.1:0", append([]string{d.path,
 			"--tracker", tr.ws, "-o", filepath.Join(work, "t.torrent")}, webrtcLoopback...)...)
 		b := startWTBrowser(t, chromium, base, "--tracker", tr.ws, "--download", seeder.magnet)
@@ -136,7 +134,7 @@ func TestWasmBrowser(t *testing.T) {
 		work := t.TempDir()
 		d := makeSingleData(t, rng, work, "from-wasm.bin", webrtcDataSize)
 		tr := startSwarmcastTracker(t)
-		base := wasmPageServer(t, d)
+		base := wasmPageServer(t, work)
 		b := startWTBrowser(t, chromium, base, "--tracker", tr.ws, "--seed", "/data/"+d.name+":"+d.name)
 		seeding, err := b.event("seed", "seeding", webrtcTransferTimeout)
 		if err != nil {
@@ -158,11 +156,44 @@ func TestWasmBrowser(t *testing.T) {
 		work := t.TempDir()
 		d := makeSingleData(t, rng, work, "between-wasm.bin", webrtcDataSize)
 		tr := startSwarmcastTracker(t)
-		base := wasmPageServer(t, d)
+		base := wasmPageServer(t, work)
 		b := startWTBrowser(t, chromium, base, "--tracker", tr.ws, "--seed", "/data/"+d.name+":"+d.name, "--download", "seed")
 		b.result(t, d)
 		logEngineReady(t, b, "download")
 	})
+}
+
+// TestWasmBrowserWebSeed: a page whose only source is the origin, a web seed (BEP 19) on the
+// page's own server, downloads a .torrent's file through the browser's fetch with Range, and
+// counts every byte as from the origin.
+func TestWasmBrowserWebSeed(t *testing.T) {
+	chromium := requireTool(t, "chromium")
+	requireNodeModule(t, "playwright-core")
+	swarmcastBin(t)
+	swarmcastWasm(t)
+	work := t.TempDir()
+	d := makeSingleData(t, engineRNG(t), work, "origin.bin", webrtcDataSize)
+	tr := startSwarmcastTracker(t)
+	base := wasmPageServer(t, work)
+	if r := run(t, "", swarmcastBin(t), "create", d.path, "-o", filepath.Join(work, "origin.torrent"),
+		"--tracker", tr.ws, "--webseed", base+"data/"+d.name); r.err != nil {
+		t.Fatalf("swarmcast create: %s", r.message())
+	}
+	b := startWTBrowser(t, chromium, base, "--tracker", tr.ws, "--download", "/data/origin.torrent")
+	ev, err := b.event("", "result", webrtcTransferTimeout+webrtcDriverGrace)
+	if err != nil {
+		t.Fatalf("the browser did not finish: %v", err)
+	}
+	b.logTimings(t, "download")
+	if !ev.OK || ev.Result == nil {
+		t.Fatalf("the browser's download failed at step %q: %s", ev.Step, ev.Error)
+	}
+	if got := ev.Result; got.Length != d.size || got.SHA256 != d.sums[""] {
+		t.Fatalf("the browser downloaded %d bytes with SHA-256 %s, want %d bytes with SHA-256 %s", got.Length, got.SHA256, d.size, d.sums[""])
+	}
+	if by := ev.Result.BytesByWireType; by["webseed"] != d.size || by["webrtc"] != 0 {
+		t.Errorf("bytes by source %v, want all %d from the web seed", by, d.size)
+	}
 }
 
 // logEngineReady logs how long page's engine took to start (worker, wasm compile, Go runtime).
