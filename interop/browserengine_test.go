@@ -165,7 +165,8 @@ func TestWasmBrowser(t *testing.T) {
 
 // TestWasmBrowserWebSeed: a page whose only source is the origin, a web seed (BEP 19) on the
 // page's own server, downloads a .torrent's file through the browser's fetch with Range, and
-// counts every byte as from the origin.
+// counts every byte as from the origin. The page keeps the torrent in memory (storage: 'memory',
+// the fallback of browsers without OPFS), so that backend is driven too.
 func TestWasmBrowserWebSeed(t *testing.T) {
 	chromium := requireTool(t, "chromium")
 	requireNodeModule(t, "playwright-core")
@@ -179,7 +180,7 @@ func TestWasmBrowserWebSeed(t *testing.T) {
 		"--tracker", tr.ws, "--webseed", base+"data/"+d.name); r.err != nil {
 		t.Fatalf("swarmcast create: %s", r.message())
 	}
-	b := startWTBrowser(t, chromium, base, "--tracker", tr.ws, "--download", "/data/origin.torrent")
+	b := startWTBrowser(t, chromium, base+"?storage=memory", "--tracker", tr.ws, "--download", "/data/origin.torrent")
 	ev, err := b.event("", "result", webrtcTransferTimeout+webrtcDriverGrace)
 	if err != nil {
 		t.Fatalf("the browser did not finish: %v", err)
@@ -193,6 +194,9 @@ func TestWasmBrowserWebSeed(t *testing.T) {
 	}
 	if by := ev.Result.BytesByWireType; by["webseed"] != d.size || by["webrtc"] != 0 {
 		t.Errorf("bytes by source %v, want all %d from the web seed", by, d.size)
+	}
+	if lines := b.grep(eventLineRE("engine-ready")); len(lines) == 0 || !strings.Contains(lines[0], `"storage":"memory"`) {
+		t.Errorf("the page's engine did not say it keeps the torrent in memory: %q", lines)
 	}
 }
 

@@ -17,7 +17,7 @@ import (
 // called from JavaScript must not). Structured results are JSON text, which
 // worker.js parses: one conversion instead of a js.Value per field.
 //
-//	start(optionsJSON)                 -> undefined
+//	start(optionsJSON)                 -> JSON {storage: "opfs" | "memory"}
 //	add(magnet | Uint8Array, optsJSON) -> infoHash (hex)
 //	info(infoHash)                     -> JSON {infoHash, name, length, magnetURI, files}, once known
 //	stats(infoHash)                    -> JSON {progress, downloaded, ..., done}
@@ -39,7 +39,10 @@ func (e *engine) jsObject() js.Value {
 		if err := parseJSONArg(args, 0, &opts); err != nil {
 			return nil, err
 		}
-		return nil, e.start(opts)
+		if err := e.start(opts); err != nil {
+			return nil, err
+		}
+		return marshalJSON(map[string]string{"storage": e.storageKind}), nil
 	})
 	method("add", func(args []js.Value) (any, error) {
 		if len(args) < 1 {

@@ -43,7 +43,7 @@ type startOptions struct {
 	// Trackers are announced to for every torrent, besides its own.
 	Trackers []string `json:"trackers"`
 	// MemoryCap bounds the bytes held in memory where OPFS is missing
-	// (default defaultMemoryCap).
+	// (default opfs.DefaultMemoryCap).
 	MemoryCap int64 `json:"memoryCap"`
 	// Storage is "opfs", "memory" or "" (OPFS when the worker has it).
 	Storage string `json:"storage"`
@@ -70,6 +70,8 @@ type engine struct {
 	nextID   int
 	closed   bool
 	log      *slog.Logger
+	// storageKind is "opfs" or "memory".
+	storageKind string
 }
 
 type openReader struct {
@@ -102,10 +104,11 @@ func (e *engine) start(opts startOptions) error {
 	if opts.Debug {
 		e.log = slog.New(slog.NewTextHandler(consoleWriter{}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	fallback, err := openStorage(opts, e.log)
+	fallback, kind, err := openStorage(opts, e.log)
 	if err != nil {
 		return err
 	}
+	e.storageKind = kind
 	e.store = &routedStorage{fallback: fallback, seeds: map[metainfo.Hash]storage.TorrentStorage{}}
 	var c *torrent.Client
 	onConn := func(ih metainfo.Hash, _ [20]byte, conn transport.Conn) {

@@ -145,12 +145,14 @@
 
     async _start (opts) {
       const sw = opts.serviceWorker !== false ? this._registerSW() : Promise.resolve()
-      await this._call('start', [JSON.stringify({
+      const started = await this._call('start', [JSON.stringify({
         trackers: opts.trackers || [],
         storage: opts.storage || '',
         memoryCap: opts.memoryCap || 0,
         debug: !!opts.debug
       })])
+      // Where downloads are kept: 'opfs', or 'memory' where the browser has no OPFS.
+      this.storage = JSON.parse(started).storage
       await sw
       return this
     }
@@ -343,6 +345,8 @@
 
   // start starts a client and resolves when its engine is ready. Options:
   // trackers (ws:// and wss:// URLs), iceServers (for RTCPeerConnection),
+  // storage ('opfs', 'memory', or by default OPFS where the browser has it),
+  // memoryCap (bytes held in memory without OPFS; default 512 MiB),
   // base (where swarmcast.wasm, worker.js and sw.js live; default this
   // script's folder), serviceWorker (register sw.js for streamURL; default
   // true), debug (the engine logs to the worker's console).
