@@ -211,3 +211,18 @@ func logEngineReady(t testing.TB, b *wtProc, page string) {
 	}
 	t.Logf("%s page: no engine-ready line", page)
 }
+
+// TestServiceWorkerRange checks sw.js's Range parsing in Node, case by case (node/swrange.mjs):
+// the browser tests ask for a few ranges, this covers the rules' corners.
+func TestServiceWorkerRange(t *testing.T) {
+	requireTool(t, "node")
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run(t, "", "node", filepath.Join("node", "swrange.mjs"), filepath.Join(root, "web", "client", "sw.js"))
+	if r.err != nil {
+		t.Fatalf("sw.js's Range parsing: %s\n%s", r.message(), r.stdout)
+	}
+	t.Log(strings.TrimSpace(string(r.stdout)))
+}
