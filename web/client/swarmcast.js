@@ -330,6 +330,10 @@
       return this._torrent(info.infoHash)
     }
 
+    // memory resolves with the bytes of the engine's WebAssembly memory,
+    // which grows and never shrinks: its peak.
+    memory () { return this._call('memory', []) }
+
     async destroy () {
       if (this.destroyed) return
       try { await this._call('destroy', []) } catch (err) { /* the worker ends anyway */ }

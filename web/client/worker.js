@@ -32,6 +32,7 @@ const streamChunk = 256 << 10
 const settleAfterMs = 60000
 
 let engineReady
+let wasmMemory = null // the engine's WebAssembly.Memory, once instantiated
 const ready = new Promise((resolve) => { engineReady = resolve })
 self.swarmcastEngineReady = () => engineReady(self.swarmcastEngine)
 
@@ -148,6 +149,11 @@ self.onmessage = async (ev) => {
   const m = ev.data
   switch (m.type) {
     case 'call': {
+      if (m.method === 'memory') {
+        // The wasm heap's size: it grows and never shrinks, so this is its peak.
+        self.postMessage({ type: 'reply', req: m.req, ok: true, value: wasmMemory ? wasmMemory.buffer.byteLength : 0 })
+        break
+      }
       try {
         const e = await ready
         const value = await e[m.method](...m.args)
@@ -197,6 +203,7 @@ async function instantiate (go) {
   const t0 = performance.now()
   const go = new self.Go()
   const instance = await instantiate(go)
+  wasmMemory = instance.exports.mem
   self.postMessage({ type: 'loaded', ms: performance.now() - t0 })
   await go.run(instance)
   self.postMessage({ type: 'fatal', error: 'the engine ended' })
