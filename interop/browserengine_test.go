@@ -303,6 +303,8 @@ type wasmDone struct {
 	MaxTimerLagMs   float64          `json:"maxTimerLagMs"`
 }
 
+// SWARMCAST_WASM_STORAGE=memory keeps the download in memory instead of OPFS, for comparison.
+//
 // TestWasmBrowserLarge downloads a large file (64 MB; SWARMCAST_WASM_LARGE_MB=1024 for the
 // issue's 1 GB case) from a native seeder into a page, and holds the page to the issue's goals: the
 // page's thread is never blocked for more than 50 ms (the engine works in its worker), and the wasm
@@ -321,7 +323,7 @@ func TestWasmBrowserLarge(t *testing.T) {
 		"--tracker", tr.ws, "-o", filepath.Join(work, "t.torrent")}, webrtcLoopback...)...)
 	timeout := wasmLargeTimeout(size)
 	p := startBG(t, "webtorrent.mjs", bgOpts{timeout: timeout + 2*webrtcDriverGrace}, "node", filepath.Join("browser", "webtorrent.mjs"),
-		"--base", base+"?noread=1", "--chromium", chromium, "--timeout", fmt.Sprint(int(timeout/time.Second)),
+		"--base", base+"?noread=1&storage="+os.Getenv("SWARMCAST_WASM_STORAGE"), "--chromium", chromium, "--timeout", fmt.Sprint(int(timeout/time.Second)),
 		"--tracker", tr.ws, "--download", seeder.magnet)
 	b := &wtProc{bgProc: p}
 	ev, err := b.event("", "result", timeout+webrtcDriverGrace)
