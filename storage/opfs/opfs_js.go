@@ -163,7 +163,8 @@ func (s *Storage) OpenTorrent(info *metainfo.Info, ih metainfo.Hash) (storage.To
 	}
 	t := &torrent{
 		data: data, side: side, total: info.TotalLength(), pieceLength: info.PieceLength,
-		comp: storage.NewBitfield(info.NumPieces()),
+		comp:  storage.NewBitfield(info.NumPieces()),
+		cache: newPieceCache(info.PieceLength, info.TotalLength(), DefaultCacheBytes),
 	}
 	size, err := data.size()
 	if err == nil && size == t.total {
@@ -198,6 +199,7 @@ type torrent struct {
 
 	mu     sync.Mutex
 	comp   storage.Bitfield
+	cache  *pieceCache // pieces in progress
 	dirty  bool
 	closed bool
 }
@@ -225,12 +227,6 @@ func (t *torrent) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%w: negative offset %d", storage.ErrOutOfRange, off)
 	}
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if closed {
-		return 0, storage.ErrClosed
-	}
 	if off >= t.total {
 		return 0, io.EOF
 	}
@@ -238,18 +234,26 @@ func (t *torrent) ReadAt(p []byte, off int64) (int, error) {
 	if rest := t.total - off; int64(want) > rest {
 		p = p[:rest]
 	}
-	n, err := t.data.readAt(p, off)
-	if err != nil {
-		return n, fmt.Errorf("opfs: read at %d: %w", off, err)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return 0, storage.ErrClosed
 	}
-	if n < len(p) {
+	err := t.cache.read(p, off, func(p []byte, off int64) error {
+		n, err := t.data.readAt(p, off)
+		if err != nil {
+			return fmt.Errorf("opfs: read at %d: %w", off, err)
+		}
 		clear(p[n:]) // the file is as long as the torrent; a short read is zeros
-		n = len(p)
+		return nil
+	})
+	if err != nil {
+		return 0, err
 	}
-	if n < want {
-		return n, io.EOF
+	if len(p) < want {
+		return len(p), io.EOF
 	}
-	return n, nil
+	return len(p), nil
 }
 
 func (t *torrent) WriteAt(p []byte, off int64) (int, error) {
@@ -260,22 +264,25 @@ func (t *torrent) WriteAt(p []byte, off int64) (int, error) {
 		return 0, nil
 	}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if t.closed {
-		t.mu.Unlock()
 		return 0, storage.ErrClosed
 	}
 	for i := off / t.pieceLength; i <= (off+int64(len(p))-1)/t.pieceLength; i++ {
 		if t.comp.Has(int(i)) {
-			t.mu.Unlock()
 			return 0, fmt.Errorf("%w: piece %d", storage.ErrPieceComplete, i)
 		}
 	}
-	t.mu.Unlock()
-	n, err := t.data.writeAt(p, off)
+	err := t.cache.write(p, off, func(p []byte, off int64) error {
+		if _, err := t.data.writeAt(p, off); err != nil {
+			return fmt.Errorf("opfs: write at %d: %w", off, err)
+		}
+		return nil
+	})
 	if err != nil {
-		return n, fmt.Errorf("opfs: write at %d: %w", off, err)
+		return 0, err
 	}
-	return n, nil
+	return len(p), nil
 }
 
 func (t *torrent) Completion() (storage.Bitfield, error) {
@@ -301,6 +308,14 @@ func (t *torrent) MarkComplete(piece int, done bool) error {
 	}
 	if t.closed {
 		return storage.ErrClosed
+	}
+	if done {
+		// The verified piece leaves the cache for the file, in one write.
+		if b := t.cache.take(piece); b != nil {
+			if _, err := t.data.writeAt(b, int64(piece)*t.pieceLength); err != nil {
+				return fmt.Errorf("opfs: write piece %d: %w", piece, err)
+			}
+		}
 	}
 	t.comp.Set(piece, done)
 	t.dirty = true
