@@ -188,7 +188,8 @@
       const err = new Error('swarmcast engine: ' + error)
       for (const c of this._calls.values()) c.reject(err)
       this._calls.clear()
-      if (!this.destroyed) this.emit('error', err)
+      // The engine ends after destroy; that is no error.
+      if (!this.destroyed && !this._destroying) this.emit('error', err)
     }
 
     _onWorker (m) {
@@ -336,6 +337,7 @@
 
     async destroy () {
       if (this.destroyed) return
+      this._destroying = true
       try { await this._call('destroy', []) } catch (err) { /* the worker ends anyway */ }
       this.destroyed = true
       for (const t of this.torrents.values()) t._stop()
