@@ -23,6 +23,7 @@ require (
 
 require (
 	github.com/anacrolix/torrent v1.48.1-0.20230103142631-c20f73d53e9f
+	github.com/andybalholm/brotli v1.3.0
 	github.com/pion/interceptor v0.1.51
 	golang.org/x/sys v0.48.0
 )

@@ -109,6 +109,11 @@ func Create(path string, opt CreateOptions) (*MetaInfo, *Info, error) {
 	if info.Pieces, err = hashPieces(files, total, info.PieceLength, opt); err != nil {
 		return nil, nil, err
 	}
+	return finishCreate(info, opt)
+}
+
+// finishCreate validates info and wraps it in a MetaInfo as opt says.
+func finishCreate(info *Info, opt CreateOptions) (*MetaInfo, *Info, error) {
 	if err := info.Validate(); err != nil {
 		return nil, nil, err
 	}
@@ -131,6 +136,7 @@ func Create(path string, opt CreateOptions) (*MetaInfo, *Info, error) {
 			}
 		}
 	}
+	var err error
 	if mi.InfoBytes, err = marshalInfo(info); err != nil {
 		return nil, nil, err
 	}

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -37,9 +36,13 @@ import (
 
 // Options tune a web seed conn. The zero value is usable.
 type Options struct {
-	// Client sends the requests; nil means http.DefaultClient.
-	Client *http.Client
-	// UserAgent is sent with every request; empty means "swarmcast".
+	// platformOptions holds what only one build has: natively Client,
+	// the *http.Client that sends the requests (nil means
+	// http.DefaultClient); in the browser nothing, as requests go through
+	// fetch.
+	platformOptions
+	// UserAgent is sent with every request; empty means "swarmcast". A
+	// browser sends its own.
 	UserAgent string
 	// Parallel is how many Range requests run at once; 0 means 4.
 	Parallel int
@@ -100,9 +103,7 @@ func New(rawURL string, infoHash metainfo.Hash, info *metainfo.Info, opt Options
 	if info == nil {
 		return nil, errors.New("webseed: the torrent's info is needed")
 	}
-	if opt.Client == nil {
-		opt.Client = http.DefaultClient
-	}
+	opt.fill()
 	if opt.UserAgent == "" {
 		opt.UserAgent = "swarmcast"
 	}
@@ -429,38 +430,35 @@ func (c *conn) fileURL(f metainfo.File) string {
 	return b.String()
 }
 
-// get reads len(dst) bytes of the file at u from offset off. An origin that
-// stalls fails the request after 30 s plus 1 s per 64 KiB asked for.
-func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second+time.Duration(len(dst)>>16)*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+int64(len(dst))-1))
-	req.Header.Set("User-Agent", c.opt.UserAgent)
-	resp, err := c.opt.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	switch resp.StatusCode {
-	case http.StatusPartialContent:
-		if !strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-", off)) {
-			return fmt.Errorf("GET %s: Content-Range %q does not start at %d", u, resp.Header.Get("Content-Range"), off)
+// getTimeout bounds one Range request of n bytes: an origin that stalls
+// fails it after 30 s plus 1 s per 64 KiB asked for.
+func getTimeout(n int) time.Duration {
+	return 30*time.Second + time.Duration(n>>16)*time.Second
+}
+
+func rangeHeader(off int64, n int) string {
+	return fmt.Sprintf("bytes=%d-%d", off, off+int64(n)-1)
+}
+
+// checkStatus checks a Range response's status line and Content-Range.
+// hidden says the Content-Range could not be read: a browser hides it from
+// a cross-origin page unless the origin exposes it
+// (Access-Control-Expose-Headers), and a 206 is then taken on trust (the
+// pieces' hashes still check every byte).
+func checkStatus(u string, code int, status, contentRange string, hidden bool, off int64) error {
+	switch code {
+	case 206:
+		if !hidden && !strings.HasPrefix(contentRange, fmt.Sprintf("bytes %d-", off)) {
+			return fmt.Errorf("GET %s: Content-Range %q does not start at %d", u, contentRange, off)
 		}
-	case http.StatusOK:
+	case 200:
 		// A server that ignores Range sends the whole file: usable only
 		// from its start, and only the bytes we asked for are read.
 		if off != 0 {
 			return fmt.Errorf("GET %s: the server ignores Range requests", u)
 		}
 	default:
-		return fmt.Errorf("GET %s: %s", u, resp.Status)
-	}
-	if _, err := io.ReadFull(resp.Body, dst); err != nil {
-		return fmt.Errorf("GET %s: %w", u, err)
+		return fmt.Errorf("GET %s: %s", u, status)
 	}
 	return nil
 }

@@ -2,13 +2,14 @@
 // playwright-core) for the WebRTC interop tests (webrtc_browser_test.go): one page that seeds, one that
 // downloads, or both (two pages, each its own WebTorrent client, in one browser).
 //
-//   node browser/webtorrent.mjs --base URL [--tracker WS_URL]... [--seed PATH:NAME] [--download MAGNET|seed]
-//                               [--timeout SECONDS] --chromium PATH
+//   node browser/webtorrent.mjs --base URL [--seed-base URL] [--tracker WS_URL]... [--seed PATH:NAME]
+//                               [--download MAGNET|seed] [--timeout SECONDS] --chromium PATH
 //
 // URL serves webtorrent.html at / and WebTorrent's bundle at /webtorrent.min.js (the test's own HTTP
 // server). --seed makes a page that fetches URL+PATH and seeds it as a File called NAME; --download
 // makes a page that downloads MAGNET ("seed": the seeding page's magnet link). Both announce to every
-// --tracker.
+// --tracker. --seed-base loads the seeding page from another server (another client's test page with
+// the same calls, such as browser/swarmcast.html), so two different clients trade.
 //
 // It prints one JSON object per line on stdout: {"event":"chromium-started"}, then every event the
 // pages report ({"page":"seed"|"download","event":...,"at":MS}, where at is milliseconds since that
@@ -20,6 +21,7 @@ import { chromium } from 'playwright-core'
 
 const argv = process.argv.slice(2)
 let base = null
+let seedBase = null
 let seed = null
 let download = null
 let timeoutS = 90
@@ -28,6 +30,7 @@ let executablePath = process.env.CHROMIUM || null
 for (let i = 0; i < argv.length; i++) {
   switch (argv[i]) {
     case '--base': base = argv[++i]; break
+    case '--seed-base': seedBase = argv[++i]; break
     case '--tracker': trackers.push(argv[++i]); break
     case '--seed': seed = argv[++i]; break
     case '--download': download = argv[++i]; break
@@ -65,7 +68,7 @@ const downloadDone = new Promise((resolve) => { resolveDone = resolve })
 const deadline = setTimeout(() => finish(new Error(`gave up after ${timeoutS} s`)), timeoutS * 1000)
 
 // openPage loads the test page as label and forwards its reports to stdout.
-async function openPage (label) {
+async function openPage (label, url) {
   // A context of its own per page: WebTorrent in the browser keeps pieces in storage shared by an
   // origin, so two pages of one context would share the seeder's data instead of sending it.
   const context = await browser.newContext()
@@ -82,7 +85,7 @@ async function openPage (label) {
     if (label === 'download' && ev.event === 'error') resolveDone({ ok: false, error: ev.message })
   })
   const t = Date.now()
-  await page.goto(base, { waitUntil: 'load' })
+  await page.goto(url || base, { waitUntil: 'load' })
   await page.waitForFunction(() => window.swarmcastWTReady === true, null, { polling: 50 })
   note(`${label} page ready after ${Date.now() - t} ms`)
   return page
@@ -108,7 +111,7 @@ async function main () {
   if (seed) {
     result.step = 'seed'
     const i = seed.indexOf(':')
-    const page = await openPage('seed')
+    const page = await openPage('seed', seedBase)
     magnet = await page.evaluate(({ p, n, tr }) => window.swarmcastWT.seed(p, n, tr), { p: seed.slice(0, i), n: seed.slice(i + 1), tr: trackers })
     result.magnetURI = magnet
   }

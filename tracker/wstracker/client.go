@@ -27,8 +27,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/tracker"
 	"github.com/swarmcast/swarmcast/transport"
@@ -153,13 +151,13 @@ type Client struct {
 
 	mu        sync.Mutex
 	closed    bool
-	ws        *websocket.Conn // nil while disconnected
-	gen       uint64          // counts sockets, so stale readers are told apart
-	dialing   chan struct{}   // closed when the dial in progress ends
-	dialErr   error           // the last dial's error
-	connected bool            // a socket was open once: later ones re-announce
-	failures  int             // consecutive drops or failed dials, for backoff
-	redial    *time.Timer     // pending reconnect, nil when none
+	ws        wsConn        // nil while disconnected
+	gen       uint64        // counts sockets, so stale readers are told apart
+	dialing   chan struct{} // closed when the dial in progress ends
+	dialErr   error         // the last dial's error
+	connected bool          // a socket was open once: later ones re-announce
+	failures  int           // consecutive drops or failed dials, for backoff
+	redial    *time.Timer   // pending reconnect, nil when none
 	torrents  map[metainfo.Hash]*torrentState
 	waiters   []*waiter // requests awaiting a response, in the order sent
 	offers    map[[20]byte]*pendingOffer
@@ -188,6 +186,7 @@ type result struct {
 type pendingOffer struct {
 	offer    *webrtc.Offer
 	infoHash metainfo.Hash
+	gen      uint64 // the socket it was sent on
 	timer    *time.Timer
 }
 
@@ -329,7 +328,7 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait
 	}
 	var offers []*webrtc.Offer
 	if req.Event != tracker.EventStopped && req.Event != tracker.EventCompleted {
-		offers = c.makeOffers(ctx, c.offerCount(req.NumWant))
+		offers = c.makeOffers(ctx, c.offerCount(req.InfoHash, req.NumWant))
 	}
 	offerIDs := make([][20]byte, len(offers))
 	for i, o := range offers {
@@ -366,7 +365,7 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait
 		}
 	}
 	for i, o := range offers {
-		c.addOfferLocked(offerIDs[i], o, req.InfoHash)
+		c.addOfferLocked(offerIDs[i], o, req.InfoHash, gen)
 	}
 	c.waiters = append(c.waiters, w)
 	c.mu.Unlock()
@@ -384,15 +383,30 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait
 	return w, offerIDs, nil
 }
 
-// offerCount is how many offers an announce asking for numWant peers
-// carries, given how many are still waiting for answers.
-func (c *Client) offerCount(numWant int) int {
+// offerCount is how many offers an announce of torrent ih asking for numWant
+// peers carries, given how many are still waiting for answers. A torrent's
+// own unanswered offers count against its share: an announce soon after the
+// last (when a magnet's metadata arrives, or on completion) would otherwise
+// bring a second batch while the first is still out, and in a one-seed
+// swarm every batch costs peer connections nobody answers (each batch of 10
+// costs ~220 ms of page time in Chromium). The tracker relays an offer only
+// to a peer it knows, so the pending ones still reach the peers that join
+// later; when they time out, the next announce carries a full batch again.
+// Offers sent on an earlier socket do not count: the tracker that forgot us
+// with that socket relays them no more.
+func (c *Client) offerCount(ih metainfo.Hash, numWant int) int {
 	n := c.cfg.Offers
 	if numWant > 0 {
 		n = min(n, numWant)
 	}
 	c.mu.Lock()
-	n = min(n, maxPendingOffers-len(c.offers))
+	pending := 0
+	for _, po := range c.offers {
+		if po.infoHash == ih && po.gen == c.gen {
+			pending++
+		}
+	}
+	n = min(n, c.cfg.Offers-pending, maxPendingOffers-len(c.offers))
 	c.mu.Unlock()
 	return max(n, 0)
 }
@@ -513,8 +527,8 @@ func (c *Client) Close() error {
 }
 
 // addOfferLocked registers an offer and starts its timeout.
-func (c *Client) addOfferLocked(id [20]byte, o *webrtc.Offer, ih metainfo.Hash) {
-	po := &pendingOffer{offer: o, infoHash: ih}
+func (c *Client) addOfferLocked(id [20]byte, o *webrtc.Offer, ih metainfo.Hash, gen uint64) {
+	po := &pendingOffer{offer: o, infoHash: ih, gen: gen}
 	po.timer = time.AfterFunc(c.cfg.OfferTimeout, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()

@@ -496,9 +496,50 @@ func TestNewAndOpener(t *testing.T) {
 
 func TestOfferCount(t *testing.T) {
 	c := &Client{cfg: Config{Offers: 10}, offers: map[[20]byte]*pendingOffer{}}
+	a, b := metainfo.Hash{1}, metainfo.Hash{2}
 	for _, tc := range []struct{ numWant, want int }{{0, 10}, {-1, 10}, {3, 3}, {50, 10}} {
-		if got := c.offerCount(tc.numWant); got != tc.want {
+		if got := c.offerCount(a, tc.numWant); got != tc.want {
 			t.Errorf("offerCount(%d) = %d, want %d", tc.numWant, got, tc.want)
 		}
+	}
+	// Seven of a's offers wait for answers: a gets three more, b a full
+	// batch.
+	for i := range 7 {
+		c.offers[[20]byte{byte(i)}] = &pendingOffer{infoHash: a}
+	}
+	if got := c.offerCount(a, 0); got != 3 {
+		t.Errorf("with 7 of its offers pending, a torrent gets %d more, want 3", got)
+	}
+	if got := c.offerCount(b, 0); got != 10 {
+		t.Errorf("another torrent's pending offers cut this one's to %d, want 10", got)
+	}
+	// The client-wide bound still holds.
+	for i := range maxPendingOffers - 7 - 4 {
+		c.offers[[20]byte{byte(i), 1, byte(i >> 8)}] = &pendingOffer{infoHash: metainfo.Hash{3}}
+	}
+	if got := c.offerCount(b, 0); got != 4 {
+		t.Errorf("with %d offers pending in all, a torrent gets %d more, want 4", len(c.offers), got)
+	}
+}
+
+// TestNoReofferStorm: an announce soon after the last one (a magnet's
+// metadata arrived) carries no second batch of offers while the first batch
+// waits for answers.
+func TestNoReofferStorm(t *testing.T) {
+	tt := newTestTracker(t)
+	c, _ := newClient(t, tt.url(), Config{Offers: 3})
+	ctx := testCtx(t)
+	for _, ev := range []tracker.Event{tracker.EventStarted, tracker.EventNone} {
+		if _, err := c.Announce(ctx, tracker.AnnounceRequest{InfoHash: hashA, PeerID: idA, Event: ev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reqs := tt.waitRequests(ctx, 2)
+	count := func(r map[string]any) int {
+		offers, _ := r["offers"].([]any)
+		return len(offers)
+	}
+	if a, b := count(reqs[0]), count(reqs[1]); a != 3 || b != 0 {
+		t.Errorf("two announces in a row carry %d and %d offers, want 3 and 0", a, b)
 	}
 }

@@ -6,17 +6,29 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/coder/websocket"
-
 	"github.com/swarmcast/swarmcast/tracker"
 	"github.com/swarmcast/swarmcast/transport"
 	"github.com/swarmcast/swarmcast/transport/webrtc"
 )
 
+// wsConn is one WebSocket to the tracker, carrying text messages. Natively
+// it is coder/websocket (ws_native.go); in the browser, the browser's own
+// WebSocket through a thin binding (ws_js.go), so that the wasm links no
+// net/http.
+type wsConn interface {
+	// Read returns the next message. A message larger than the dial's
+	// read limit ends the connection with an error.
+	Read(ctx context.Context) ([]byte, error)
+	// Write sends data as one text message.
+	Write(ctx context.Context, data []byte) error
+	// CloseNow closes the connection without a closing handshake.
+	CloseNow() error
+}
+
 // connect returns the open socket, dialling it first if needed. Concurrent
 // callers share one dial, which runs on the client's goroutine so that one
 // caller giving up does not fail the others.
-func (c *Client) connect(ctx context.Context) (*websocket.Conn, uint64, error) {
+func (c *Client) connect(ctx context.Context) (wsConn, uint64, error) {
 	for {
 		c.mu.Lock()
 		if c.closed {
@@ -60,7 +72,7 @@ func (c *Client) dial(done chan struct{}) {
 	ctx, cancel := context.WithTimeout(c.ctx, dialTimeout)
 	defer cancel()
 	start := time.Now()
-	ws, err := dialWebSocket(ctx, c.url, c.cfg.UserAgent)
+	ws, err := dialWebSocket(ctx, c.url, c.cfg.UserAgent, c.cfg.MaxMessageSize)
 	c.mu.Lock()
 	defer close(done)
 	defer c.mu.Unlock()
@@ -76,7 +88,6 @@ func (c *Client) dial(done chan struct{}) {
 		return
 	}
 	c.log.Debug("connected", "took", time.Since(start))
-	ws.SetReadLimit(c.cfg.MaxMessageSize)
 	c.ws, c.dialErr = ws, nil
 	c.gen++
 	gen := c.gen
@@ -133,9 +144,9 @@ func (c *Client) scheduleRedialLocked() {
 }
 
 // read receives the socket's messages until it fails.
-func (c *Client) read(ws *websocket.Conn, gen uint64) {
+func (c *Client) read(ws wsConn, gen uint64) {
 	for {
-		_, data, err := ws.Read(c.ctx)
+		data, err := ws.Read(c.ctx)
 		if err != nil {
 			c.drop(ws, gen, err)
 			return
@@ -154,7 +165,7 @@ func (c *Client) read(ws *websocket.Conn, gen uint64) {
 
 // drop forgets a socket that failed: its requests fail with
 // ErrDisconnected, and a redial is planned.
-func (c *Client) drop(ws *websocket.Conn, gen uint64, err error) {
+func (c *Client) drop(ws wsConn, gen uint64, err error) {
 	ws.CloseNow()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -180,8 +191,8 @@ func (c *Client) drop(ws *websocket.Conn, gen uint64, err error) {
 
 // write sends one message on the socket of generation gen. A failed write
 // drops the socket.
-func (c *Client) write(ctx context.Context, ws *websocket.Conn, gen uint64, data []byte) error {
-	err := ws.Write(ctx, websocket.MessageText, data)
+func (c *Client) write(ctx context.Context, ws wsConn, gen uint64, data []byte) error {
+	err := ws.Write(ctx, data)
 	if err != nil {
 		if ctx.Err() == nil {
 			c.drop(ws, gen, err)
@@ -283,7 +294,7 @@ func (c *Client) answer(m *message, ourID [20]byte, trackerID string) {
 		TrackerID: trackerID,
 	})
 	if err == nil {
-		var ws *websocket.Conn
+		var ws wsConn
 		var gen uint64
 		if ws, gen, err = c.connect(ctx); err == nil {
 			wctx, wcancel := context.WithTimeout(ctx, writeTimeout)

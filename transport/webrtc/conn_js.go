@@ -8,9 +8,34 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall/js"
-
-	pion "github.com/pion/webrtc/v4"
 )
+
+// Send thresholds of the browser build. The browser's bufferedAmount counts
+// only bytes not yet handed to SCTP (data in flight is not in it), unlike
+// pion's, so the native build's thresholds, which follow the peer's receive
+// window, do not apply here.
+const (
+	// sendBufferHigh is how many bytes may wait in the data channel's send
+	// buffer before Write blocks. 1 MiB keeps a loopback or LAN link busy
+	// without holding more than that per connection.
+	sendBufferHigh = 1 << 20
+
+	// sendBufferLow is the buffered amount at which a blocked Write
+	// resumes: the buffer is refilled while half of it is still queued, so
+	// the link does not idle.
+	sendBufferLow = sendBufferHigh / 2
+
+	// maxQueued bounds the bytes received and not yet read. The browser
+	// delivers messages whether or not they are read (a data channel has no
+	// way to push back), so a peer that sends faster than the engine takes
+	// its messages (which it does up to 2 MiB ahead of its owner) is closed
+	// past this.
+	maxQueued = 16 << 20
+)
+
+// ErrReadOverflow is returned by Read after the peer sent more than
+// maxQueued bytes that were not read.
+var ErrReadOverflow = errors.New("webrtc: peer sent more than the read queue holds")
 
 // Conn is an open data channel read and written as a byte stream. Write
 // splits data into messages of at most MaxWriteMessage bytes and blocks
@@ -18,22 +43,24 @@ import (
 // peer's messages in order, whatever their sizes. Read and Write may be
 // called concurrently with each other and with Close.
 //
-// In the browser the RTCDataChannel's events are handled directly rather
-// than through pion's wrappers, which start a goroutine per message and so
-// do not promise order; the handlers only copy and queue, so they never
-// block the browser's event loop.
+// In the browser the RTCDataChannel, transferred to the engine's worker,
+// is used directly; its handlers only copy and queue, so they never block
+// the event loop.
 type Conn struct {
-	pc       *pion.PeerConnection
-	dc       *pion.DataChannel
+	p        *peer
 	raw      js.Value // the RTCDataChannel
 	outbound bool
 	remote   string
 
-	mu     sync.Mutex
-	queue  [][]byte // messages not yet read
-	cur    []byte   // the unread rest of the first message
-	ended  bool     // the channel closed
-	notify chan struct{}
+	mu       sync.Mutex
+	queue    [][]byte // messages not yet read
+	queued   int      // bytes in queue
+	cur      []byte   // the unread rest of the first message
+	ended    bool     // the channel closed
+	overflow bool     // the peer sent more than maxQueued unread
+	notify   chan struct{}
+	opened   chan struct{} // closed when the channel is open
+	openOnce sync.Once
 
 	wmu  sync.Mutex
 	low  chan struct{}
@@ -43,19 +70,19 @@ type Conn struct {
 	funcs   []js.Func
 }
 
-func newConn(p *peer, dc *pion.DataChannel) *Conn {
+func newConn(p *peer, dc js.Value) *Conn {
 	c := &Conn{
-		pc:       p.pc,
-		dc:       dc,
-		raw:      dc.JSValue(),
+		p:        p,
+		raw:      dc,
 		outbound: p.outbound,
-		remote:   "webrtc",
+		remote:   p.remote(),
 		notify:   make(chan struct{}, 1),
+		opened:   make(chan struct{}),
 		low:      make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	// Handlers go on at creation, before the channel opens, so that no
-	// message can arrive without one.
+	// Handlers go on as the channel arrives in the worker: messages that
+	// came before wait in the browser until the worker's task ends.
 	c.raw.Set("binaryType", "arraybuffer")
 	c.raw.Set("bufferedAmountLowThreshold", sendBufferLow)
 	c.on("message", func(ev js.Value) {
@@ -69,10 +96,16 @@ func newConn(p *peer, dc *pion.DataChannel) *Conn {
 			js.CopyBytesToGo(b, u8)
 		}
 		c.mu.Lock()
-		c.queue = append(c.queue, b)
+		if c.queued+len(b) > maxQueued {
+			c.overflow = true
+		} else if !c.overflow {
+			c.queue = append(c.queue, b)
+			c.queued += len(b)
+		}
 		c.mu.Unlock()
 		signal(c.notify)
 	})
+	c.on("open", func(js.Value) { c.setOpen() })
 	c.on("close", func(js.Value) {
 		c.mu.Lock()
 		c.ended = true
@@ -81,8 +114,16 @@ func newConn(p *peer, dc *pion.DataChannel) *Conn {
 		signal(c.low)
 	})
 	c.on("bufferedamountlow", func(js.Value) { signal(c.low) })
+	switch c.raw.Get("readyState").String() {
+	case "open":
+		c.setOpen()
+	case "closing", "closed":
+		c.Close()
+	}
 	return c
 }
+
+func (c *Conn) setOpen() { c.openOnce.Do(func() { close(c.opened) }) }
 
 func (c *Conn) on(event string, f func(ev js.Value)) {
 	fn := js.FuncOf(func(_ js.Value, args []js.Value) any {
@@ -104,11 +145,6 @@ func signal(ch chan struct{}) {
 	}
 }
 
-func (c *Conn) open() error {
-	c.remote = remoteAddr(c.pc)
-	return nil
-}
-
 // Read reads the next bytes the peer sent.
 func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
@@ -119,6 +155,7 @@ func (c *Conn) Read(p []byte) (int, error) {
 		for len(c.cur) == 0 && len(c.queue) > 0 {
 			c.cur, c.queue[0] = c.queue[0], nil
 			c.queue = c.queue[1:]
+			c.queued -= len(c.cur)
 		}
 		if len(c.cur) > 0 {
 			n := copy(p, c.cur)
@@ -126,10 +163,14 @@ func (c *Conn) Read(p []byte) (int, error) {
 			c.mu.Unlock()
 			return n, nil
 		}
-		ended := c.ended
+		ended, overflow := c.ended, c.overflow
 		c.mu.Unlock()
 		if c.closing.Load() {
 			return 0, ErrClosed
+		}
+		if overflow {
+			c.Close()
+			return 0, ErrReadOverflow
 		}
 		if ended {
 			return 0, io.EOF
@@ -162,7 +203,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return n, io.ErrClosedPipe
 		}
 		m := min(len(p)-n, MaxWriteMessage)
-		if err := c.dc.Send(p[n : n+m]); err != nil {
+		u8 := js.Global().Get("Uint8Array").New(m)
+		js.CopyBytesToJS(u8, p[n:n+m])
+		if err := jsTry(func() { c.raw.Call("send", u8) }); err != nil {
 			return n, errors.Join(io.ErrClosedPipe, err)
 		}
 		n += m
@@ -177,13 +220,28 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	close(c.done)
-	for _, ev := range []string{"onmessage", "onclose", "onbufferedamountlow"} {
+	for _, ev := range []string{"onmessage", "onopen", "onclose", "onbufferedamountlow"} {
 		c.raw.Set(ev, js.Null())
 	}
 	for _, fn := range c.funcs {
 		fn.Release()
 	}
 	c.raw.Call("close")
-	closePeerConnection(c.pc)
+	c.p.closePC()
+	return nil
+}
+
+// jsTry runs f, turning a JavaScript exception into an error.
+func jsTry(f func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if je, ok := r.(js.Error); ok {
+				err = errors.New(je.Error())
+				return
+			}
+			panic(r)
+		}
+	}()
+	f()
 	return nil
 }

@@ -1,0 +1,117 @@
+//go:build js
+
+package webseed
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall/js"
+)
+
+// In the browser, requests go through fetch: net/http's js build would add
+// megabytes to the wasm for what one fetch call does.
+type platformOptions struct{}
+
+func (o *platformOptions) fill() {}
+
+// get reads len(dst) bytes of the file at u from offset off with fetch,
+// reading the body as a stream so that an origin that ignores Range costs
+// no more than the bytes asked for. A cancelled ctx aborts the fetch.
+func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, getTimeout(len(dst)))
+	defer cancel()
+	fetch := js.Global().Get("fetch")
+	if fetch.Type() != js.TypeFunction {
+		return errors.New("webseed: no fetch in this JavaScript environment")
+	}
+	abort := js.Global().Get("AbortController").New()
+	stop := context.AfterFunc(ctx, func() { abort.Call("abort") })
+	defer stop()
+	headers := js.Global().Get("Object").New()
+	headers.Set("Range", rangeHeader(off, len(dst)))
+	init := js.Global().Get("Object").New()
+	init.Set("headers", headers)
+	init.Set("signal", abort.Get("signal"))
+	init.Set("cache", "no-store")
+	res, err := await(fetch.Invoke(u, init))
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", u, ctxErr(ctx, err))
+	}
+	cr := res.Get("headers").Call("get", "Content-Range")
+	hidden := cr.IsNull()
+	contentRange := ""
+	if !hidden {
+		contentRange = cr.String()
+	}
+	code := res.Get("status").Int()
+	status := fmt.Sprintf("%d %s", code, res.Get("statusText").String())
+	body := res.Get("body")
+	if err := checkStatus(u, code, status, contentRange, hidden, off); err != nil {
+		if !body.IsNull() {
+			body.Call("cancel")
+		}
+		return err
+	}
+	if body.IsNull() {
+		return fmt.Errorf("GET %s: no body", u)
+	}
+	reader := body.Call("getReader")
+	defer reader.Call("cancel")
+	n := 0
+	for n < len(dst) {
+		chunk, err := await(reader.Call("read"))
+		if err != nil {
+			return fmt.Errorf("GET %s: %w", u, ctxErr(ctx, err))
+		}
+		if chunk.Get("done").Bool() {
+			return fmt.Errorf("GET %s: the body ended after %d of %d bytes", u, n, len(dst))
+		}
+		n += js.CopyBytesToGo(dst[n:], chunk.Get("value"))
+	}
+	return nil
+}
+
+// ctxErr prefers the context's reason to the browser's AbortError.
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+// await waits for a promise; the browser settles every promise get makes
+// (a fetch or a read ends, or the abort signal rejects it).
+func await(p js.Value) (js.Value, error) {
+	type result struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	var then, catch js.Func
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			then.Release()
+			catch.Release()
+		})
+	}
+	then = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		release()
+		ch <- result{v: args[0]}
+		return nil
+	})
+	catch = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		release()
+		msg := "rejected"
+		if len(args) > 0 {
+			msg = js.Global().Call("String", args[0]).String()
+		}
+		ch <- result{err: errors.New(msg)}
+		return nil
+	})
+	p.Call("then", then, catch)
+	r := <-ch
+	return r.v, r.err
+}
