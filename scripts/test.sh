@@ -14,5 +14,7 @@ echo "== go vet"
 go vet ./...
 echo "== go test -race"
 go test -race -timeout 40m ./...
+echo "== go test under GOOS=js GOARCH=wasm (the browser engine's packages, in Node)"
+bash scripts/test-wasm.sh
 echo "== fuzz (${FUZZTIME:-20s} per target)"
 bash scripts/fuzz.sh
