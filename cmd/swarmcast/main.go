@@ -26,7 +26,8 @@ func commands() []command {
 		{"stream", "stream TORRENT|MAGNET [--http ADDR] [--file N|PATH]            stream while downloading; prints the URLs", runStream},
 		{"tracker", "tracker [--http ADDR] [--udp ADDR]                           run a tracker: HTTP, WebSocket (WebTorrent), UDP", runTracker},
 		{"dht-node", "dht-node [--listen ADDR] [--dht-bootstrap HOST:PORT]...       run a DHT node others can bootstrap from", runDHTNode},
-		{"demo", "demo [--keep] [--serve]                                       a swarm on loopback: create, seed, download, stream", runDemo},
+		{"web", "web export DIR                                                write the browser client's files for a site's own web server", runWeb},
+		{"demo", "demo [--http ADDR]                                            a video site on loopback: tracker, origin, seeder, watch page; prints one URL", runDemo},
 		{"version", "version                                                       print the version", runVersion},
 	}
 }
