@@ -68,6 +68,13 @@ type demoSite struct {
 // serves until Ctrl-C; every browser tab that opens it plays the video and
 // shows where its bytes came from.
 func runDemo(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serveDemo(ctx, args, stdout, stderr)
+}
+
+// serveDemo runs the demo until ctx ends.
+func serveDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "[--http ADDR]", stderr)
 	httpAddr := fs.String("http", "", "serve the site and the tracker on `ADDR` (default "+demoDefaultHTTP+", or any free port when that is taken)")
 	videoPath := fs.String("video", "", "serve this WebM or MP4 `FILE` instead of the sample")
@@ -100,8 +107,6 @@ or by hand:
 	}
 	defer os.RemoveAll(dir)
 	opt.dir = dir
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	d, err := startDemo(opt)
 	if err != nil {
 		return err

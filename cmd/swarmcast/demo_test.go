@@ -187,3 +187,48 @@ func TestDemoWithoutWasmSaysHow(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 }
+
+// TestDemoCommandPrintsOneURL runs the command as a user does (on a free
+// port): its output is the watch URL alone, which serves the page, until
+// the context (Ctrl-C) ends it.
+func TestDemoCommandPrintsOneURL(t *testing.T) {
+	if !web.Built() {
+		t.Skip("needs the wasm built (scripts/build-wasm.sh); TestDemoWithoutWasmSaysHow covers this binary")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serveDemo(ctx, []string{"--http", "127.0.0.1:0"}, pw, io.Discard)
+		pw.Close()
+	}()
+	line := make(chan string, 1)
+	go func() {
+		b := make([]byte, 4096)
+		n, _ := pr.Read(b)
+		line <- string(b[:n])
+		io.Copy(io.Discard, pr)
+	}()
+	var out string
+	select {
+	case out = <-line:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the demo printed nothing in 20 s")
+	}
+	u := strings.TrimSpace(out)
+	if strings.Count(out, "\n") != 1 || !strings.HasPrefix(u, "http://127.0.0.1:") || !strings.Contains(u, "/watch.html?torrent=") {
+		t.Fatalf("printed %q, want one watch URL", out)
+	}
+	if resp, _ := httpDo(t, "GET", u); resp.StatusCode != 200 {
+		t.Errorf("GET %s: %d", u, resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the demo did not stop")
+	}
+}
