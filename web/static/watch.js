@@ -17,7 +17,7 @@
     ready: false, wasmMs: null, firstFrameMs: null, done: false, doneMs: null,
     bytesFromPeers: 0, bytesFromOrigin: 0, uploaded: 0, stalls: 0, error: null,
     // More than the contract: for the page and for tests.
-    longestStallMs: 0, playingFrom: null, handoverMs: null, infoMs: null,
+    longestStallMs: 0, playingFrom: null, handoverMs: null, infoMs: null, streamURL: null, originURL: null,
     progress: 0, downloadSpeed: 0, uploadSpeed: 0, peers: 0, peersByKind: {},
   };
   const params = new URLSearchParams(location.search);
@@ -125,6 +125,7 @@
   function playFrom(url, kind) {
     const at = video.currentTime, playing = stats.firstFrameMs !== null && !video.paused;
     stats.playingFrom = kind;
+    if (kind === 'engine') stats.streamURL = url; else stats.originURL = url;
     $('playing').textContent = kind === 'engine' ? 'the swarm (service worker)' : 'the origin, until the engine is ready';
     video.src = url;
     if (at > 0) {
