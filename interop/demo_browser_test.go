@@ -20,7 +20,7 @@ import (
 // engine (WebAssembly in a Web Worker) downloads from the seeder, the origin and the other tabs, and a
 // service worker streams the video to <video>. Browser-to-browser WebRTC needs an interface with a
 // default route (Chromium gathers no ICE candidate without one), so each test runs in a network
-// namespace of its own with a dummy interface and a default route through it: no packet leaves it.
+// namespace of its own with an interface and a default route through it: no packet leaves it.
 
 const (
 	// demoTabs, demoTabGap and demoPlaySeconds: the proof: 3 tabs opened 3 s apart, each plays
@@ -83,8 +83,9 @@ func swarmcastWithWasm(t *testing.T) string {
 	return wasmBinPath
 }
 
-// newDummyNetns creates a network namespace with loopback up and a dummy interface holding 10.9.0.1/24
-// and the default route, and deletes it when the test ends.
+// newDummyNetns creates a network namespace with loopback up and an interface holding 10.9.0.1/24 and the
+// default route (one end of a veth pair whose other end stays inside: this kernel has no dummy device
+// type), and deletes it when the test ends.
 func newDummyNetns(t *testing.T) string {
 	t.Helper()
 	requireTool(t, "ip")
@@ -106,9 +107,10 @@ func newDummyNetns(t *testing.T) string {
 	})
 	for _, args := range [][]string{
 		{"-n", ns, "link", "set", "lo", "up"},
-		{"-n", ns, "link", "add", "d0", "type", "dummy"},
+		{"-n", ns, "link", "add", "d0", "type", "veth", "peer", "name", "d1"},
 		{"-n", ns, "addr", "add", "10.9.0.1/24", "dev", "d0"},
 		{"-n", ns, "link", "set", "d0", "up"},
+		{"-n", ns, "link", "set", "d1", "up"},
 		{"-n", ns, "route", "add", "default", "dev", "d0"},
 	} {
 		ipCmd(args...)

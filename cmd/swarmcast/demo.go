@@ -79,6 +79,7 @@ func serveDemo(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	httpAddr := fs.String("http", "", "serve the site and the tracker on `ADDR` (default "+demoDefaultHTTP+", or any free port when that is taken)")
 	videoPath := fs.String("video", "", "serve this WebM or MP4 `FILE` instead of the sample")
 	noSeeder := fs.Bool("no-seeder", false, "no native seeder: the origin (web seed) is the only seed, as on a site's first viewers")
+	withoutWasm := fs.Bool("without-wasm", false, "run even if this binary has no browser engine (the watch page then cannot play; other pages, such as a benchmark's, can use the site)")
 	originRate := fs.String("origin-rate", "", "cap each origin response at `RATE` bytes per second (\"1MB\"), as a busy origin would be")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
@@ -87,7 +88,7 @@ func serveDemo(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("%w: --origin-rate: %v", errUsage, err)
 	}
-	if !web.Built() {
+	if !web.Built() && !*withoutWasm {
 		return errors.New(`the browser engine (swarmcast.wasm) is not built into this binary, and the watch page needs it.
 Build it and run the demo in one go:
     bash scripts/demo.sh
@@ -292,7 +293,13 @@ func (o *countingOrigin) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Timing-Allow-Origin", "*")
 	if r.Method == http.MethodOptions {
 		h.Set("Access-Control-Allow-Methods", "GET, HEAD")
-		h.Set("Access-Control-Allow-Headers", "Range")
+		// Whatever a page's fetch adds (Range; WebTorrent's web seed also
+		// sends Cache-Control): the origin holds nothing private.
+		allow := r.Header.Get("Access-Control-Request-Headers")
+		if allow == "" {
+			allow = "Range"
+		}
+		h.Set("Access-Control-Allow-Headers", allow)
 		h.Set("Access-Control-Max-Age", "600")
 		w.WriteHeader(http.StatusNoContent)
 		return

@@ -13,14 +13,23 @@
 //                    worker's stream URL and from the origin, and compare their SHA-256 in the page
 //   --wait-done      then wait for every tab's download to finish (default: report what is there)
 //   --contexts       one browser context per tab (separate viewers) instead of tabs of one browser
+//   --query K=V      add K=V to the watch page's query (repeatable; e.g. direct=0)
+//   --webtorrent PAGE  open PAGE (bench/flashcrowd/wt-watch.html: WebTorrent's browser bundle doing the
+//                    watch page's job, with the same swarmcastStats) instead, served from a server of
+//                    this script's own with webtorrent.min.js and sw.min.js from interop/node_modules,
+//                    on the same ?torrent= as URL
 //
 // Each tab's clock is its own page's (performance.now(), ms since its navigation began). Prints one
 // JSON line per tab as it finishes playing ({"event":"tab",...}) and a last one {"event":"result",
 // "ok":true|false,...}. Exit status: 0 when ok, 1 when a step failed, 2 on bad usage.
+import fs from 'node:fs'
+import http from 'node:http'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 
 const argv = process.argv.slice(2)
-const opt = { url: null, tabs: 3, gap: 3000, play: 8, seek: 0, ranges: 0, waitDone: false, contexts: false, timeout: 120, chromium: process.env.CHROMIUM || '/usr/bin/chromium' }
+const opt = { url: null, query: [], webtorrent: null, tabs: 3, gap: 3000, play: 8, seek: 0, ranges: 0, waitDone: false, contexts: false, timeout: 120, chromium: process.env.CHROMIUM || '/usr/bin/chromium' }
 for (let i = 0; i < argv.length; i++) {
   switch (argv[i]) {
     case '--tabs': opt.tabs = Number(argv[++i]); break
@@ -30,6 +39,8 @@ for (let i = 0; i < argv.length; i++) {
     case '--ranges': opt.ranges = Number(argv[++i]); break
     case '--wait-done': opt.waitDone = true; break
     case '--contexts': opt.contexts = true; break
+    case '--query': opt.query.push(argv[++i]); break
+    case '--webtorrent': opt.webtorrent = argv[++i]; break
     case '--timeout': opt.timeout = Number(argv[++i]); break
     case '--chromium': opt.chromium = argv[++i]; break
     default:
@@ -53,11 +64,16 @@ const deadline = started + opt.timeout * 1000
 const result = { event: 'result', ok: false, step: 'launch', tabs: [] }
 let browser = null
 let finished = false
+let liveTabs = []
 
 async function finish (err) {
   if (finished) return
   finished = true
-  if (err) result.error = String(err && err.stack ? err.stack : err)
+  if (err) {
+    result.error = String(err && err.stack ? err.stack : err)
+    // What each tab showed last, for the failure's story.
+    result.tabsAtFailure = liveTabs.filter(Boolean).map((t) => ({ i: t.i, openedAt: t.openedAt, last: t.last, error: t.error || null, console: t.console }))
+  }
   clearTimeout(killer)
   print(result)
   try { if (browser) await browser.close() } catch {}
@@ -80,6 +96,7 @@ async function watchTab (tab) {
       const st = window.swarmcastStats || {}
       return { now: performance.now(), t: v.currentTime, paused: v.paused, ended: v.ended, seeking: v.seeking, rs: v.readyState, duration: v.duration, stats: JSON.parse(JSON.stringify(st)) }
     })
+    tab.last = s
     if (s.stats.error && !tab.error) { tab.error = s.stats.error; note(`tab ${tab.i}: page error: ${s.stats.error}`) }
     if (s.stats.firstFrameMs != null) {
       if (firstT === null) { firstT = s.t; lastMove = s.now }
@@ -104,11 +121,11 @@ async function openTab (i) {
   const ctx = opt.contexts || !browser.__ctx ? await browser.newContext() : browser.__ctx
   if (!opt.contexts) browser.__ctx = ctx
   const page = await ctx.newPage()
-  const tab = { i, page, openedAt: Date.now() - started, console: [] }
+  const tab = { i, page, openedAt: Date.now() - started, console: [], last: null }
   page.on('console', (m) => { if (tab.console.length < 50) tab.console.push(`${m.type()}: ${m.text()}`) })
   page.on('pageerror', (e) => { if (tab.console.length < 50) tab.console.push(`pageerror: ${e.message}`) })
-  await page.goto(opt.url, { waitUntil: 'load' })
-  note(`tab ${i} loaded`)
+  await page.goto(opt.url, { waitUntil: 'commit' })
+  note(`tab ${i} navigating`)
   return tab
 }
 
@@ -159,7 +176,32 @@ async function rangeTest (tab) {
   }, opt.ranges)
 }
 
+// serveWebTorrentPage serves the WebTorrent watch page and WebTorrent's bundle and service worker on a
+// free loopback port, and returns the page's URL for the torrent of opt.url.
+async function serveWebTorrentPage () {
+  const dist = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'node_modules', 'webtorrent', 'dist')
+  const files = {
+    '/wt-watch.html': [opt.webtorrent, 'text/html; charset=utf-8'],
+    '/webtorrent.min.js': [path.join(dist, 'webtorrent.min.js'), 'text/javascript'],
+    '/sw.min.js': [path.join(dist, 'sw.min.js'), 'text/javascript']
+  }
+  for (const [f] of Object.values(files)) fs.accessSync(f)
+  const srv = http.createServer((req, res) => {
+    const f = files[new URL(req.url, 'http://x').pathname]
+    if (!f) { res.writeHead(404); res.end(); return }
+    res.writeHead(200, { 'Content-Type': f[1], 'Cache-Control': 'no-store' })
+    fs.createReadStream(f[0]).pipe(res)
+  })
+  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve))
+  srv.unref()
+  const torrent = new URL(opt.url).searchParams.get('torrent')
+  return `http://127.0.0.1:${srv.address().port}/wt-watch.html?torrent=${encodeURIComponent(torrent)}`
+}
+
 async function main () {
+  if (opt.webtorrent) opt.url = await serveWebTorrentPage()
+  if (opt.query.length) opt.url += (opt.url.includes('?') ? '&' : '?') + opt.query.join('&')
+  result.url = opt.url
   browser = await chromium.launch({
     executablePath: opt.chromium,
     headless: true,
@@ -176,16 +218,20 @@ async function main () {
   result.step = 'tabs'
   const tabs = []
   const watching = []
+  const t0 = Date.now()
   for (let i = 0; i < opt.tabs; i++) {
-    if (i > 0) await sleep(opt.gap)
-    const tab = await openTab(i)
-    tabs.push(tab)
-    watching.push(watchTab(tab).then(() => {
+    // Tabs open on schedule, i * gap after the first, whether or not the earlier ones have loaded.
+    watching.push((async () => {
+      await sleep(Math.max(0, t0 + i * opt.gap - Date.now()))
+      const tab = await openTab(i)
+      tabs[i] = tab
+      await watchTab(tab)
       const s = tab.stats
       print({ event: 'tab', i, openedAt: tab.openedAt, ...tab.played, stats: s })
       note(`tab ${i}: first frame ${s.firstFrameMs} ms, played ${tab.played.fromTime.toFixed(1)}→${tab.played.toTime.toFixed(1)} s, longest stall ${tab.played.longestNoProgressMs} ms, from peers ${s.bytesFromPeers}, from origin ${s.bytesFromOrigin}`)
-    }))
+    })())
   }
+  liveTabs = tabs
   await Promise.all(watching)
   if (opt.seek > 0) {
     result.step = 'seek'
