@@ -37,21 +37,21 @@ const (
 	// open over 6 s and each plays 8 s; three times that on a loaded machine.
 	demoDriverTimeout = 120 * time.Second
 
-	// wasmBuildTimeout bounds scripts/build-wasm.sh (a Go build for js/wasm and brotli at level 11).
-	wasmBuildTimeout = 5 * time.Minute
+	// demoWasmBuildTimeout bounds scripts/build-wasm.sh (a Go build for js/wasm and brotli at level 11).
+	demoWasmBuildTimeout = 5 * time.Minute
 )
 
 var (
-	wasmBuildOnce sync.Once
-	wasmBinPath   string
-	wasmBuildErr  error
+	demoWasmOnce sync.Once
+	demoWasmBin   string
+	demoWasmErr  error
 	watchURLRE    = regexp.MustCompile(`^(http://\S+/watch\.html\?torrent=\S+)$`)
 )
 
-// swarmcastWithWasm runs scripts/build-wasm.sh, then builds a swarmcast binary that embeds what it built
+// demoSwarmcastWithWasm runs scripts/build-wasm.sh, then builds a swarmcast binary that embeds what it built
 // (the shared binary of the other tests may have been built before). A checkout without the script has no
 // browser engine: that skips the test, or fails it when CI or SWARMCAST_INTEROP=1 is set.
-func swarmcastWithWasm(t *testing.T) string {
+func demoSwarmcastWithWasm(t *testing.T) string {
 	t.Helper()
 	root, err := moduleRoot()
 	if err != nil {
@@ -61,32 +61,32 @@ func swarmcastWithWasm(t *testing.T) string {
 	if _, err := os.Stat(script); err != nil {
 		missing(t, "scripts/build-wasm.sh (the browser engine's build)")
 	}
-	wasmBuildOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wasmBuildTimeout)
+	demoWasmOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), demoWasmBuildTimeout)
 		defer cancel()
 		cmd := exec.CommandContext(ctx, "bash", script)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			wasmBuildErr = fmt.Errorf("scripts/build-wasm.sh: %v\n%s", err, out)
+			demoWasmErr = fmt.Errorf("scripts/build-wasm.sh: %v\n%s", err, out)
 			return
 		}
 		dir, err := os.MkdirTemp("", "swarmcast-wasm-bin-")
 		if err != nil {
-			wasmBuildErr = err
+			demoWasmErr = err
 			return
 		}
-		wasmBinPath, wasmBuildErr = buildSwarmcast(dir)
+		demoWasmBin, demoWasmErr = buildSwarmcast(dir)
 	})
-	if wasmBuildErr != nil {
-		t.Fatalf("building the browser engine: %v", wasmBuildErr)
+	if demoWasmErr != nil {
+		t.Fatalf("building the browser engine: %v", demoWasmErr)
 	}
-	return wasmBinPath
+	return demoWasmBin
 }
 
-// newDummyNetns creates a network namespace with loopback up and an interface holding 10.9.0.1/24 and the
+// newDemoNetns creates a network namespace with loopback up and an interface holding 10.9.0.1/24 and the
 // default route (one end of a veth pair whose other end stays inside: this kernel has no dummy device
 // type), and deletes it when the test ends.
-func newDummyNetns(t *testing.T) string {
+func newDemoNetns(t *testing.T) string {
 	t.Helper()
 	requireTool(t, "ip")
 	if os.Geteuid() != 0 {
@@ -276,8 +276,8 @@ func checkTabsPlayed(t *testing.T, res *demoResult, tabs int) {
 // byte ranges its service worker answers are byte-exact against the origin's file.
 func TestDemoBrowser(t *testing.T) {
 	requireNodeModule(t, "playwright-core")
-	bin := swarmcastWithWasm(t)
-	ns := newDummyNetns(t)
+	bin := demoSwarmcastWithWasm(t)
+	ns := newDemoNetns(t)
 	res, origin := runDemoInBrowser(t, bin, ns, nil, []string{"--tabs", fmt.Sprint(demoTabs),
 		"--gap", fmt.Sprint(demoTabGap.Milliseconds()), "--play", fmt.Sprint(demoPlaySeconds),
 		"--seek", "0.8", "--ranges", "6", "--wait-done"})
@@ -309,8 +309,8 @@ func TestDemoBrowser(t *testing.T) {
 // and third tab can get most of their bytes only from the tabs before them.
 func TestDemoBrowserTabsServeEachOther(t *testing.T) {
 	requireNodeModule(t, "playwright-core")
-	bin := swarmcastWithWasm(t)
-	ns := newDummyNetns(t)
+	bin := demoSwarmcastWithWasm(t)
+	ns := newDemoNetns(t)
 	res, origin := runDemoInBrowser(t, bin, ns, []string{"--no-seeder"}, []string{"--tabs", fmt.Sprint(demoTabs),
 		"--gap", fmt.Sprint(demoTabGap.Milliseconds()), "--play", fmt.Sprint(demoPlaySeconds), "--wait-done"})
 	t.Logf("origin at the end: %v", origin)
