@@ -22,7 +22,7 @@
 #   ORIGIN_RATE=1MB      cap per origin response (bytes per second; 1MB = 10^6)
 #   VIDEO=               a WebM/MP4 to serve instead of the demo's 3.5 MB sample
 #   PLAY=2               seconds of video each tab must play before the run waits for the downloads
-#   DIRECT=1             0: the watch page does not start the first frames from the origin
+#   DIRECT=0             1: the watch page starts the first frames from the origin (?direct=1)
 #   RUNS=1               runs of each implementation
 #   IMPLS="swarmcast webtorrent"
 #   TIMEOUT=120          seconds for one run's tabs
@@ -44,7 +44,7 @@ GAP=${GAP:-200}
 ORIGIN_RATE=${ORIGIN_RATE:-1MB}
 VIDEO=${VIDEO:-}
 PLAY=${PLAY:-2}
-DIRECT=${DIRECT:-1}
+DIRECT=${DIRECT:-0}
 RUNS=${RUNS:-1}
 IMPLS=${IMPLS:-swarmcast webtorrent}
 TIMEOUT=${TIMEOUT:-120}
@@ -112,7 +112,7 @@ run_one() {
 	url=$(grep -Em1 '^http://.*/watch\.html\?torrent=' "$demo_log")
 	args=("$url" --tabs "$VIEWERS" --gap "$GAP" --play "$PLAY" --wait-done --contexts --timeout "$TIMEOUT")
 	[[ $impl == webtorrent ]] && args+=(--webtorrent "$here/flashcrowd/wt-watch.html")
-	[[ $DIRECT == 0 ]] && args+=(--query direct=0)
+	[[ $DIRECT == 1 ]] && args+=(--query direct=1)
 	note "$impl run $n: $VIEWERS viewers, $GAP ms apart, origin capped at $ORIGIN_RATE per response"
 	if ! (cd "$root/interop" && timeout $((TIMEOUT + 60)) node browser/demo.mjs "${args[@]}") \
 		>"$tmp/logs/$impl-$n.out" 2>"$tmp/logs/$impl-$n.driver.log"; then

@@ -13,7 +13,7 @@
 //                    worker's stream URL and from the origin, and compare their SHA-256 in the page
 //   --wait-done      then wait for every tab's download to finish (default: report what is there)
 //   --contexts       one browser context per tab (separate viewers) instead of tabs of one browser
-//   --query K=V      add K=V to the watch page's query (repeatable; e.g. direct=0)
+//   --query K=V      add K=V to the watch page's query (repeatable; e.g. direct=1)
 //   --webtorrent PAGE  open PAGE (bench/flashcrowd/wt-watch.html: WebTorrent's browser bundle doing the
 //                    watch page's job, with the same swarmcastStats) instead, served from a server of
 //                    this script's own with webtorrent.min.js and sw.min.js from interop/node_modules,

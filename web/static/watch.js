@@ -5,7 +5,10 @@
 //   watch.html?torrent=URL       a .torrent URL (or a magnet link)
 //     &tracker=ws://...          more WebSocket trackers (repeatable)
 //     &stun=stun:host:port       ICE servers (repeatable)
-//     &direct=0                  do not start the first frames from the origin
+//     &direct=1                  start the first frames from the origin (the web seed) while the
+//                                engine loads, then hand over at the same time. Off by default:
+//                                Chromium buffers a whole short video from a fast origin before the
+//                                hand-over (3 tabs of the demo cost the origin 3.8 copies).
 //     &muted=0                   start with sound (browsers may then refuse autoplay)
 //
 // window.swarmcastStats is kept current for tests and the curious; times are
@@ -21,6 +24,8 @@
     progress: 0, downloadSpeed: 0, uploadSpeed: 0, peers: 0, peersByKind: {},
   };
   const params = new URLSearchParams(location.search);
+  // controllerWaitMs bounds the wait for the service worker to take control on a first visit.
+  const controllerWaitMs = 10000;
   const source = params.get('torrent');
   const $ = (id) => document.getElementById(id);
   const video = $('video');
@@ -179,7 +184,7 @@
       want = largestVideo(desc.files);
       document.title = want.path.split('/').pop() + ' – swarmcast';
       $('title').textContent = want.path.split('/').pop();
-      if (params.get('direct') !== '0' && desc.webSeeds.length && stats.playingFrom === null) {
+      if (params.get('direct') === '1' && desc.webSeeds.length && stats.playingFrom === null) {
         playFrom(originURL(desc.webSeeds[0], want.path, desc.multi), 'origin');
       }
     }
@@ -205,9 +210,25 @@
     torrent.on('done', markDone);
     const file = torrent.files.find((f) => want && f.path === want.path) || largestVideo(torrent.files);
     $('title').textContent = file.name;
-    // 3. Hand the player over to the engine at the same time.
+    // 3. Hand the player to the engine's stream, which only the service worker answers: on a first
+    // visit it may not control the page yet (clients.claim is on its way).
+    const sw = navigator.serviceWorker;
+    if (sw && !sw.controller) {
+      status('Waiting for the service worker…');
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, controllerWaitMs);
+        sw.addEventListener('controllerchange', () => { clearTimeout(timer); resolve(); }, { once: true });
+      });
+    }
     stats.handoverMs = Math.round(performance.now());
-    playFrom(file.streamURL, 'engine');
+    if (sw && sw.controller) {
+      playFrom(file.streamURL, 'engine');
+    } else if (desc && desc.webSeeds.length) {
+      fail('streaming', new Error('the service worker does not control this page; playing from the origin (reload to stream from the swarm)'));
+      if (stats.playingFrom !== 'origin') playFrom(originURL(desc.webSeeds[0], file.path, desc.multi), 'origin');
+    } else {
+      throw new Error('the service worker does not control this page: reload it');
+    }
     video.addEventListener('error', () => {
       if (stats.playingFrom === 'engine' && desc && desc.webSeeds.length) {
         fail('playing from the engine', video.error && video.error.message ? video.error.message : 'media error ' + (video.error && video.error.code));
