@@ -158,7 +158,15 @@ type demoResult struct {
 	Step  string    `json:"step"`
 	Error string    `json:"error"`
 	Tabs  []demoTab `json:"tabs"`
-	Seek  *struct {
+	// TabsAtFailure is what each tab showed last when a step failed.
+	TabsAtFailure []struct {
+		I        int             `json:"i"`
+		OpenedAt float64         `json:"openedAt"`
+		Last     json.RawMessage `json:"last"`
+		Error    *string         `json:"error"`
+		Console  []string        `json:"console"`
+	} `json:"tabsAtFailure"`
+	Seek *struct {
 		Before struct {
 			PlayingFrom string  `json:"playingFrom"`
 			Progress    float64 `json:"progress"`
@@ -206,6 +214,9 @@ func runDemoInBrowser(t *testing.T, bin, ns string, demoArgs, driverArgs []strin
 	if !res.OK {
 		for _, tab := range res.Tabs {
 			t.Logf("tab %d console: %s", tab.I, strings.Join(tab.Console, "\n  "))
+		}
+		for _, tab := range res.TabsAtFailure {
+			t.Logf("tab %d, opened at %.1f s, showed last: %s\n  console: %s", tab.I, tab.OpenedAt/1000, tab.Last, strings.Join(tab.Console, "\n  "))
 		}
 		t.Fatalf("browser/demo.mjs failed at step %q: %s", res.Step, res.Error)
 	}

@@ -184,6 +184,7 @@
       want = largestVideo(desc.files);
       document.title = want.path.split('/').pop() + ' – swarmcast';
       $('title').textContent = want.path.split('/').pop();
+      if (desc.webSeeds.length) stats.originURL = originURL(desc.webSeeds[0], want.path, desc.multi);
       if (params.get('direct') === '1' && desc.webSeeds.length && stats.playingFrom === null) {
         playFrom(originURL(desc.webSeeds[0], want.path, desc.multi), 'origin');
       }
