@@ -43,9 +43,9 @@ const (
 
 var (
 	demoWasmOnce sync.Once
-	demoWasmBin   string
+	demoWasmBin  string
 	demoWasmErr  error
-	watchURLRE    = regexp.MustCompile(`^(http://\S+/watch\.html\?torrent=\S+)$`)
+	watchURLRE   = regexp.MustCompile(`^(http://\S+/watch\.html\?torrent=\S+)$`)
 )
 
 // demoSwarmcastWithWasm runs scripts/build-wasm.sh, then builds a swarmcast binary that embeds what it built
