@@ -33,6 +33,10 @@ const (
 	// demoSeekResume: after a seek to 80%, the video plays again within this.
 	demoSeekResume = time.Second
 
+	// demoSlowOrigin caps each origin response in the seek test: the sample (3.5 MB, 1.2 Mbit/s) then
+	// takes over 10 s to download, about twice its playing rate, so the seek lands in missing data.
+	demoSlowOrigin = "300KB"
+
 	// demoDriverTimeout bounds one run of browser/demo.mjs: Chromium starts in ~4 s here, the tabs
 	// open over 6 s and each plays 8 s; three times that on a loaded machine.
 	demoDriverTimeout = 120 * time.Second
@@ -299,15 +303,7 @@ func TestDemoBrowser(t *testing.T) {
 	} else {
 		t.Logf("seek to %.1f s (download %.0f%% before it, playing from %s): playing again after %.0f ms", s.Target, 100*s.Before.Progress, s.Before.PlayingFrom, *s.ResumeMs)
 	}
-	if r := res.Ranges; r == nil || len(r.Ranges) == 0 {
-		t.Error("no byte ranges checked")
-	} else {
-		for _, rg := range r.Ranges {
-			if rg.Status != http.StatusPartialContent || rg.Bytes != rg.Want || !rg.Same {
-				t.Errorf("service worker, %s: status %d, %d bytes (want %d), same as the origin's: %v", rg.Range, rg.Status, rg.Bytes, rg.Want, rg.Same)
-			}
-		}
-	}
+	checkRanges(t, res)
 	// Later tabs get most of their bytes from peers (the seeder and the tabs before them).
 	for _, tab := range res.Tabs[1:] {
 		if s := tab.Final; s.BytesFromPeers <= s.BytesFromOrigin {
@@ -334,5 +330,44 @@ func TestDemoBrowserTabsServeEachOther(t *testing.T) {
 	}
 	if up := res.Tabs[0].Final.Uploaded; up == 0 {
 		t.Error("the first tab uploaded nothing")
+	}
+}
+
+// TestDemoBrowserSeekWhileDownloading: <video> plays from the service worker's stream URL while the
+// download is under way, and a seek to 80% (into data not yet there) plays again within 1 s. The
+// origin is the only seed, at demoSlowOrigin per response, so the download lasts well past the seek.
+func TestDemoBrowserSeekWhileDownloading(t *testing.T) {
+	requireNodeModule(t, "playwright-core")
+	bin := demoSwarmcastWithWasm(t)
+	ns := newDemoNetns(t)
+	res, _ := runDemoInBrowser(t, bin, ns, []string{"--no-seeder", "--origin-rate", demoSlowOrigin},
+		[]string{"--tabs", "1", "--play", "2", "--seek", "0.8", "--ranges", "4"})
+	checkTabsPlayed(t, res, 1)
+	s := res.Seek
+	if s == nil {
+		t.Fatal("no seek reported")
+	}
+	if s.Before.PlayingFrom != "engine" || s.Before.Progress >= 0.8 {
+		t.Errorf("before the seek: playing from %q, %.0f%% downloaded: want the engine's stream, mid-download", s.Before.PlayingFrom, 100*s.Before.Progress)
+	}
+	if s.ResumeMs == nil || time.Duration(*s.ResumeMs)*time.Millisecond > demoSeekResume {
+		t.Errorf("seek to %.1f s: playing again after %v ms, want within %v", s.Target, s.ResumeMs, demoSeekResume)
+	} else {
+		t.Logf("seek to %.1f s with %.0f%% downloaded: playing again after %.0f ms", s.Target, 100*s.Before.Progress, *s.ResumeMs)
+	}
+	checkRanges(t, res)
+}
+
+// checkRanges: every byte range the service worker answered was a 206 of exactly the origin's bytes.
+func checkRanges(t *testing.T, res *demoResult) {
+	t.Helper()
+	if r := res.Ranges; r == nil || len(r.Ranges) == 0 {
+		t.Error("no byte ranges checked")
+		return
+	}
+	for _, rg := range res.Ranges.Ranges {
+		if rg.Status != http.StatusPartialContent || rg.Bytes != rg.Want || !rg.Same {
+			t.Errorf("service worker, %s: status %d, %d bytes (want %d), same as the origin's: %v", rg.Range, rg.Status, rg.Bytes, rg.Want, rg.Same)
+		}
 	}
 }
