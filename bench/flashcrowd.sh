@@ -64,7 +64,6 @@ if [[ -z ${FLASHCROWD_NETNS:-} ]]; then
 	((EUID == 0)) || die "run as root: the run needs a network namespace of its own (unshare -n)"
 	command -v node >/dev/null || die "node is missing"
 	command -v chromium >/dev/null || die "chromium is missing (bash scripts/install-test-deps.sh)"
-	command -v jq >/dev/null || die "jq is missing (apt install jq)"
 	[[ -f $root/interop/node_modules/playwright-core/package.json ]] ||
 		die "interop/node_modules/playwright-core is missing: run bash scripts/install-test-deps.sh"
 	if has webtorrent; then
@@ -140,14 +139,18 @@ printf '\nflash crowd: %d viewers %d ms apart, the origin the only seed, capped 
 printf '%-11s %-4s %10s %22s  %-40s %s\n' impl run "from peers" "origin sent (copies)" "done per viewer (s)" "first frame per viewer (ms)"
 for impl in $IMPLS; do
 	for n in $(seq "$RUNS"); do
-		j="$tmp/logs/$impl-$n.json" o="$tmp/logs/$impl-$n.origin"
-		peers=$(jq '[.tabs[].final.bytesFromPeers] | add' "$j")
-		orig=$(jq '[.tabs[].final.bytesFromOrigin] | add' "$j")
-		share=$(awk -v p="$peers" -v o="$orig" 'BEGIN { printf "%.0f%%", (p + o) ? 100 * p / (p + o) : 0 }')
-		sent=$(jq '.originBytes' "$o")
-		copies=$(jq '.originBytes / .videoLength' "$o")
-		done_s=$(jq -r '[.tabs[].final.doneMs | if . == null then "-" else (. / 100 | round / 10 | tostring) end] | join(" ")' "$j")
-		ff=$(jq -r '[.tabs[].final.firstFrameMs | if . == null then "-" else (round | tostring) end] | join(" ")' "$j")
-		printf '%-11s %-4s %10s %22s  %-40s %s\n' "$impl" "$n" "$share" "$(human "$sent") ($(printf '%.2f' "$copies"))" "$done_s" "$ff"
+		# shellcheck disable=SC2016 # the JavaScript's own template strings
+		node -e '
+			const fs = require("fs")
+			const [impl, n, json, origin] = process.argv.slice(1)
+			const r = JSON.parse(fs.readFileSync(json, "utf8")), o = JSON.parse(fs.readFileSync(origin, "utf8"))
+			const tabs = r.tabs.map((t) => t.final)
+			const peers = tabs.reduce((a, s) => a + s.bytesFromPeers, 0), orig = tabs.reduce((a, s) => a + s.bytesFromOrigin, 0)
+			const share = peers + orig ? Math.round(100 * peers / (peers + orig)) + "%" : "-"
+			const sent = (o.originBytes / 1048576).toFixed(1) + " MiB (" + (o.originBytes / o.videoLength).toFixed(2) + ")"
+			const done = tabs.map((s) => s.doneMs == null ? "-" : (s.doneMs / 1000).toFixed(1)).join(" ")
+			const ff = tabs.map((s) => s.firstFrameMs == null ? "-" : String(Math.round(s.firstFrameMs))).join(" ")
+			console.log(`${impl.padEnd(11)} ${n.padEnd(4)} ${share.padStart(10)} ${sent.padStart(22)}  ${done.padEnd(40)} ${ff}`)
+		' "$impl" "$n" "$tmp/logs/$impl-$n.json" "$tmp/logs/$impl-$n.origin"
 	done
 done
