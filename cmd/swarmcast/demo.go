@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -180,8 +181,8 @@ func startDemo(opt demoOptions) (_ *demoSite, err error) {
 	}
 	site := "http://" + siteLn.Addr().String()
 	d.trackerURL = "ws://" + siteLn.Addr().String()
-	d.originURL = "http://" + originLn.Addr().String() + "/" + opt.videoName
-	d.torrentURL = site + "/" + opt.videoName + ".torrent"
+	d.originURL = "http://" + originLn.Addr().String() + "/" + url.PathEscape(opt.videoName)
+	d.torrentURL = site + "/" + url.PathEscape(opt.videoName+".torrent")
 	d.watchURL = site + "/watch.html?torrent=" + d.torrentURL
 
 	seedDir := filepath.Join(opt.dir, "origin")
@@ -212,11 +213,16 @@ func startDemo(opt demoOptions) (_ *demoSite, err error) {
 	closers = append(closers, originSrv.Close)
 
 	mux := http.NewServeMux()
-	mux.Handle("/", web.Handler())
+	pages := web.Handler()
+	mux.Handle("/", pages)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, d.watchURL, http.StatusFound)
 	})
-	mux.HandleFunc("GET /"+opt.videoName+".torrent", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("GET /{torrent}", func(w http.ResponseWriter, r *http.Request) {
+		if r.PathValue("torrent") != opt.videoName+".torrent" {
+			pages.ServeHTTP(w, r)
+			return
+		}
 		w.Header().Set("Content-Type", "application/x-bittorrent")
 		w.Header().Set("Access-Control-Allow-Origin", "*")
 		w.Header().Set("Cache-Control", "no-cache")

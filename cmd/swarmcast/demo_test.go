@@ -232,3 +232,29 @@ func TestDemoCommandPrintsOneURL(t *testing.T) {
 		t.Fatal("the demo did not stop")
 	}
 }
+
+// TestDemoOtherVideo: --video with a name that needs escaping in a URL.
+func TestDemoOtherVideo(t *testing.T) {
+	video := bytes.Repeat([]byte("not really a video "), 50000)
+	d := startTestDemo(t, demoOptions{video: video, videoName: "my clip.webm", noSeeder: true})
+	if !strings.Contains(d.torrentURL, "/my%20clip.webm.torrent") || !strings.HasSuffix(d.originURL, "/my%20clip.webm") {
+		t.Fatalf("torrent %s, origin %s", d.torrentURL, d.originURL)
+	}
+	resp, b := httpDo(t, "GET", d.torrentURL)
+	if resp.StatusCode != 200 {
+		t.Fatalf("torrent: %d", resp.StatusCode)
+	}
+	mi, err := metainfo.Load(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ws := mi.WebSeeds(); len(ws) != 1 || ws[0] != d.originURL {
+		t.Errorf("web seeds %v", ws)
+	}
+	if resp, b := httpDo(t, "GET", d.originURL, "Range", "bytes=10-19"); resp.StatusCode != http.StatusPartialContent || !bytes.Equal(b, video[10:20]) {
+		t.Errorf("origin: %d %q", resp.StatusCode, b)
+	}
+	if resp, _ := httpDo(t, "GET", strings.Replace(d.watchURL, "?", "x?", 1)); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown page: %d", resp.StatusCode)
+	}
+}
