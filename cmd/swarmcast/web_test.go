@@ -6,12 +6,15 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/swarmcast/swarmcast/storage"
+	"github.com/swarmcast/swarmcast/torrent"
 	"github.com/swarmcast/swarmcast/web"
 )
 
@@ -92,5 +95,32 @@ func TestWebUsage(t *testing.T) {
 	}
 	if code, _, errs := runCLI(t, "web", "export"); code != 2 {
 		t.Errorf("no folder: exit %d %q", code, errs)
+	}
+}
+
+// TestStreamServesWatchPage: the streaming server (stream, and the daemon
+// through the same mux) serves the browser client and the watch page too.
+func TestStreamServesWatchPage(t *testing.T) {
+	c := torrent.NewClient(torrent.Config{Storage: storage.NewFile(t.TempDir())})
+	defer c.Close()
+	srv := httptest.NewServer(newWebMux(c))
+	defer srv.Close()
+	for path, want := range map[string]int{"/watch.html": 200, "/player.html": 200, "/sw.js": 200} {
+		if path == "/sw.js" {
+			if _, err := os.Stat("../../web/client/sw.js"); err != nil {
+				want = http.StatusServiceUnavailable
+			}
+		}
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+		if path == "/sw.js" && want == 200 && resp.Header.Get("Service-Worker-Allowed") != "/" {
+			t.Error("sw.js without Service-Worker-Allowed")
+		}
 	}
 }
