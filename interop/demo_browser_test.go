@@ -76,8 +76,9 @@ func demoSwarmcastWithWasm(t *testing.T) string {
 			demoWasmErr = fmt.Errorf("scripts/build-wasm.sh: %v\n%s", err, out)
 			return
 		}
-		dir, err := os.MkdirTemp("", "swarmcast-wasm-bin-")
-		if err != nil {
+		// Under the run's own folder, removed when the tests end.
+		dir := filepath.Join(binDir, "with-wasm")
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			demoWasmErr = err
 			return
 		}
