@@ -196,6 +196,12 @@ type Config struct {
 	StatsAllow []netip.Prefix
 	StatsToken string
 
+	// Site, when set, answers the GET and HEAD requests for paths the
+	// tracker does not serve itself (swarmcast serves its browser client
+	// there). WebSocket upgrades never reach it: they are the tracker's on
+	// every path.
+	Site http.Handler
+
 	// Logger receives debug logs of refused requests; nil means no logging.
 	Logger *slog.Logger
 }
@@ -368,6 +374,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/metrics":
 		s.serveMetrics(w, r)
 	default:
+		if s.cfg.Site != nil {
+			s.cfg.Site.ServeHTTP(w, r)
+			return
+		}
 		http.Error(w, "404 Not Found", http.StatusNotFound)
 	}
 }

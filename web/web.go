@@ -1,11 +1,12 @@
-// Package web holds the pages swarmcast serves, embedded in the binary: the
-// player page with its live statistics panel.
+// Package web holds what swarmcast's HTTP servers serve, embedded in the
+// binary: the browser client (the engine as WebAssembly, its loader, worker
+// and service worker), the watch page that plays a torrent in the browser,
+// and the player page of the streaming server.
 package web
 
 import (
 	"embed"
 	"io/fs"
-	"net/http"
 )
 
 //go:embed static
@@ -19,6 +20,3 @@ func FS() fs.FS {
 	}
 	return sub
 }
-
-// Handler serves the embedded assets.
-func Handler() http.Handler { return http.FileServerFS(FS()) }

@@ -103,10 +103,3 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
-
-func TestDemoRuns(t *testing.T) {
-	code, out, errs := runCLI(t, "demo")
-	if code != 0 || !strings.Contains(out, "every file matches the original") || !strings.Contains(out, "206 Partial Content") {
-		t.Fatalf("demo exit %d: %s %s", code, out, errs)
-	}
-}

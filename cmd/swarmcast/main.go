@@ -32,7 +32,8 @@ func commands() []command {
 		{"pause", "pause ID|INFOHASH|all... [--rpc URL]                          stop torrents of a running daemon", runPause},
 		{"resume", "resume ID|INFOHASH|all... [--rpc URL]                         start them again", runResume},
 		{"rm", "rm ID|INFOHASH|all... [--delete-data] [--rpc URL]             remove torrents from a running daemon", runRm},
-		{"demo", "demo [--keep] [--serve]                                       a swarm on loopback: create, seed, download, stream", runDemo},
+		{"web", "web export DIR                                                write the browser client's files for a site's own web server", runWeb},
+		{"demo", "demo [--http ADDR]                                            a video site on loopback: tracker, origin, seeder, watch page; prints one URL", runDemo},
 		{"version", "version                                                       print the version", runVersion},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/trackerserver"
+	"github.com/swarmcast/swarmcast/web"
 )
 
 // trackerShutdownTimeout bounds the goodbye to WebSocket peers on exit;
@@ -61,6 +62,7 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		MaxPeersPerIP:      *maxPerIP,
 		TrustIPParam:       *trustIP,
 		TrustProxy:         *trustProxy,
+		Site:               web.ClientHandler(), // the browser client and /watch.html beside the tracker
 	}
 	for _, a := range statsAllow {
 		p, err := parsePrefixOrAddr(a)
