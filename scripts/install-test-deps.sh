@@ -18,6 +18,7 @@ APT_PACKAGES=(
 	util-linux       # unshare: the full-disk and local-discovery tests make namespaces of their own
 	rtorrent         # rTorrent 0.9.8 (on its own libTorrent, not libtorrent-rasterbar), driven over XML-RPC/SCGI by interop/node/rt.py
 	ctorrent         # a client with no extension protocol (no magnets, cannot dial): interop/engine_ctorrent_test.go
+	nats-server      # the messaging server a tracker cluster runs over (trackerserver/cluster_*_test.go)
 )
 
 # NPM_FLAGS: no install scripts (some dependencies run pnpm-only or download steps), no audit, no funding
