@@ -273,7 +273,7 @@ type Server struct {
 	// membership and routing; both are set by JoinCluster before serving.
 	inst    uint64
 	cluster *cluster
-	udp   udpSecret
+	udp     udpSecret
 
 	conns connRegistry
 	ids   idRegistry

@@ -341,7 +341,7 @@ type announceParams struct {
 	conn     *wsConn // the announcing socket, when it is on this instance
 	ref      connRef // the announcing socket, cluster-wide
 	now      int64   // server clock
-	ttl      int64 // how long the entry lives without another announce
+	ttl      int64   // how long the entry lives without another announce
 	// source is the address the request came from (not the "ip"
 	// parameter), for the per-source limits on new torrents; invalid for
 	// none.

@@ -105,8 +105,8 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 
 // udpHandler answers packets for one reading goroutine, with its own buffers.
 type udpHandler struct {
-	s     *Server
-	mac   hash.Hash
+	s      *Server
+	mac    hash.Hash
 	out    []byte
 	picks  []pickedPeer
 	hashes [][20]byte
