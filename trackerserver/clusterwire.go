@@ -223,7 +223,7 @@ func decodeAnnounceRequest(b []byte, a *wireAnnounce) error {
 		r.id(&a.toPeerID)
 	}
 	switch {
-	case r.bad, len(r.b) != 0,
+	case r.bad, len(r.b) != 0, flags&^(flagMayInsert|flagToPeer) != 0,
 		a.kind >= numKinds, a.proto >= numProtos, a.event >= eventInvalid, a.left > leftSome,
 		a.otherKind < -1, a.otherKind >= int(numKinds), a.numWant > maxWirePicks, a.ttl <= 0,
 		a.kind == kindWS && a.ref.id == 0, a.kind != kindWS && !a.addr.IsValid():
@@ -309,7 +309,7 @@ func decodeAnnounceReply(b []byte, dst []pickedPeer) (announceResult, error) {
 			r.bad = true
 		}
 	}
-	if r.bad || len(r.b) != 0 || res.complete < 0 || res.incomplete < 0 {
+	if r.bad || len(r.b) != 0 || flags&^(flagExists|flagInserted|flagAnswerFound) != 0 {
 		return res, errClusterMessage
 	}
 	res.exists = flags&flagExists != 0
