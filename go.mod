@@ -23,6 +23,9 @@ require (
 
 require (
 	github.com/anacrolix/torrent v1.48.1-0.20230103142631-c20f73d53e9f
+	// NATS: the messaging a tracker cluster runs over (trackerserver's
+	// JoinCluster takes a nats.go connection; `tracker --nats-embedded` runs
+	// the server in the process). See docs/ARCHITECTURE.md.
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pion/interceptor v0.1.51
