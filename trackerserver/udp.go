@@ -65,6 +65,11 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 	u := s.newUDPHandler()
 	buf := make([]byte, udpMaxPacket)
 	fast, _ := pc.(udpPacketConn)
+	var workers *udpWorkers
+	if s.cluster != nil {
+		workers = s.startUDPWorkers(pc)
+		defer workers.stop()
+	}
 	for {
 		var n int
 		var from netip.AddrPort
@@ -90,6 +95,10 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 				continue
 			}
 			return err
+		}
+		if workers != nil {
+			workers.submit(buf[:n], from)
+			continue
 		}
 		out := u.handle(buf[:n], from)
 		if len(out) == 0 {
