@@ -389,25 +389,49 @@ func decodeRemoveRequest(b []byte) (ih, id [20]byte, c connRef, err error) {
 	return ih, id, c, nil
 }
 
-// wireRoute is a message for a socket on the receiving instance.
+// wireRoute is a message for sockets on the receiving instance: an answer
+// for one, or the offers of one announce for one or more.
 type wireRoute struct {
-	op      uint8
-	target  uint64 // the socket's number there
-	from    connRef
-	ih      [20]byte // offers: what the answer will be checked against
-	fromID  [20]byte
-	offerID []byte // raw, as the offer carried it
-	payload []byte // the JSON to send, as built by the sending instance
+	op     uint8
+	target uint64 // answers: the socket's number there
+	from   connRef
+	ih     [20]byte // offers: what the answers will be checked against
+	fromID [20]byte
+	offers []routeOffer
+	// payload is an answer's JSON to send, as built by the sending instance.
+	payload []byte
 }
 
-func appendOfferRoute(b []byte, target uint64, from connRef, ih, fromID *[20]byte, offerID, payload []byte) []byte {
+// routeOffer is one offer of a batch; its slices alias the message.
+type routeOffer struct {
+	target  uint64
+	offerID []byte // raw, as the offer carried it
+	payload []byte
+}
+
+// maxBatchOffers bounds the offers of one message: an announce relays at
+// most MaxOffers (10 by default).
+const maxBatchOffers = 255
+
+// appendOffersHeader starts a batch of the offers of one announce for one
+// instance; appendOfferItem adds one, and counts it in the header.
+func appendOffersHeader(b []byte, from connRef, ih, fromID *[20]byte) []byte {
 	b = append(b, wireVersion, opOffer)
-	b = binary.BigEndian.AppendUint64(b, target)
 	b = appendRef(b, from)
 	b = append(b, ih[:]...)
 	b = append(b, fromID[:]...)
+	return append(b, 0) // the count
+}
+
+// offersCountAt is where appendOffersHeader puts the count.
+const offersCountAt = 2 + 16 + 20 + 20
+
+func appendOfferItem(b []byte, target uint64, offerID, payload []byte) []byte {
+	b[offersCountAt]++
+	b = binary.BigEndian.AppendUint64(b, target)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(offerID)))
 	b = append(b, offerID...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(payload)))
 	return append(b, payload...)
 }
 
@@ -417,33 +441,50 @@ func appendAnswerRoute(b []byte, target uint64, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-// decodeRoute decodes a message for a socket; offerID and payload alias b.
+// decodeRoute decodes a message for sockets, appending offers to
+// m.offers; offer IDs and payloads alias b.
 func decodeRoute(b []byte, m *wireRoute) error {
 	r := wireReader{b: b}
 	if r.u8() != wireVersion {
 		return errClusterMessage
 	}
 	m.op = r.u8()
-	m.target = r.u64()
 	switch m.op {
 	case opOffer:
 		m.from = r.ref()
 		r.id(&m.ih)
 		r.id(&m.fromID)
-		n := int(r.u16())
-		if n == 0 || n > maxRawOfferID {
+		n := int(r.u8())
+		if n == 0 || m.from.id == 0 {
 			r.bad = true
 		}
-		m.offerID = r.take(n)
-		if m.from.id == 0 {
+		for i := 0; i < n && !r.bad; i++ {
+			var o routeOffer
+			o.target = r.u64()
+			idLen := int(r.u16())
+			if idLen == 0 || idLen > maxRawOfferID {
+				r.bad = true
+			}
+			o.offerID = r.take(idLen)
+			o.payload = r.take(int(r.u32()))
+			if o.target == 0 || len(o.payload) == 0 {
+				r.bad = true
+			}
+			m.offers = append(m.offers, o)
+		}
+		if len(r.b) != 0 {
 			r.bad = true
 		}
 	case opAnswer:
+		m.target = r.u64()
+		m.payload = r.b
+		if m.target == 0 || len(m.payload) == 0 {
+			r.bad = true
+		}
 	default:
 		r.bad = true
 	}
-	m.payload = r.b
-	if r.bad || m.target == 0 || len(m.payload) == 0 {
+	if r.bad {
 		return errClusterMessage
 	}
 	return nil

@@ -26,7 +26,8 @@ func wireSeeds(tb testing.TB) [][]byte {
 		appendAnnounceRequest(nil, &httpP),
 		appendScrapeRequest(nil, protoUDP, [][20]byte{ih, id}),
 		appendRemoveRequest(nil, &ih, &id, connRef{3, 4}),
-		appendOfferRoute(nil, 12, connRef{3, 4}, &ih, &id, []byte(`"abc"`), []byte(`{"action":"announce"}`)),
+		appendOfferItem(appendOfferItem(appendOffersHeader(nil, connRef{3, 4}, &ih, &id), 12, []byte(`"abc"`),
+			[]byte(`{"action":"announce"}`)), 13, []byte(`"abd"`), []byte(`{"action":"announce"}`)),
 		appendAnswerRoute(nil, 12, []byte(`{"action":"announce"}`)),
 		appendHeartbeat(nil, opHeartbeat, 99),
 	}
@@ -41,7 +42,7 @@ func TestClusterWireRoundTrip(t *testing.T) {
 			t.Fatalf("seed %d: %v", i, err)
 		}
 		for n := range len(b) {
-			if b[1] == opOffer || b[1] == opAnswer {
+			if b[1] == opAnswer {
 				if n >= len(b)-len(`{"action":"announce"}`)+1 {
 					continue // a shorter payload is still a payload
 				}
@@ -141,7 +142,10 @@ func FuzzClusterWire(f *testing.F) {
 		if decodeRoute(b, &r) == nil {
 			var got []byte
 			if r.op == opOffer {
-				got = appendOfferRoute(nil, r.target, r.from, &r.ih, &r.fromID, r.offerID, r.payload)
+				got = appendOffersHeader(nil, r.from, &r.ih, &r.fromID)
+				for _, o := range r.offers {
+					got = appendOfferItem(got, o.target, o.offerID, o.payload)
+				}
 			} else {
 				got = appendAnswerRoute(nil, r.target, r.payload)
 			}

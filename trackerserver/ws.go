@@ -72,6 +72,7 @@ type wsConn struct {
 	msg         wsMessage
 	picks       []pickedPeer
 	counts      []scrapeCounts
+	batches     []offerBatch // offers for other instances, while an announce is handled
 	tokens      float64
 	tokensAt    int64
 
@@ -394,6 +395,9 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 			s.ctr.offersRelayed.Add(1)
 		}
 	}
+	if len(c.batches) > 0 {
+		c.batches = s.cluster.flushOffers(c.batches)
+	}
 	clear(res.picked) // keep no other socket alive from here
 	if m.answer != nil {
 		c.relayAnswer(m, res, from)
@@ -445,6 +449,26 @@ func (c *wsConn) relayAnswer(m *wsMessage, res announceResult, from []byte) {
 	}
 }
 
+// batchOffer adds an offer for a socket of another instance to that
+// instance's batch, sent when the announce's offers are all made.
+func (c *wsConn) batchOffer(to connRef, m *wsMessage, offerID []byte, out *outMsg) {
+	i := 0
+	for i < len(c.batches) && c.batches[i].inst != to.inst {
+		i++
+	}
+	if i == len(c.batches) {
+		if i < cap(c.batches) {
+			c.batches = c.batches[:i+1]
+		} else {
+			c.batches = append(c.batches, offerBatch{})
+		}
+		c.batches[i].inst = to.inst
+		c.batches[i].b = appendOffersHeader(c.batches[i].b[:0], c.ref(), &m.infoHash, &m.peerID)
+	}
+	c.batches[i].b = appendOfferItem(c.batches[i].b, to.id, offerID, out.b)
+	putOut(out)
+}
+
 // ref is the socket's name across a cluster.
 func (c *wsConn) ref() connRef { return connRef{inst: c.s.inst, id: c.regID} }
 
@@ -461,7 +485,8 @@ func (c *wsConn) relayOffer(t pickedPeer, out *outMsg, m *wsMessage, offerID []b
 	case t.conn != nil:
 		return t.conn.sendOffer(out, c.ref(), s.offerKey(&m.infoHash, &m.peerID, offerID))
 	case t.ref.inst != s.inst && s.cluster != nil:
-		return s.cluster.routeOffer(t.ref, c.ref(), &m.infoHash, &m.peerID, offerID, out)
+		c.batchOffer(t.ref, m, offerID, out)
+		return true
 	}
 	putOut(out)
 	s.ctr.dropped.Add(1)

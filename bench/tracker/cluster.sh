@@ -31,6 +31,7 @@ RATE=${RATE:-500}
 DURATION=${DURATION:-10s}
 SETUPS=${SETUPS:-plain 1 2 3}
 SWARMCAST_BIN=${SWARMCAST_BIN:-}
+KEEP_LOGS=${KEEP_LOGS:-}
 for v in CLIENTS TORRENTS OFFERS RATE; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
 done
