@@ -339,6 +339,11 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		c.sendFailure(actionAnnounce, errInvalidEvent.Error(), &m.infoHash)
 		return
 	}
+	if m.answer != nil && len(m.offers) == 0 && s.cluster != nil && c.memberships[m.infoHash]&(1<<idx) != 0 &&
+		!s.ownsLocally(&m.infoHash) {
+		c.answerDirect(m, idx)
+		return
+	}
 	p := announceParams{
 		infoHash:  &m.infoHash,
 		peerID:    &m.peerID,
@@ -445,6 +450,48 @@ func (c *wsConn) relayAnswer(m *wsMessage, res announceResult, from []byte) {
 		s.ctr.dropped.Add(1)
 	}
 	if ok {
+		s.ctr.answersRelayed.Add(1)
+	}
+}
+
+// answerDirect relays an answer without asking the swarm's owner, which is
+// on another instance: the owner has accepted this socket into the swarm
+// under this peer_id (memberships), and this socket's record of the offer
+// names the offering socket, so the round trip would tell nothing new. (The
+// answer's own peer entry is refreshed by its next announce.) An answer
+// from a peer_id the owner has not accepted here goes the long way, where
+// the owner's binding refuses a spoofer.
+func (c *wsConn) answerDirect(m *wsMessage, idx int) {
+	s := c.s
+	to, ok := c.takeOfferKey(s.offerKey(&m.infoHash, &m.toPeerID, m.offerID))
+	if !ok {
+		s.ctr.answersRefused.Add(1)
+		c.sendFailure(actionAnnounce, "no offer with that `offer_id` from that peer", &m.infoHash)
+		return
+	}
+	out := getOut()
+	out.b = append(out.b, `{"action":"announce","answer":`...)
+	out.b = append(out.b, m.answer...)
+	out.b = append(out.b, `,"offer_id":`...)
+	out.b = append(out.b, m.offerID...)
+	out.b = append(out.b, `,"peer_id":`...)
+	out.b = append(out.b, c.ids[idx].json...)
+	out.b = append(out.b, `,"info_hash":`...)
+	out.b = appendBinaryString(out.b, m.infoHash[:])
+	out.b = append(out.b, '}')
+	var sent bool
+	switch {
+	case to.inst == s.inst:
+		if tc := s.conns.get(to.id); tc != nil {
+			sent = tc.send(out)
+		} else {
+			putOut(out)
+			s.ctr.dropped.Add(1)
+		}
+	default:
+		sent = s.cluster.routeAnswer(to, out)
+	}
+	if sent {
 		s.ctr.answersRelayed.Add(1)
 	}
 }
@@ -643,6 +690,21 @@ func (c *wsConn) takeOffer(from connRef, key uint64) bool {
 		}
 	}
 	return false
+}
+
+// takeOfferKey is takeOffer by key alone (the key covers the offering peer
+// ID): it returns the socket that sent the offer, and forgets the offer.
+func (c *wsConn) takeOfferKey(key uint64) (connRef, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.offers {
+		if r := &c.offers[i]; r.from.id != 0 && r.key == key {
+			from := r.from
+			*r = offerRecord{}
+			return from, true
+		}
+	}
+	return connRef{}, false
 }
 
 // writeLoop writes queued messages until the reader is gone, or says
