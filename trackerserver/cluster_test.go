@@ -2,6 +2,8 @@ package trackerserver
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"net/netip"
 	"slices"
 	"strings"
@@ -61,6 +63,19 @@ func TestClusterHTTPUDP(t *testing.T) {
 			}
 			if hs[metainfo.Hash(ih)] != (tracker.ScrapeResult{Incomplete: 4}) {
 				t.Fatalf("owner %d: HTTP scrape: %v", k, hs)
+			}
+		}
+		// /metrics shows the cluster's figures too.
+		resp, err := http.Get(in[0].httpURL("/metrics"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{"swarmcast_tracker_cluster_instances 3", "swarmcast_tracker_cluster_forward_seconds_count",
+			`swarmcast_tracker_cluster_requests_total{direction="in",result="ok"}`} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %q", want)
 			}
 		}
 		// Each instance holds only the swarm it owns, and forwarded the rest.
