@@ -281,3 +281,43 @@ func escapeBin(b []byte) []byte {
 	}
 	return out
 }
+
+// TestClusterGarbage: whatever arrives on an instance's subjects that is not
+// a well-formed message is counted and dropped; the instance keeps serving.
+func TestClusterGarbage(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startCluster(t, n.url(), 2, Config{})
+	nc := connectNATS(t, n.url())
+	req, ws := in[1].cluster.subjectsOf(in[1].inst)
+	junk := [][]byte{nil, {0}, {wireVersion}, {wireVersion, opAnnounce, 1, 2, 3}, {wireVersion, 99},
+		{wireVersion, opOffer, 0, 0}, {wireVersion, opAnswer, 0, 0, 0, 0, 0, 0, 0, 0, '{', '}'},
+		appendAnswerRoute(nil, 12345, []byte(`{}`))} // a socket that is not there
+	for _, b := range junk {
+		for _, subj := range []string{req, ws, in[1].cluster.hbSubj} {
+			if err := nc.Publish(subj, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A request that cannot be decoded gets a failure, not silence.
+	m, err := nc.Request(req, []byte{wireVersion, opAnnounce, 1}, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeAnnounceReply(m.Data, nil); err != errClusterMessage {
+		t.Fatalf("reply to a malformed request: %v", err)
+	}
+	waitFor(t, "the junk to be counted", func() bool {
+		st := in[1].Stats().Cluster
+		return st.BadMessages >= uint64(len(junk)*3-3) && st.RouteDropped >= 1
+	})
+	ih := ownedBy(t, in, in[1], 9)
+	if _, err := httpClient(t, in[0].httpURL("/announce")).Announce(testCtx(t), req0(ih)); err != nil {
+		t.Fatalf("announce after the junk: %v", err)
+	}
+	if got := len(in[0].cluster.instances()); got != 2 {
+		t.Fatalf("instance 0 sees %d instances after junk heartbeats", got)
+	}
+}
+
+func req0(ih [20]byte) tracker.AnnounceRequest { return req(ih, 1, 7201) }
