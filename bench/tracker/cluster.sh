@@ -14,6 +14,10 @@
 # Environment (all optional):
 #   CLIENTS=1000 TORRENTS=10 OFFERS=5 RATE=500 DURATION=10s
 #   SETUPS="plain 1 2 3"    which setups to run
+#   RATES=        capacity mode: ascending announce rates to try, e.g. "500 1000 2000 4000"; each setup's
+#                 capacity is the highest rate it sustains (every announce sent, at least 95% of the rate,
+#                 median offer-relay latency at most P50_MS), as bench/tracker/tracker.sh measures it
+#   P50_MS=20
 #   SWARMCAST_BIN=          use this swarmcast binary instead of building one from the work tree
 set -euo pipefail
 
@@ -30,6 +34,8 @@ OFFERS=${OFFERS:-5}
 RATE=${RATE:-500}
 DURATION=${DURATION:-10s}
 SETUPS=${SETUPS:-plain 1 2 3}
+RATES=${RATES:-}
+P50_MS=${P50_MS:-20}
 SWARMCAST_BIN=${SWARMCAST_BIN:-}
 KEEP_LOGS=${KEEP_LOGS:-}
 for v in CLIENTS TORRENTS OFFERS RATE; do
@@ -60,9 +66,9 @@ cpu_of() {
 	awk -v t="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); print ($12 + $13) / t}' "/proc/$1/stat"
 }
 
-# run_setup SETUP: prints "SETUP<TAB>loadgen TSV<TAB>nats-server CPU s".
+# run_setup SETUP [RATE]: prints "SETUP<TAB>loadgen TSV<TAB>nats-server CPU s".
 run_setup() {
-	local setup=$1 n pids=() urls=() natspid="" port natsport i log
+	local setup=$1 rate=${2:-$RATE} n pids=() urls=() natspid="" port natsport i log
 	if [[ $setup == plain ]]; then
 		n=1
 	else
@@ -92,7 +98,7 @@ run_setup() {
 	local ncpu0=0 ncpu1=0 out
 	[[ -z $natspid ]] || ncpu0=$(cpu_of "$natspid")
 	out=$("$loadgen" -url "$(IFS=,; echo "${urls[*]}")" -pid "$(IFS=,; echo "${pids[*]}")" -clients "$CLIENTS" \
-		-torrents "$TORRENTS" -offers "$OFFERS" -rate "$RATE" -duration "$DURATION" -tsv) || {
+		-torrents "$TORRENTS" -offers "$OFFERS" -rate "$rate" -duration "$DURATION" -tsv) || {
 		for ((i = 0; i < n; i++)); do show_log "$tmp/tracker-$setup-$i.log" 10; done
 		die "load generator failed on setup $setup"
 	}
@@ -100,6 +106,25 @@ run_setup() {
 	for p in "${pids[@]}"; do stop "$p"; done
 	printf '%s\t%s\t%s\n' "$setup" "$out" "$(awk -v a="$ncpu0" -v b="$ncpu1" 'BEGIN {print b - a}')"
 }
+
+if [[ -n $RATES ]]; then
+	note "capacity: CLIENTS=$CLIENTS TORRENTS=$TORRENTS OFFERS=$OFFERS RATES=$RATES DURATION=$DURATION P50_MS=$P50_MS"
+	echo "| instances | announces/s sustained (median relay ≤ $P50_MS ms) | CPU µs/announce there | relay p50 ms there |"
+	echo "|---|---|---|---|"
+	for s in $SETUPS; do
+		best=0 bestcpu=- bestp50=-
+		for r in $RATES; do
+			line=$(run_setup "$s" "$r") || break
+			IFS=$'\t' read -r _ cpu _ announces _ _ _ _ p50 _ _ _ _ _ <<<"$line"
+			secs=${DURATION%s}
+			ok=$(awk -v a="$announces" -v r="$r" -v s="$secs" -v p="$p50" -v m="$P50_MS" 'BEGIN {print (a >= 0.95 * r * s && p <= m) ? 1 : 0}')
+			((ok)) || break
+			best=$r bestcpu=$cpu bestp50=$p50
+		done
+		echo "| $s | $best | $bestcpu | $bestp50 |"
+	done
+	exit 0
+fi
 
 note "CLIENTS=$CLIENTS TORRENTS=$TORRENTS OFFERS=$OFFERS RATE=$RATE/s DURATION=$DURATION, on $(nproc) cores"
 echo "| instances | CPU µs/announce (all processes) | of which nats-server | vs plain | user µs | system µs | announces | relay p50 ms | relay p99 ms |"
