@@ -54,7 +54,9 @@ const (
 type ClusterConfig struct {
 	// Conn is the NATS connection; required. The caller owns it (and
 	// should let it reconnect forever: nats.MaxReconnects(-1)); Shutdown
-	// stops using it but does not close it.
+	// stops using it but does not close it. JoinCluster sets its error,
+	// disconnect and reconnect handlers (to count slow consumers and to be
+	// known again at once after a reconnect).
 	Conn *nats.Conn
 	// Subject prefixes every subject; zero means DefaultClusterSubject.
 	// Instances with the same prefix on the same NATS form one cluster.
