@@ -2,7 +2,7 @@
 # cluster.sh: swarmcast's WebSocket tracker as 1, 2 and 3 instances joined over NATS (the nats-server
 # program from apt), against one plain instance, side by side in one run, on 127.0.0.1. The load generator
 # (bench/tracker/loadgen) spreads CLIENTS WebSocket clients over the instances (client i on instance
-# i mod N), on TORRENTS torrents, and drives RATE announces per second with OFFERS offers each, answering
+# (i / TORRENTS) mod N, so that every torrent has clients on every instance), on TORRENTS torrents, and drives RATE announces per second with OFFERS offers each, answering
 # every offer it is relayed: with N instances, most swarms are owned by another instance than a given
 # client's, so most announces are forwarded and most offers and answers are routed across.
 #

@@ -222,7 +222,11 @@ func run(urls []string, pids []int, nClients, nTorrents, nOffers, rate int, dura
 			defer func() { <-sem; dwg.Done() }()
 			dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
 			defer dcancel()
-			c, _, err := websocket.Dial(dctx, urls[i%len(urls)], nil)
+			// Client i is in torrent i mod nTorrents; (i / nTorrents) mod len(urls)
+			// spreads every torrent's clients over every URL (i mod len(urls) put a
+			// torrent's clients all on one instance whenever len(urls) divided
+			// nTorrents, and nothing crossed between instances).
+			c, _, err := websocket.Dial(dctx, urls[(i/nTorrents)%len(urls)], nil)
 			if err != nil {
 				dialErr.Store(err)
 				return
