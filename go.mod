@@ -11,6 +11,11 @@ require (
 	github.com/anacrolix/dht/v2 v2.23.0
 	github.com/anacrolix/log v0.15.2 // the DHT library's logger, adapted to slog
 	github.com/coder/websocket v1.8.15
+	// NATS: the messaging a tracker cluster runs over (trackerserver's
+	// JoinCluster takes a nats.go connection; `tracker --nats-embedded` runs
+	// the server in the process). See docs/ARCHITECTURE.md.
+	github.com/nats-io/nats-server/v2 v2.15.2
+	github.com/nats-io/nats.go v1.55.0
 	github.com/pion/datachannel v1.6.3
 	github.com/pion/ice/v4 v4.4.8
 	github.com/pion/logging v0.2.4
@@ -23,11 +28,6 @@ require (
 
 require (
 	github.com/anacrolix/torrent v1.48.1-0.20230103142631-c20f73d53e9f
-	// NATS: the messaging a tracker cluster runs over (trackerserver's
-	// JoinCluster takes a nats.go connection; `tracker --nats-embedded` runs
-	// the server in the process). See docs/ARCHITECTURE.md.
-	github.com/nats-io/nats-server/v2 v2.15.2
-	github.com/nats-io/nats.go v1.55.0
 	github.com/pion/interceptor v0.1.51
 )
 
