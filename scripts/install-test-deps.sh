@@ -20,6 +20,7 @@ APT_PACKAGES=(
 	ctorrent         # a client with no extension protocol (no magnets, cannot dial): interop/engine_ctorrent_test.go
 	qbittorrent-nox  # qBittorrent 4.5 without its GUI, driven by its Web API: interop/mse_test.go (encryption required)
 	transmission-daemon # the reference for Transmission RPC answers (interop/transmission_rpc_test.go) and bench/daemon-load.sh
+	nats-server      # the messaging server a tracker cluster runs over (trackerserver/cluster_*_test.go)
 )
 
 # NPM_FLAGS: no install scripts (some dependencies run pnpm-only or download steps), no audit, no funding

@@ -105,6 +105,22 @@
 // 18-byte peers, each of their own family only. A scrape answers up to 74
 // torrents.
 //
+// # A cluster over NATS
+//
+// Server.JoinCluster makes the server one instance of a tracker that runs
+// as several processes behind any load balancer, joined over NATS: each
+// swarm is owned by one live instance (rendezvous hashing of the info hash
+// over the instances that heartbeat on the cluster's subject), announces
+// and scrapes for a swarm owned elsewhere are forwarded to its owner, and
+// offers and answers go to the instance that holds the target socket, on
+// that instance's own subject, as the JSON that was built for the socket
+// (SDP never parsed). A socket is named cluster-wide by (instance, socket
+// number); the owner binds a swarm's peer IDs to those names, so the
+// anti-spoofing rules above hold across instances. An instance that dies
+// loses its sockets only; its swarms move to the next instance in each
+// swarm's ranking and refill as peers announce. docs/ARCHITECTURE.md
+// ("Tracker cluster") has the design and its measured cost.
+//
 // # Performance
 //
 // The store is split into 256 shards by info hash, each with its own lock

@@ -35,7 +35,16 @@ func (ts *testServer) wsURL(path string) string   { return "ws://" + ts.addr + p
 // until the test ends, then shuts it down and checks that Serve returned.
 func startServer(t testing.TB, cfg Config, udp bool) *testServer {
 	t.Helper()
+	return startServerWith(t, cfg, udp, nil)
+}
+
+// startServerWith is startServer, calling setup (if not nil) before serving.
+func startServerWith(t testing.TB, cfg Config, udp bool, setup func(*Server)) *testServer {
+	t.Helper()
 	s := New(cfg)
+	if setup != nil {
+		setup(s)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -277,6 +277,7 @@ type httpScratch struct {
 	peers4 []byte
 	peers6 []byte
 	hashes [][20]byte
+	counts []scrapeCounts
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(httpScratch) }}
@@ -331,7 +332,7 @@ func (s *Server) serveAnnounce(w http.ResponseWriter, r *http.Request) {
 		otherKind: int(other),
 		mayInsert: true,
 	}
-	res, err := s.store.announce(&p, sc.picks[:0])
+	res, err := s.announce(&p, sc.picks[:0])
 	sc.picks = res.picked
 	if err != nil {
 		s.httpFailure(w, sc, err.Error())
@@ -452,9 +453,10 @@ func (s *Server) serveScrape(w http.ResponseWriter, r *http.Request) {
 	// Dictionary keys must be sorted, and unique.
 	slices.SortFunc(hashes, func(a, b [20]byte) int { return bytes.Compare(a[:], b[:]) })
 	hashes = slices.Compact(hashes)
+	sc.counts = s.scrape(hashes, protoHTTP, sc.counts[:0])
 	b := append(sc.body[:0], "d5:filesd"...)
 	for i := range hashes {
-		c := s.store.scrape(&hashes[i], protoHTTP)
+		c := sc.counts[i]
 		b = append(b, "20:"...)
 		b = append(b, hashes[i][:]...)
 		b = append(b, "d8:completei"...)

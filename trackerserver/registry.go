@@ -9,7 +9,7 @@ import (
 type connRegistry struct {
 	shards [16]struct {
 		mu sync.Mutex
-		m  map[*wsConn]struct{}
+		m  map[uint64]*wsConn // by regID
 	}
 	next  atomic.Uint64
 	count atomic.Int64 // sockets open or being upgraded, kept by serveWebSocket
@@ -17,27 +17,38 @@ type connRegistry struct {
 
 func (r *connRegistry) init() {
 	for i := range r.shards {
-		r.shards[i].m = make(map[*wsConn]struct{})
+		r.shards[i].m = make(map[uint64]*wsConn)
 	}
 }
 
-func (r *connRegistry) shardOf(c *wsConn) int {
-	return int(c.regID % uint64(len(r.shards)))
+func (r *connRegistry) shardOf(id uint64) int {
+	return int(id % uint64(len(r.shards)))
 }
 
+// newID numbers a socket: its regID, never zero (see connRef).
+func (r *connRegistry) newID() uint64 { return r.next.Add(1) }
+
 func (r *connRegistry) add(c *wsConn) {
-	c.regID = r.next.Add(1)
-	sh := &r.shards[r.shardOf(c)]
+	sh := &r.shards[r.shardOf(c.regID)]
 	sh.mu.Lock()
-	sh.m[c] = struct{}{}
+	sh.m[c.regID] = c
 	sh.mu.Unlock()
 }
 
 func (r *connRegistry) remove(c *wsConn) {
-	sh := &r.shards[r.shardOf(c)]
+	sh := &r.shards[r.shardOf(c.regID)]
 	sh.mu.Lock()
-	delete(sh.m, c)
+	delete(sh.m, c.regID)
 	sh.mu.Unlock()
+}
+
+// get returns the open socket numbered id, or nil.
+func (r *connRegistry) get(id uint64) *wsConn {
+	sh := &r.shards[r.shardOf(id)]
+	sh.mu.Lock()
+	c := sh.m[id]
+	sh.mu.Unlock()
+	return c
 }
 
 // each calls f for every socket, holding one shard's lock at a time.
@@ -45,7 +56,7 @@ func (r *connRegistry) each(f func(*wsConn)) {
 	for i := range r.shards {
 		sh := &r.shards[i]
 		sh.mu.Lock()
-		for c := range sh.m {
+		for _, c := range sh.m {
 			f(c)
 		}
 		sh.mu.Unlock()

@@ -275,7 +275,11 @@ type Server struct {
 	store *store
 	epoch time.Time
 	seed  maphash.Seed // keys offer records
-	udp   udpSecret
+	// inst is this instance's ID in a cluster (0 alone), cluster its
+	// membership and routing; both are set by JoinCluster before serving.
+	inst    uint64
+	cluster *cluster
+	udp     udpSecret
 
 	conns connRegistry
 	ids   idRegistry

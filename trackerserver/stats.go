@@ -90,6 +90,9 @@ type Stats struct {
 	// the per-source token buckets.
 	EmptyTorrentsDropped uint64 `json:"emptyTorrentsDropped"`
 	NewTorrentsLimited   uint64 `json:"newTorrentsLimited"`
+	// Cluster is this instance's figures of its cluster; absent for a
+	// tracker that is not one (see ClusterStats).
+	Cluster *ClusterStats `json:"cluster,omitempty"`
 }
 
 func byProto(v [numProtos]int64) ByProtocol {
@@ -141,6 +144,7 @@ func (s *Server) Stats() Stats {
 	}
 	st.Leechers = st.Peers - st.Seeders
 	st.AnnouncesPerSecond = s.rate.rates(s.now(), sum.announces)
+	st.Cluster = s.clusterStats(sum.swarms)
 	return st
 }
 
@@ -323,6 +327,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		descUDPDropped, descEvicted, descPerIPFull, descEmptyDrop, descSrcLimited} {
 		ch <- d
 	}
+	describeCluster(ch)
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
@@ -372,4 +377,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descPerIPFull, st.PeersPerIPRefused)
 	counter(descEmptyDrop, st.EmptyTorrentsDropped)
 	counter(descSrcLimited, st.NewTorrentsLimited)
+	(*Server)(c).collectCluster(ch, st.Cluster)
 }

@@ -47,7 +47,16 @@ type peer struct {
 	key     uint32         // the BEP 7 "key" of HTTP and UDP peers; 0 if none
 	expires int64          // server clock, nanoseconds
 	addr    netip.AddrPort // HTTP and UDP peers
-	conn    *wsConn        // WebSocket peers
+	conn    *wsConn        // WebSocket peers on this instance; nil for others
+	ref     connRef        // WebSocket peers: the socket, cluster-wide; zero for HTTP and UDP
+}
+
+// connRef names a WebSocket across a cluster: the instance that holds it
+// and the socket's number there. A single tracker's instance is 0. Socket
+// numbers start at 1, so the zero connRef is no socket.
+type connRef struct {
+	inst uint64
+	id   uint64
 }
 
 // setKey is what a peer is indexed by in its set: a WebSocket peer by its
@@ -56,7 +65,7 @@ type peer struct {
 // let one ip:port fill a swarm with copies of itself by announcing many IDs,
 // and counted a client that restarts with a new ID twice.
 func (p *peer) setKey() [20]byte {
-	if p.conn != nil {
+	if p.ref.id != 0 {
 		return p.id
 	}
 	return addrKey(p.addr)
@@ -191,7 +200,7 @@ func (ps *peerSet) pick(dst []pickedPeer, n int, skip int32) []pickedPeer {
 	for range size {
 		if int32(j) != skip {
 			p := &ps.list[j]
-			dst = append(dst, pickedPeer{id: p.id, addr: p.addr, conn: p.conn})
+			dst = append(dst, pickedPeer{id: p.id, addr: p.addr, conn: p.conn, ref: p.ref})
 			if n--; n == 0 {
 				break
 			}
@@ -207,7 +216,8 @@ func (ps *peerSet) pick(dst []pickedPeer, n int, skip int32) []pickedPeer {
 type pickedPeer struct {
 	id   [20]byte
 	addr netip.AddrPort
-	conn *wsConn
+	conn *wsConn // nil when the socket is on another instance
+	ref  connRef
 }
 
 // swarm is the state of one torrent.
@@ -328,9 +338,10 @@ type announceParams struct {
 	left     leftState
 	addr     netip.AddrPort
 	key      uint32
-	conn     *wsConn
-	now      int64 // server clock
-	ttl      int64 // how long the entry lives without another announce
+	conn     *wsConn // the announcing socket, when it is on this instance
+	ref      connRef // the announcing socket, cluster-wide
+	now      int64   // server clock
+	ttl      int64   // how long the entry lives without another announce
 	// source is the address the request came from (not the "ip"
 	// parameter), for the per-source limits on new torrents; invalid for
 	// none.
@@ -350,11 +361,13 @@ type announceParams struct {
 
 // announceResult is what the store answers.
 type announceResult struct {
-	sw                   *swarm // nil when the swarm does not exist (a stop for an unknown torrent)
+	sw                   *swarm // the local store's swarm; nil when forwarded or when it does not exist
+	exists               bool   // false when the swarm does not exist (a stop for an unknown torrent)
+	ihJSON               []byte // the info hash as a JSON binary string, when exists
 	complete, incomplete int
 	inserted             bool         // the peer joined the swarm
 	picked               []pickedPeer // dst, with the picks appended
-	answerTo             *wsConn      // toPeerID's connection, nil if not in the swarm
+	answerTo             pickedPeer   // toPeerID's socket; a zero ref if not in the swarm
 }
 
 // Store errors, sent as failure reasons.
@@ -386,7 +399,7 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 		sh.stats.swarms++
 		st.swarms.Add(1)
 	}
-	res.sw = sw
+	res.sw, res.exists, res.ihJSON = sw, true, sw.ihJSON
 	set := &sw.sets[p.kind]
 	key := *p.peerID
 	if p.kind != kindWS {
@@ -396,7 +409,7 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 	if found {
 		old := &set.list[self]
 		switch {
-		case p.kind == kindWS && old.conn != p.conn:
+		case p.kind == kindWS && old.ref != p.ref:
 			return res, errPeerIDInUse
 		case p.kind != kindWS && p.source.IsValid() && p.addr.Addr() != p.source && old.id != *p.peerID &&
 			(p.key == 0 || p.key != old.key):
@@ -458,7 +471,7 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 		if !st.roomForPeer(sh, sw, p) {
 			break // the peer gets peers but is not handed out itself
 		}
-		np := peer{id: *p.peerID, proto: p.proto, key: p.key, expires: p.now + p.ttl, addr: p.addr, conn: p.conn}
+		np := peer{id: *p.peerID, proto: p.proto, key: p.key, expires: p.now + p.ttl, addr: p.addr, conn: p.conn, ref: p.ref}
 		if p.left == leftZero {
 			// "completed" counts a download only when the peer says it has
 			// everything: a completed with bytes left is a confused client.
@@ -480,7 +493,8 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 	}
 	if p.toPeerID != nil {
 		if i, ok := sw.sets[kindWS].lookup(p.toPeerID); ok {
-			res.answerTo = sw.sets[kindWS].list[i].conn
+			t := &sw.sets[kindWS].list[i]
+			res.answerTo = pickedPeer{id: t.id, conn: t.conn, ref: t.ref}
 		}
 	}
 	res.complete = sw.seeders
@@ -641,26 +655,56 @@ func (st *store) removeAt(sh *shard, sw *swarm, kind setKind, i int32) {
 	}
 }
 
-// removeConn removes the WebSocket peer id of conn c from sw, if it is there.
-func (st *store) removeConn(sw *swarm, id *[20]byte, c *wsConn, now int64) {
-	sh := st.shardFor(&sw.infoHash)
+// removeConn removes the WebSocket peer id of socket c from the swarm of
+// ih, if it is there.
+func (st *store) removeConn(ih *[20]byte, id *[20]byte, c connRef, now int64) {
+	sh := st.shardFor(ih)
 	sh.mu.Lock()
-	if i, ok := sw.sets[kindWS].lookup(id); ok && sw.sets[kindWS].list[i].conn == c {
-		st.removeAt(sh, sw, kindWS, i)
-		if sw.size() == 0 {
-			sw.emptySince = now
+	if sw := sh.swarms[*ih]; sw != nil {
+		if i, ok := sw.sets[kindWS].lookup(id); ok && sw.sets[kindWS].list[i].ref == c {
+			st.removeAt(sh, sw, kindWS, i)
+			if sw.size() == 0 {
+				sw.emptySince = now
+			}
 		}
 	}
 	sh.mu.Unlock()
 }
 
-// hasConn reports whether conn c is still a peer of sw under id.
-func (st *store) hasConn(sw *swarm, id *[20]byte, c *wsConn) bool {
-	sh := st.shardFor(&sw.infoHash)
+// hasConn reports whether socket c is still a peer of the swarm of ih under id.
+func (st *store) hasConn(ih *[20]byte, id *[20]byte, c connRef) bool {
+	sh := st.shardFor(ih)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	sw := sh.swarms[*ih]
+	if sw == nil {
+		return false
+	}
 	i, ok := sw.sets[kindWS].lookup(id)
-	return ok && sw.sets[kindWS].list[i].conn == c
+	return ok && sw.sets[kindWS].list[i].ref == c
+}
+
+// removeInstance removes every WebSocket peer whose socket is on instance
+// inst (a cluster instance that died), one shard lock at a time.
+func (st *store) removeInstance(inst uint64, now int64) (peers int) {
+	for s := range st.shards {
+		sh := &st.shards[s]
+		sh.mu.Lock()
+		for _, sw := range sh.swarms {
+			list := sw.sets[kindWS].list
+			for i := len(list) - 1; i >= 0; i-- {
+				if sw.sets[kindWS].list[i].ref.inst == inst {
+					st.removeAt(sh, sw, kindWS, int32(i))
+					peers++
+					if sw.size() == 0 {
+						sw.emptySince = now
+					}
+				}
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return peers
 }
 
 // scrapeCounts are one torrent's counts.

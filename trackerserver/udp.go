@@ -65,6 +65,11 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 	u := s.newUDPHandler()
 	buf := make([]byte, udpMaxPacket)
 	fast, _ := pc.(udpPacketConn)
+	var workers *udpWorkers
+	if s.cluster != nil {
+		workers = s.startUDPWorkers(pc)
+		defer workers.stop()
+	}
 	for {
 		var n int
 		var from netip.AddrPort
@@ -91,6 +96,10 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 			}
 			return err
 		}
+		if workers != nil {
+			workers.submit(buf[:n], from)
+			continue
+		}
 		out := u.handle(buf[:n], from)
 		if len(out) == 0 {
 			continue
@@ -105,10 +114,12 @@ func (s *Server) ServeUDP(pc net.PacketConn) error {
 
 // udpHandler answers packets for one reading goroutine, with its own buffers.
 type udpHandler struct {
-	s     *Server
-	mac   hash.Hash
-	out   []byte
-	picks []pickedPeer
+	s      *Server
+	mac    hash.Hash
+	out    []byte
+	picks  []pickedPeer
+	hashes [][20]byte
+	counts []scrapeCounts
 }
 
 func (s *Server) newUDPHandler() *udpHandler {
@@ -304,7 +315,7 @@ func (u *udpHandler) announce(pkt []byte, from netip.AddrPort, txid uint32) []by
 		otherKind: -1, // BEP 15: one address family per answer
 		mayInsert: true,
 	}
-	res, err := s.store.announce(&p, u.picks[:0])
+	res, err := s.announce(&p, u.picks[:0])
 	u.picks = res.picked
 	if err != nil {
 		return u.failure(txid, err.Error())
@@ -334,11 +345,15 @@ func (u *udpHandler) scrape(pkt []byte, txid uint32) []byte {
 	if n == 0 {
 		return u.failure(txid, "scrape without info hashes")
 	}
+	u.hashes = u.hashes[:0]
+	for i := range n {
+		u.hashes = append(u.hashes, [20]byte(pkt[udpHeaderSize+20*i:]))
+	}
+	u.counts = u.s.scrape(u.hashes, protoUDP, u.counts[:0])
 	out := binary.BigEndian.AppendUint32(u.out[:0], udpActionScrape)
 	out = binary.BigEndian.AppendUint32(out, txid)
 	for i := range n {
-		ih := [20]byte(pkt[udpHeaderSize+20*i:])
-		c := u.s.store.scrape(&ih, protoUDP)
+		c := u.counts[i]
 		out = binary.BigEndian.AppendUint32(out, uint32(c.complete))
 		out = binary.BigEndian.AppendUint32(out, uint32(min(c.downloaded, 1<<32-1)))
 		out = binary.BigEndian.AppendUint32(out, uint32(c.incomplete))

@@ -28,10 +28,11 @@ type boundID struct {
 	json []byte
 }
 
-// offerRecord remembers that the socket was sent an offer by conn from,
-// identified by a keyed hash of info hash and offer_id.
+// offerRecord remembers that the socket was sent an offer by socket from
+// (on this instance or another), identified by a keyed hash of info hash,
+// sender and offer_id.
 type offerRecord struct {
-	from *wsConn
+	from connRef
 	key  uint64
 }
 
@@ -63,13 +64,15 @@ type wsConn struct {
 	netConn net.Conn        // what ws runs on
 	remote  netip.AddrPort
 	source  netip.Addr // the client's address for per-source limits (X-Forwarded-For with TrustProxy)
-	regID   uint64     // for the registry's sharding
+	regID   uint64     // the socket's number: the registry's key and connRef.id
 
 	// Owned by the reader goroutine.
 	ids         []boundID
-	memberships map[*swarm]uint8 // swarms joined, with a bit per index in ids
+	memberships map[[20]byte]uint8 // swarms joined, by info hash, with a bit per index in ids
 	msg         wsMessage
 	picks       []pickedPeer
+	counts      []scrapeCounts
+	batches     []offerBatch // offers for other instances, while an announce is handled
 	tokens      float64
 	tokensAt    int64
 
@@ -102,6 +105,7 @@ func (s *Server) newConn(ws *websocket.Conn, remote netip.AddrPort) *wsConn {
 		s:           s,
 		ws:          ws,
 		remote:      remote,
+		regID:       s.conns.newID(),
 		connectedAt: now,
 		tokens:      float64(s.cfg.MessageBurst),
 		tokensAt:    now,
@@ -335,6 +339,11 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		c.sendFailure(actionAnnounce, errInvalidEvent.Error(), &m.infoHash)
 		return
 	}
+	if m.answer != nil && len(m.offers) == 0 && s.cluster != nil && c.memberships[m.infoHash]&(1<<idx) != 0 &&
+		!s.ownsLocally(&m.infoHash) {
+		c.answerDirect(m, idx)
+		return
+	}
 	p := announceParams{
 		infoHash:  &m.infoHash,
 		peerID:    &m.peerID,
@@ -343,6 +352,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		event:     m.event,
 		left:      m.left,
 		conn:      c,
+		ref:       c.ref(),
 		now:       now,
 		ttl:       s.ttlWS,
 		source:    c.source,
@@ -353,25 +363,25 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 	if m.answer != nil {
 		p.toPeerID = &m.toPeerID
 	}
-	res, err := s.store.announce(&p, c.picks[:0])
+	res, err := s.announce(&p, c.picks[:0])
 	if err != nil {
 		c.sendFailure(actionAnnounce, err.Error(), &m.infoHash)
 		return
 	}
 	if res.inserted {
 		if c.memberships == nil {
-			c.memberships = make(map[*swarm]uint8)
+			c.memberships = make(map[[20]byte]uint8)
 		}
-		c.memberships[res.sw] |= 1 << idx
+		c.memberships[m.infoHash] |= 1 << idx
 	}
-	if res.sw == nil {
+	if !res.exists {
 		// A stop for a torrent the tracker does not know.
 		c.sendAnnounceReply(&m.infoHash, nil, 0, 0)
 		return
 	}
 	// bittorrent-tracker sends no reply to an answer.
 	if m.answer == nil {
-		c.sendAnnounceReply(&m.infoHash, res.sw.ihJSON, res.complete, res.incomplete)
+		c.sendAnnounceReply(&m.infoHash, res.ihJSON, res.complete, res.incomplete)
 	}
 	from := c.ids[idx].json
 	for i, t := range res.picked {
@@ -384,11 +394,14 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		out.b = append(out.b, `,"peer_id":`...)
 		out.b = append(out.b, from...)
 		out.b = append(out.b, `,"info_hash":`...)
-		out.b = append(out.b, res.sw.ihJSON...)
+		out.b = append(out.b, res.ihJSON...)
 		out.b = append(out.b, '}')
-		if t.conn.sendOffer(out, c, s.offerKey(&m.infoHash, &m.peerID, o.offerID)) {
+		if c.relayOffer(t, out, m, o.offerID) {
 			s.ctr.offersRelayed.Add(1)
 		}
+	}
+	if len(c.batches) > 0 {
+		c.batches = s.cluster.flushOffers(c.batches)
 	}
 	clear(res.picked) // keep no other socket alive from here
 	if m.answer != nil {
@@ -403,12 +416,12 @@ func (c *wsConn) relayAnswer(m *wsMessage, res announceResult, from []byte) {
 	// to may be this very socket: WebTorrent clients of one page or process
 	// share their tracker socket, each with its own peer ID.
 	to := res.answerTo
-	if to == nil {
+	if to.ref.id == 0 {
 		s.ctr.answersRefused.Add(1)
 		c.sendFailure(actionAnnounce, "no peer with that `to_peer_id` in this swarm", &m.infoHash)
 		return
 	}
-	if !c.takeOffer(to, s.offerKey(&m.infoHash, &m.toPeerID, m.offerID)) {
+	if !c.takeOffer(to.ref, s.offerKey(&m.infoHash, &m.toPeerID, m.offerID)) {
 		s.ctr.answersRefused.Add(1)
 		c.sendFailure(actionAnnounce, "no offer with that `offer_id` from that peer", &m.infoHash)
 		return
@@ -421,11 +434,110 @@ func (c *wsConn) relayAnswer(m *wsMessage, res announceResult, from []byte) {
 	out.b = append(out.b, `,"peer_id":`...)
 	out.b = append(out.b, from...)
 	out.b = append(out.b, `,"info_hash":`...)
-	out.b = append(out.b, res.sw.ihJSON...)
+	out.b = append(out.b, res.ihJSON...)
 	out.b = append(out.b, '}')
-	if to.send(out) {
+	if to.conn == nil && to.ref.inst == s.inst {
+		to.conn = s.conns.get(to.ref.id)
+	}
+	var ok bool
+	switch {
+	case to.conn != nil:
+		ok = to.conn.send(out)
+	case to.ref.inst != s.inst && s.cluster != nil:
+		ok = s.cluster.routeAnswer(to.ref, out)
+	default:
+		putOut(out)
+		s.ctr.dropped.Add(1)
+	}
+	if ok {
 		s.ctr.answersRelayed.Add(1)
 	}
+}
+
+// answerDirect relays an answer without asking the swarm's owner, which is
+// on another instance: the owner has accepted this socket into the swarm
+// under this peer_id (memberships), and this socket's record of the offer
+// names the offering socket, so the round trip would tell nothing new. (The
+// answer's own peer entry is refreshed by its next announce.) An answer
+// from a peer_id the owner has not accepted here goes the long way, where
+// the owner's binding refuses a spoofer.
+func (c *wsConn) answerDirect(m *wsMessage, idx int) {
+	s := c.s
+	to, ok := c.takeOfferKey(s.offerKey(&m.infoHash, &m.toPeerID, m.offerID))
+	if !ok {
+		s.ctr.answersRefused.Add(1)
+		c.sendFailure(actionAnnounce, "no offer with that `offer_id` from that peer", &m.infoHash)
+		return
+	}
+	out := getOut()
+	out.b = append(out.b, `{"action":"announce","answer":`...)
+	out.b = append(out.b, m.answer...)
+	out.b = append(out.b, `,"offer_id":`...)
+	out.b = append(out.b, m.offerID...)
+	out.b = append(out.b, `,"peer_id":`...)
+	out.b = append(out.b, c.ids[idx].json...)
+	out.b = append(out.b, `,"info_hash":`...)
+	out.b = appendBinaryString(out.b, m.infoHash[:])
+	out.b = append(out.b, '}')
+	var sent bool
+	switch {
+	case to.inst == s.inst:
+		if tc := s.conns.get(to.id); tc != nil {
+			sent = tc.send(out)
+		} else {
+			putOut(out)
+			s.ctr.dropped.Add(1)
+		}
+	default:
+		sent = s.cluster.routeAnswer(to, out)
+	}
+	if sent {
+		s.ctr.answersRelayed.Add(1)
+	}
+}
+
+// batchOffer adds an offer for a socket of another instance to that
+// instance's batch, sent when the announce's offers are all made.
+func (c *wsConn) batchOffer(to connRef, m *wsMessage, offerID []byte, out *outMsg) {
+	i := 0
+	for i < len(c.batches) && c.batches[i].inst != to.inst {
+		i++
+	}
+	if i == len(c.batches) {
+		if i < cap(c.batches) {
+			c.batches = c.batches[:i+1]
+		} else {
+			c.batches = append(c.batches, offerBatch{})
+		}
+		c.batches[i].inst = to.inst
+		c.batches[i].b = appendOffersHeader(c.batches[i].b[:0], c.ref(), &m.infoHash, &m.peerID)
+	}
+	c.batches[i].b = appendOfferItem(c.batches[i].b, to.id, offerID, out.b)
+	putOut(out)
+}
+
+// ref is the socket's name across a cluster.
+func (c *wsConn) ref() connRef { return connRef{inst: c.s.inst, id: c.regID} }
+
+// relayOffer sends the offer out, built from m's offer with raw offer_id
+// offerID, to the picked peer t: straight to its socket when it is on this
+// instance, else through the cluster to the instance that holds it, which
+// remembers the offer for the answer as this one would.
+func (c *wsConn) relayOffer(t pickedPeer, out *outMsg, m *wsMessage, offerID []byte) bool {
+	s := c.s
+	if t.conn == nil && t.ref.inst == s.inst {
+		t.conn = s.conns.get(t.ref.id)
+	}
+	switch {
+	case t.conn != nil:
+		return t.conn.sendOffer(out, c.ref(), s.offerKey(&m.infoHash, &m.peerID, offerID))
+	case t.ref.inst != s.inst && s.cluster != nil:
+		c.batchOffer(t.ref, m, offerID, out)
+		return true
+	}
+	putOut(out)
+	s.ctr.dropped.Add(1)
+	return false
 }
 
 // offerKey identifies an offer by a keyed hash of its torrent, the peer
@@ -487,8 +599,10 @@ func (c *wsConn) sendFailure(action int, reason string, ih *[20]byte) {
 func (c *wsConn) scrape(m *wsMessage) {
 	out := getOut()
 	out.b = append(out.b, `{"action":"scrape","files":{`...)
+	counts := c.s.scrape(m.scrape, protoWS, c.counts[:0])
+	c.counts = counts
 	for i := range m.scrape {
-		sc := c.s.store.scrape(&m.scrape[i], protoWS)
+		sc := counts[i]
 		if i > 0 {
 			out.b = append(out.b, ',')
 		}
@@ -510,16 +624,19 @@ func (c *wsConn) scrape(m *wsMessage) {
 // pruneMemberships forgets swarms the socket is no longer in (its peers
 // expired); it reports whether there is room for another.
 func (c *wsConn) pruneMemberships() bool {
-	for sw, bits := range c.memberships {
+	for ih, bits := range c.memberships {
+		if !c.s.ownsLocally(&ih) {
+			continue // asking another instance for each would cost a round trip apiece
+		}
 		for i := range c.ids {
-			if bits&(1<<i) != 0 && !c.s.store.hasConn(sw, &c.ids[i].id, c) {
+			if bits&(1<<i) != 0 && !c.s.store.hasConn(&ih, &c.ids[i].id, c.ref()) {
 				bits &^= 1 << i
 			}
 		}
 		if bits == 0 {
-			delete(c.memberships, sw)
+			delete(c.memberships, ih)
 		} else {
-			c.memberships[sw] = bits
+			c.memberships[ih] = bits
 		}
 	}
 	return len(c.memberships) < c.s.cfg.MaxTorrentsPerConn
@@ -528,15 +645,15 @@ func (c *wsConn) pruneMemberships() bool {
 // send queues a message for the socket. It reports false, and drops the
 // message, when the socket is closed or too far behind.
 func (c *wsConn) send(m *outMsg) bool {
-	return c.enqueue(m, nil, 0)
+	return c.enqueue(m, connRef{}, 0)
 }
 
 // sendOffer queues an offer from conn from and remembers it for the answer.
-func (c *wsConn) sendOffer(m *outMsg, from *wsConn, key uint64) bool {
+func (c *wsConn) sendOffer(m *outMsg, from connRef, key uint64) bool {
 	return c.enqueue(m, from, key)
 }
 
-func (c *wsConn) enqueue(m *outMsg, from *wsConn, key uint64) bool {
+func (c *wsConn) enqueue(m *outMsg, from connRef, key uint64) bool {
 	c.mu.Lock()
 	if c.closed || c.queuedBytes+len(m.b) > c.s.cfg.MaxQueuedBytes {
 		c.mu.Unlock()
@@ -544,7 +661,7 @@ func (c *wsConn) enqueue(m *outMsg, from *wsConn, key uint64) bool {
 		c.s.ctr.dropped.Add(1)
 		return false
 	}
-	if from != nil {
+	if from.id != 0 {
 		if c.offers == nil {
 			c.offers = make([]offerRecord, offerRingSize)
 		}
@@ -563,7 +680,7 @@ func (c *wsConn) enqueue(m *outMsg, from *wsConn, key uint64) bool {
 
 // takeOffer reports whether the socket was sent an offer with key by from,
 // and forgets it: an offer is answered once.
-func (c *wsConn) takeOffer(from *wsConn, key uint64) bool {
+func (c *wsConn) takeOffer(from connRef, key uint64) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range c.offers {
@@ -573,6 +690,21 @@ func (c *wsConn) takeOffer(from *wsConn, key uint64) bool {
 		}
 	}
 	return false
+}
+
+// takeOfferKey is takeOffer by key alone (the key covers the offering peer
+// ID): it returns the socket that sent the offer, and forgets the offer.
+func (c *wsConn) takeOfferKey(key uint64) (connRef, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range c.offers {
+		if r := &c.offers[i]; r.from.id != 0 && r.key == key {
+			from := r.from
+			*r = offerRecord{}
+			return from, true
+		}
+	}
+	return connRef{}, false
 }
 
 // writeLoop writes queued messages until the reader is gone, or says
@@ -644,10 +776,10 @@ func (c *wsConn) kill() {
 func (c *wsConn) detach() {
 	s := c.s
 	now := s.now()
-	for sw, bits := range c.memberships {
+	for ih, bits := range c.memberships {
 		for i := range c.ids {
 			if bits&(1<<i) != 0 {
-				s.store.removeConn(sw, &c.ids[i].id, c, now)
+				s.removeConn(&ih, &c.ids[i].id, c.ref(), now)
 			}
 		}
 	}

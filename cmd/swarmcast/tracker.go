@@ -43,6 +43,9 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.Var(&statsAllow, "stats-allow", "serve /stats and /metrics only to this `CIDR` or IP (repeatable); others get 403")
 	statsTokenFile := fs.String("stats-token-file", "", "serve /stats and /metrics also to requests with \"Authorization: Bearer TOKEN\", TOKEN being the first line of `FILE`")
 	verbose := fs.Bool("v", false, "log refused requests to stderr")
+	natsURLs := fs.String("nats", "", "join a tracker cluster over the NATS server(s) at `URL[,URL...]`: instances act as one tracker")
+	natsEmbedded := fs.Bool("nats-embedded", false, "join a tracker cluster over a NATS server run inside this process on --nats-listen, or over the one another tracker of this host already runs there")
+	natsListen := fs.String("nats-listen", defaultNATSEmbeddedAddr, "with --nats-embedded, serve NATS on `ADDR`")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -52,6 +55,9 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *httpAddr == "" && *udpAddr == "" {
 		return fmt.Errorf("%w: nothing to serve: give --http ADDR, --udp ADDR or both", errUsage)
+	}
+	if *natsURLs != "" && *natsEmbedded {
+		return fmt.Errorf("%w: give --nats URL or --nats-embedded, not both", errUsage)
 	}
 	if *interval < time.Second {
 		return fmt.Errorf("%w: --interval %v is too short; use at least 1s", errUsage, *interval)
@@ -85,6 +91,18 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	s := trackerserver.New(cfg)
+	if *natsURLs != "" || *natsEmbedded {
+		tc, err := joinTrackerCluster(s, *natsURLs, *natsEmbedded, *natsListen, stdout, cfg.Logger)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		defer func() {
+			ctx, cancel := context.WithTimeout(context.Background(), trackerShutdownTimeout)
+			defer cancel()
+			tc.Close(ctx)
+		}()
+	}
 	serveErr := make(chan error, 2)
 	running := 0
 	if *httpAddr != "" {

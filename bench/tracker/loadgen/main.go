@@ -37,8 +37,8 @@ import (
 )
 
 func main() {
-	url := flag.String("url", "", "tracker `URL` (ws://HOST:PORT)")
-	pid := flag.Int("pid", 0, "tracker process `ID`, whose CPU time is measured")
+	url := flag.String("url", "", "tracker `URL` (ws://HOST:PORT); several, comma-separated, spread the clients over them (the instances of a tracker cluster)")
+	pid := flag.String("pid", "", "tracker process `ID`s, comma-separated, whose CPU time and RSS are measured (summed)")
 	clients := flag.Int("clients", 1000, "WebSocket clients (`N`), one peer each")
 	torrents := flag.Int("torrents", 10, "torrents the clients are spread over")
 	offers := flag.Int("offers", 5, "offers per announce (WebTorrent sends 5)")
@@ -47,11 +47,17 @@ func main() {
 	answer := flag.Bool("answer", true, "answer every relayed offer, as a WebTorrent peer does")
 	tsv := flag.Bool("tsv", false, "print tab-separated numbers instead of JSON: CPU µs per announce, tracker CPU s, announces, answers, offers received, tracker RSS KiB, loadgen CPU s, offer-relay latency p50, p99 and max ms, tracker user and system CPU µs per announce")
 	flag.Parse()
-	if *url == "" || *pid == 0 {
+	var pids []int
+	for _, f := range strings.Split(*pid, ",") {
+		if n, err := strconv.Atoi(f); err == nil && n > 0 {
+			pids = append(pids, n)
+		}
+	}
+	if *url == "" || len(pids) == 0 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	res, err := run(*url, *pid, *clients, *torrents, *offers, *rate, *duration, *answer)
+	res, err := run(strings.Split(*url, ","), pids, *clients, *torrents, *offers, *rate, *duration, *answer)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)
@@ -187,7 +193,7 @@ type incoming struct {
 	PeerID   string          `json:"peer_id"`
 }
 
-func run(url string, pid, nClients, nTorrents, nOffers, rate int, duration time.Duration, answer bool) (result, error) {
+func run(urls []string, pids []int, nClients, nTorrents, nOffers, rate int, duration time.Duration, answer bool) (result, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	hashes := make([]string, nTorrents)
@@ -216,7 +222,11 @@ func run(url string, pid, nClients, nTorrents, nOffers, rate int, duration time.
 			defer func() { <-sem; dwg.Done() }()
 			dctx, dcancel := context.WithTimeout(ctx, 30*time.Second)
 			defer dcancel()
-			c, _, err := websocket.Dial(dctx, url, nil)
+			// Client i is in torrent i mod nTorrents; (i / nTorrents) mod len(urls)
+			// spreads every torrent's clients over every URL (i mod len(urls) put a
+			// torrent's clients all on one instance whenever len(urls) divided
+			// nTorrents, and nothing crossed between instances).
+			c, _, err := websocket.Dial(dctx, urls[(i/nTorrents)%len(urls)], nil)
 			if err != nil {
 				dialErr.Store(err)
 				return
@@ -278,7 +288,7 @@ func run(url string, pid, nClients, nTorrents, nOffers, rate int, duration time.
 	ctr.sentAt = make([]atomic.Int64, int64(float64(rate)*duration.Seconds()*1.1)+int64(rate)+16)
 
 	time.Sleep(500 * time.Millisecond) // let the joins settle
-	startCPU, _, err := procCPU(pid)
+	startCPU, _, err := procsCPU(pids)
 	if err != nil {
 		return result{}, err
 	}
@@ -320,7 +330,7 @@ func run(url string, pid, nClients, nTorrents, nOffers, rate int, duration time.
 		time.Sleep(5 * time.Millisecond)
 	}
 	elapsed := time.Since(start)
-	endCPU, rss, err := procCPU(pid)
+	endCPU, rss, err := procsCPU(pids)
 	if err != nil {
 		return result{}, err
 	}
@@ -407,6 +417,22 @@ func (cl *client) read(ctx context.Context, ctr *counters, answer bool) {
 type cpuTimes struct{ user, sys time.Duration }
 
 func (c cpuTimes) total() time.Duration { return c.user + c.sys }
+
+// procsCPU sums procCPU over processes.
+func procsCPU(pids []int) (cpuTimes, int64, error) {
+	var sum cpuTimes
+	var rss int64
+	for _, pid := range pids {
+		c, r, err := procCPU(pid)
+		if err != nil {
+			return sum, 0, err
+		}
+		sum.user += c.user
+		sum.sys += c.sys
+		rss += r
+	}
+	return sum, rss, nil
+}
 
 // procCPU reads a process's user and system CPU time and its RSS.
 func procCPU(pid int) (cpuTimes, int64, error) {

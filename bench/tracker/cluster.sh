@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# cluster.sh: swarmcast's WebSocket tracker as 1, 2 and 3 instances joined over NATS (the nats-server
+# program from apt), against one plain instance, side by side in one run, on 127.0.0.1. The load generator
+# (bench/tracker/loadgen) spreads CLIENTS WebSocket clients over the instances (client i on instance
+# (i / TORRENTS) mod N, so that every torrent has clients on every instance), on TORRENTS torrents, and drives RATE announces per second with OFFERS offers each, answering
+# every offer it is relayed: with N instances, most swarms are owned by another instance than a given
+# client's, so most announces are forwarded and most offers and answers are routed across.
+#
+# Reported per setup: CPU µs per announce of every process of the tracker (the instances and nats-server,
+# summed; relayed offers and answers included), of which nats-server, and the offer-relay latency (p50, p99
+# in ms). "plain" is `swarmcast tracker` without --nats; "1" is one instance with --nats (the cluster
+# code on, nothing to forward). The cluster hop's cost is the N=2 and N=3 rows against "plain".
+#
+# Environment (all optional):
+#   CLIENTS=1000 TORRENTS=10 OFFERS=5 RATE=500 DURATION=10s
+#   SETUPS="plain 1 2 3"    which setups to run
+#   RATES=        capacity mode: ascending announce rates to try, e.g. "500 1000 2000 4000"; each setup's
+#                 capacity is the highest rate it sustains (every announce sent, at least 95% of the rate,
+#                 median offer-relay latency at most P50_MS), as bench/tracker/tracker.sh measures it
+#   P50_MS=20
+#   SWARMCAST_BIN=          use this swarmcast binary instead of building one from the work tree
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cache=$here/.cache
+prog=cluster.sh
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
+
+CLIENTS=${CLIENTS:-1000}
+TORRENTS=${TORRENTS:-10}
+OFFERS=${OFFERS:-5}
+RATE=${RATE:-500}
+DURATION=${DURATION:-10s}
+SETUPS=${SETUPS:-plain 1 2 3}
+RATES=${RATES:-}
+P50_MS=${P50_MS:-20}
+SWARMCAST_BIN=${SWARMCAST_BIN:-}
+KEEP_LOGS=${KEEP_LOGS:-}
+for v in CLIENTS TORRENTS OFFERS RATE; do
+	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
+done
+for s in $SETUPS; do
+	[[ $s == plain || $s =~ ^[1-9]$ ]] || die "SETUPS holds 'plain' and instance counts 1-9"
+done
+command -v nats-server >/dev/null || die "nats-server is needed: scripts/install-test-deps.sh installs it"
+
+tmp=$(mktemp -d)
+logs_glob='*.log'
+trap_cleanup
+
+mkdir -p "$cache"
+loadgen=$cache/loadgen
+go_build "$loadgen" ./bench/tracker/loadgen
+swarmcast=${SWARMCAST_BIN:-$cache/swarmcast}
+[[ -n $SWARMCAST_BIN ]] || go_build "$swarmcast" ./cmd/swarmcast
+
+need=$((2 * CLIENTS + 256))
+if (($(ulimit -n) < need)); then
+	ulimit -n "$need" 2>/dev/null || die "need $need open files (ulimit -n); lower CLIENTS"
+fi
+
+# cpu_of PID: user+system CPU seconds of PID so far.
+cpu_of() {
+	awk -v t="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); print ($12 + $13) / t}' "/proc/$1/stat"
+}
+
+# run_setup SETUP [RATE]: prints "SETUP<TAB>loadgen TSV<TAB>nats-server CPU s".
+run_setup() {
+	local setup=$1 rate=${2:-$RATE} n pids=() urls=() natspid="" port natsport i log
+	if [[ $setup == plain ]]; then
+		n=1
+	else
+		n=$setup
+		natsport=$(free_port)
+		spawn "$tmp" "$tmp/nats-$setup.log" nats-server -a 127.0.0.1 -p "$natsport"
+		natspid=$spawned
+		wait_port "$natsport" "$natspid" || die "nats-server did not start"
+	fi
+	for ((i = 0; i < n; i++)); do
+		port=$(free_port)
+		log=$tmp/tracker-$setup-$i.log
+		if [[ $setup == plain ]]; then
+			spawn "$tmp" "$log" "$swarmcast" tracker --http "127.0.0.1:$port"
+		else
+			spawn "$tmp" "$log" "$swarmcast" tracker --http "127.0.0.1:$port" --nats "nats://127.0.0.1:$natsport"
+		fi
+		pids+=("$spawned")
+		urls+=("ws://127.0.0.1:$port")
+		wait_port "$port" "$spawned" || { show_log "$log"; die "tracker instance $i did not start"; }
+	done
+	if [[ -n $natspid ]]; then
+		wait_for "${pids[-1]}" "$tmp/tracker-$setup-$((n - 1)).log" "^cluster: instance [0-9a-f]+ of $n\$" "the last instance" 10 ||
+			true
+		pids+=("$natspid")
+	fi
+	local ncpu0=0 ncpu1=0 out
+	[[ -z $natspid ]] || ncpu0=$(cpu_of "$natspid")
+	out=$("$loadgen" -url "$(IFS=,; echo "${urls[*]}")" -pid "$(IFS=,; echo "${pids[*]}")" -clients "$CLIENTS" \
+		-torrents "$TORRENTS" -offers "$OFFERS" -rate "$rate" -duration "$DURATION" -tsv) || {
+		for ((i = 0; i < n; i++)); do show_log "$tmp/tracker-$setup-$i.log" 10; done
+		die "load generator failed on setup $setup"
+	}
+	[[ -z $natspid ]] || ncpu1=$(cpu_of "$natspid")
+	for p in "${pids[@]}"; do stop "$p"; done
+	printf '%s\t%s\t%s\n' "$setup" "$out" "$(awk -v a="$ncpu0" -v b="$ncpu1" 'BEGIN {print b - a}')"
+}
+
+if [[ -n $RATES ]]; then
+	note "capacity: CLIENTS=$CLIENTS TORRENTS=$TORRENTS OFFERS=$OFFERS RATES=$RATES DURATION=$DURATION P50_MS=$P50_MS"
+	echo "| instances | announces/s sustained (median relay ≤ $P50_MS ms) | CPU µs/announce there | relay p50 ms there |"
+	echo "|---|---|---|---|"
+	for s in $SETUPS; do
+		best=0 bestcpu=- bestp50=-
+		for r in $RATES; do
+			line=$(run_setup "$s" "$r") || break
+			IFS=$'\t' read -r _ cpu _ announces _ _ _ _ p50 _ _ _ _ _ <<<"$line"
+			secs=${DURATION%s}
+			ok=$(awk -v a="$announces" -v r="$r" -v s="$secs" -v p="$p50" -v m="$P50_MS" 'BEGIN {print (a >= 0.95 * r * s && p <= m) ? 1 : 0}')
+			((ok)) || break
+			best=$r bestcpu=$cpu bestp50=$p50
+		done
+		echo "| $s | $best | $bestcpu | $bestp50 |"
+	done
+	exit 0
+fi
+
+note "CLIENTS=$CLIENTS TORRENTS=$TORRENTS OFFERS=$OFFERS RATE=$RATE/s DURATION=$DURATION, on $(nproc) cores"
+echo "| instances | CPU µs/announce (all processes) | of which nats-server | vs plain | user µs | system µs | announces | relay p50 ms | relay p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|"
+plain=""
+for s in $SETUPS; do
+	line=$(run_setup "$s")
+	IFS=$'\t' read -r setup cpu _ announces _ _ _ _ p50 p99 _ user sys nats <<<"$line"
+	[[ $setup == plain ]] && plain=$cpu
+	natsus=$(awk -v c="$nats" -v a="$announces" 'BEGIN {printf "%.1f", c * 1e6 / a}')
+	ratio=-
+	[[ -z $plain ]] || ratio=$(awk -v c="$cpu" -v p="$plain" 'BEGIN {printf "%.2f×", c / p}')
+	echo "| $setup | $cpu | $natsus | $ratio | $user | $sys | $announces | $p50 | $p99 |"
+done

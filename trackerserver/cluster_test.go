@@ -1,0 +1,323 @@
+package trackerserver
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/tracker"
+)
+
+// TestClusterHTTPUDP: three instances; for swarms owned by each of them, an
+// HTTP announce on one instance is returned by announces on the others,
+// over HTTP and UDP, and scrapes on any instance count every peer.
+func TestClusterHTTPUDP(t *testing.T) {
+	natsBackends(t, func(t *testing.T, nb func(*testing.T) natsBackend) {
+		in := startCluster(t, nb(t).url(), 3, Config{})
+		ctx := testCtx(t)
+		for k, owner := range in {
+			ih := ownedBy(t, in, owner, byte(10+k))
+			a := in[(k+1)%3]
+			b := in[(k+2)%3]
+			if _, err := httpClient(t, a.httpURL("/announce")).Announce(ctx, req(ih, 1, 7001)); err != nil {
+				t.Fatal(err)
+			}
+			r, err := httpClient(t, b.httpURL("/announce")).Announce(ctx, req(ih, 2, 7002))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(r.Peers, []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:7001")}) || r.Leechers != 2 {
+				t.Fatalf("owner %d: HTTP announce on another instance: %+v", k, r)
+			}
+			ru, err := udpClient(t, owner.udpAddr).Announce(ctx, req(ih, 3, 7003))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ru.Peers) != 2 || ru.Leechers != 3 {
+				t.Fatalf("owner %d: UDP announce at the owner: %+v", k, ru)
+			}
+			ru, err = udpClient(t, a.udpAddr).Announce(ctx, req(ih, 4, 7004))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ru.Peers) != 3 || ru.Leechers != 4 {
+				t.Fatalf("owner %d: UDP announce on another instance: %+v", k, ru)
+			}
+			other := ownedBy(t, in, a, byte(20+k))
+			got, err := udpClient(t, b.udpAddr).Scrape(ctx, []metainfo.Hash{metainfo.Hash(ih), metainfo.Hash(other)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[metainfo.Hash(ih)] != (tracker.ScrapeResult{Incomplete: 4}) || got[metainfo.Hash(other)] != (tracker.ScrapeResult{}) {
+				t.Fatalf("owner %d: UDP scrape: %v", k, got)
+			}
+			hs, err := httpClient(t, b.httpURL("/announce")).Scrape(ctx, []metainfo.Hash{metainfo.Hash(ih)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if hs[metainfo.Hash(ih)] != (tracker.ScrapeResult{Incomplete: 4}) {
+				t.Fatalf("owner %d: HTTP scrape: %v", k, hs)
+			}
+		}
+		// /metrics shows the cluster's figures too.
+		resp, err := http.Get(in[0].httpURL("/metrics"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{"swarmcast_tracker_cluster_instances 3", "swarmcast_tracker_cluster_forward_seconds_count",
+			`swarmcast_tracker_cluster_requests_total{direction="in",result="ok"}`} {
+			if !strings.Contains(string(body), want) {
+				t.Errorf("/metrics lacks %q", want)
+			}
+		}
+		// Each instance holds only the swarm it owns, and forwarded the rest.
+		for k, ts := range in {
+			st := ts.Stats()
+			if st.Cluster == nil || st.Cluster.Instances != 3 || st.Torrents != 1 || st.Cluster.Forwarded == 0 ||
+				st.Cluster.Served == 0 || st.Cluster.ForwardFailed != 0 || st.Cluster.ForwardLatencyP50 <= 0 {
+				t.Fatalf("instance %d: stats %+v, cluster %+v", k, st, st.Cluster)
+			}
+		}
+	})
+}
+
+// TestClusterWebSocket: offers and answers between sockets on different
+// instances, for a swarm owned by a third; and the single tracker's rules
+// against spoofing hold across instances.
+func TestClusterWebSocket(t *testing.T) {
+	natsBackends(t, func(t *testing.T, nb func(*testing.T) natsBackend) {
+		in := startCluster(t, nb(t).url(), 3, Config{})
+		ih := ownedBy(t, in, in[2], 1)
+		a := dialWS(t, in[0].wsURL("/"), hash20(0xA1))
+		b := dialWS(t, in[1].wsURL("/announce"), hash20(0xB1))
+		a.announce(ih, nil)
+		if r := a.recv(); r["incomplete"] != 1.0 {
+			t.Fatalf("a's reply %v", r)
+		}
+		b.announce(ih, nil, sdp("b-offer"))
+		if r := b.recv(); r["incomplete"] != 2.0 {
+			t.Fatalf("b's reply %v", r)
+		}
+		offer := a.recv()
+		if offer["peer_id"] != bin(b.peerID[:]) || !strings.Contains(fmt.Sprint(offer["offer"]), "b-offer") {
+			t.Fatalf("a got %v", offer)
+		}
+		a.answer(ih, offer, sdp("a-answer"))
+		ans := b.recv()
+		if ans["peer_id"] != bin(a.peerID[:]) || ans["offer_id"] != offer["offer_id"] ||
+			!strings.Contains(fmt.Sprint(ans["answer"]), "a-answer") {
+			t.Fatalf("b got %v", ans)
+		}
+
+		// A socket on the third instance cannot take a's peer_id in the swarm.
+		c := dialWS(t, in[2].wsURL("/"), a.peerID)
+		c.announce(ih, nil)
+		if r := c.recv(); r["failure reason"] != string(errPeerIDInUse) {
+			t.Fatalf("spoofed announce: %v", r)
+		}
+		// Nor answer b's offer as a, nor answer it again as itself.
+		c.answer(ih, offer, sdp("spoofed"))
+		if r := c.recv(); r["failure reason"] != string(errPeerIDInUse) {
+			t.Fatalf("spoofed answer: %v", r)
+		}
+		d := dialWS(t, in[2].wsURL("/"), hash20(0xD1))
+		d.announce(ih, nil)
+		d.recv()
+		d.answer(ih, offer, sdp("never offered"))
+		if r := d.recv(); !strings.Contains(fmt.Sprint(r["failure reason"]), "no offer with that `offer_id`") {
+			t.Fatalf("answer to an offer never sent: %v", r)
+		}
+		// An offer is answered once, across instances too.
+		a.answer(ih, offer, sdp("twice"))
+		if r := a.recv(); !strings.Contains(fmt.Sprint(r["failure reason"]), "no offer with that `offer_id`") {
+			t.Fatalf("second answer: %v", r)
+		}
+		if _, err := b.recvRaw(200 * time.Millisecond); err == nil {
+			t.Fatal("b got a second answer")
+		}
+
+		// When b's socket closes, b leaves the swarm at its owner.
+		b.c.CloseNow()
+		waitFor(t, "b's peer to leave", func() bool { return in[2].Stats().PeersByProtocol.WebSocket == 2 })
+
+		st0, st1 := in[0].Stats().Cluster, in[1].Stats().Cluster
+		if st0.RoutedOut == 0 || st0.RoutedIn == 0 || st1.RoutedOut == 0 || st1.RoutedIn == 0 {
+			t.Fatalf("routing counters: %+v %+v", st0, st1)
+		}
+	})
+}
+
+// TestClusterInstanceDies: an instance that dies takes only its sockets:
+// the others drop their peers within a few heartbeats, its swarms are owned
+// again, and peers on the others still reach each other.
+func TestClusterInstanceDies(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startCluster(t, n.url(), 3, Config{})
+	dead := in[2]
+	ih := ownedBy(t, in, dead, 1)    // the swarm whose owner dies
+	kept := ownedBy(t, in, in[0], 2) // a swarm with a peer on the dying instance
+	a := dialWS(t, in[0].wsURL("/"), hash20(0xA2))
+	b := dialWS(t, in[1].wsURL("/"), hash20(0xB2))
+	z := dialWS(t, dead.wsURL("/"), hash20(0xC2))
+	for _, w := range []*wsClient{a, b, z} {
+		w.announce(ih, nil)
+		w.recv()
+		w.announce(kept, nil)
+		w.recv()
+	}
+	if got := in[0].Stats().PeersByProtocol.WebSocket; got != 3 {
+		t.Fatalf("owner of kept has %d peers, want 3", got)
+	}
+	dead.Close() // its sockets close; it says it leaves
+	waitInstances(t, in[:2], 2)
+	waitFor(t, "the dead instance's peer to go", func() bool { return in[0].Stats().PeersByProtocol.WebSocket == 2 })
+	if o := in[0].cluster.owner(&ih); o == dead.inst || o != in[1].cluster.owner(&ih) {
+		t.Fatalf("the dead instance's swarm is owned by %x", o)
+	}
+	// The swarm refills at the next announces, and offers flow again.
+	a.announce(ih, nil)
+	if r := a.recv(); r["incomplete"] != 1.0 {
+		t.Fatalf("refilled swarm: %v", r)
+	}
+	b.announce(ih, nil, sdp("after"))
+	b.recv()
+	if o := a.recv(); o["peer_id"] != bin(b.peerID[:]) {
+		t.Fatalf("a got %v", o)
+	}
+}
+
+// TestClusterInstanceSilent: an instance that stops heartbeating without
+// saying goodbye (its NATS connection gone) is declared dead after three
+// heartbeats.
+func TestClusterInstanceSilent(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startCluster(t, n.url(), 2, Config{})
+	start := time.Now()
+	in[1].cluster.nc.Close()
+	waitInstances(t, in[:1], 1)
+	if d := time.Since(start); d > 10*testHeartbeat {
+		t.Fatalf("declared dead after %v", d)
+	}
+}
+
+// TestClusterNATSRestart: NATS goes away and comes back; instances
+// reconnect, announces fail only while it is gone, nothing leaks (TestMain
+// checks goroutines).
+func TestClusterNATSRestart(t *testing.T) {
+	natsBackends(t, func(t *testing.T, nb func(*testing.T) natsBackend) {
+		n := nb(t)
+		in := startCluster(t, n.url(), 2, Config{})
+		ih := ownedBy(t, in, in[1], 3)
+		ctx := testCtx(t)
+		hc := httpClient(t, in[0].httpURL("/announce"))
+		if _, err := hc.Announce(ctx, req(ih, 1, 7101)); err != nil {
+			t.Fatal(err)
+		}
+		n.stop()
+		waitFor(t, "a disconnect", func() bool { return in[0].Stats().Cluster.Disconnects > 0 })
+		start := time.Now()
+		_, err := hc.Announce(ctx, req(ih, 2, 7102))
+		if err == nil || !strings.Contains(err.Error(), string(errClusterUnavailable)) {
+			t.Fatalf("announce while NATS is down: %v", err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("a failed announce took %v", d)
+		}
+		n.restart()
+		waitFor(t, "reconnects", func() bool {
+			return in[0].Stats().Cluster.Reconnects > 0 && in[1].Stats().Cluster.Reconnects > 0
+		})
+		waitInstances(t, in, 2)
+		// Ownership may have been local to each for a moment; from now on it
+		// is shared again, and announces are answered by the owner.
+		if _, err := hc.Announce(ctx, req(ih, 3, 7103)); err != nil {
+			t.Fatal(err)
+		}
+		r, err := httpClient(t, in[1].httpURL("/announce")).Announce(ctx, req(ih, 4, 7104))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(r.Peers, netip.MustParseAddrPort("127.0.0.1:7103")) {
+			t.Fatalf("after the restart: %+v", r)
+		}
+	})
+}
+
+// TestClusterFlood: a socket that floods an instance with announces for a
+// swarm owned elsewhere is closed by its instance's rate limit, as on one
+// tracker, and the owner serves no more than was allowed through.
+func TestClusterFlood(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startCluster(t, n.url(), 2, Config{MessageRate: 5, MessageBurst: 10})
+	ih := ownedBy(t, in, in[1], 4)
+	id := hash20(0xF1)
+	f := dialWS(t, in[0].wsURL("/"), id)
+	msg := []byte(`{"action":"announce","info_hash":"` + string(escapeBin(ih[:])) + `","peer_id":"` +
+		string(escapeBin(id[:])) + `","event":"started","left":1,"numwant":0}`)
+	for range 50 {
+		if err := f.c.Write(testCtx(t), 1, msg); err != nil {
+			break
+		}
+	}
+	f.expectClosed()
+	if served := in[1].Stats().Cluster.Served; served > 12 {
+		t.Fatalf("owner served %d requests of a flood limited to a burst of 10", served)
+	}
+}
+
+// escapeBin writes bytes as a JSON binary string's content (\u00XX each).
+func escapeBin(b []byte) []byte {
+	var out []byte
+	for _, c := range b {
+		out = fmt.Appendf(out, `\u%04x`, c)
+	}
+	return out
+}
+
+// TestClusterGarbage: whatever arrives on an instance's subjects that is not
+// a well-formed message is counted and dropped; the instance keeps serving.
+func TestClusterGarbage(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startCluster(t, n.url(), 2, Config{})
+	nc := connectNATS(t, n.url())
+	req, ws := in[1].cluster.subjectsOf(in[1].inst)
+	junk := [][]byte{nil, {0}, {wireVersion}, {wireVersion, opAnnounce, 1, 2, 3}, {wireVersion, 99},
+		{wireVersion, opOffer, 0, 0}, {wireVersion, opAnswer, 0, 0, 0, 0, 0, 0, 0, 0, '{', '}'},
+		appendAnswerRoute(nil, 12345, []byte(`{}`))} // a socket that is not there
+	for _, b := range junk {
+		for _, subj := range []string{req, ws, in[1].cluster.hbSubj} {
+			if err := nc.Publish(subj, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A request that cannot be decoded gets a failure, not silence.
+	m, err := nc.Request(req, []byte{wireVersion, opAnnounce, 1}, testTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := decodeAnnounceReply(m.Data, nil); err != errClusterMessage {
+		t.Fatalf("reply to a malformed request: %v", err)
+	}
+	waitFor(t, "the junk to be counted", func() bool {
+		st := in[1].Stats().Cluster
+		return st.BadMessages >= uint64(len(junk)*3-3) && st.RouteDropped >= 1
+	})
+	ih := ownedBy(t, in, in[1], 9)
+	if _, err := httpClient(t, in[0].httpURL("/announce")).Announce(testCtx(t), req0(ih)); err != nil {
+		t.Fatalf("announce after the junk: %v", err)
+	}
+	if got := len(in[0].cluster.instances()); got != 2 {
+		t.Fatalf("instance 0 sees %d instances after junk heartbeats", got)
+	}
+}
+
+func req0(ih [20]byte) tracker.AnnounceRequest { return req(ih, 1, 7201) }
