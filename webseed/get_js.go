@@ -6,8 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"syscall/js"
+
+	"github.com/swarmcast/swarmcast/internal/jspromise"
 )
 
 // In the browser, requests go through fetch: net/http's js build would add
@@ -35,7 +36,7 @@ func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
 	init.Set("headers", headers)
 	init.Set("signal", abort.Get("signal"))
 	init.Set("cache", "no-store")
-	res, err := await(fetch.Invoke(u, init))
+	res, err := jspromise.Await(context.Background(), fetch.Invoke(u, init))
 	if err != nil {
 		return fmt.Errorf("GET %s: %w", u, ctxErr(ctx, err))
 	}
@@ -61,7 +62,7 @@ func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
 	defer reader.Call("cancel")
 	n := 0
 	for n < len(dst) {
-		chunk, err := await(reader.Call("read"))
+		chunk, err := jspromise.Await(context.Background(), reader.Call("read"))
 		if err != nil {
 			return fmt.Errorf("GET %s: %w", u, ctxErr(ctx, err))
 		}
@@ -81,37 +82,3 @@ func ctxErr(ctx context.Context, err error) error {
 	return err
 }
 
-// await waits for a promise; the browser settles every promise get makes
-// (a fetch or a read ends, or the abort signal rejects it).
-func await(p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	var then, catch js.Func
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			then.Release()
-			catch.Release()
-		})
-	}
-	then = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		release()
-		ch <- result{v: args[0]}
-		return nil
-	})
-	catch = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		release()
-		msg := "rejected"
-		if len(args) > 0 {
-			msg = js.Global().Call("String", args[0]).String()
-		}
-		ch <- result{err: errors.New(msg)}
-		return nil
-	})
-	p.Call("then", then, catch)
-	r := <-ch
-	return r.v, r.err
-}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"syscall/js"
 
+	"github.com/swarmcast/swarmcast/internal/jspromise"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 )
@@ -45,11 +46,11 @@ func New(ctx context.Context, dir string) (*Storage, error) {
 	if fh.IsUndefined() || fh.Get("prototype").Get("createSyncAccessHandle").IsUndefined() {
 		return nil, ErrUnavailable
 	}
-	root, err := await(ctx, nav.Get("storage").Call("getDirectory"))
+	root, err := jspromise.Await(ctx, nav.Get("storage").Call("getDirectory"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	d, err := await(ctx, root.Call("getDirectoryHandle", dir, createOpt()))
+	d, err := jspromise.Await(ctx, root.Call("getDirectoryHandle", dir, createOpt()))
 	if err != nil {
 		return nil, fmt.Errorf("opfs: folder %s: %w", dir, err)
 	}
@@ -92,11 +93,11 @@ func (h *handle) view(n int) js.Value {
 }
 
 func (s *Storage) openHandle(ctx context.Context, name string) (*handle, error) {
-	f, err := await(ctx, s.dir.Call("getFileHandle", name, createOpt()))
+	f, err := jspromise.Await(ctx, s.dir.Call("getFileHandle", name, createOpt()))
 	if err != nil {
 		return nil, fmt.Errorf("opfs: %s: %w", name, err)
 	}
-	h, err := await(ctx, f.Call("createSyncAccessHandle"))
+	h, err := jspromise.Await(ctx, f.Call("createSyncAccessHandle"))
 	if err != nil {
 		return nil, fmt.Errorf("%w (%s: %w)", ErrLocked, name, err)
 	}
@@ -183,7 +184,7 @@ func (s *Storage) OpenTorrent(info *metainfo.Info, ih metainfo.Hash) (storage.To
 func (s *Storage) RemoveTorrent(info *metainfo.Info, ih metainfo.Hash) error {
 	var errs []error
 	for _, name := range []string{ih.String(), ih.String() + ".done"} {
-		if _, err := await(context.Background(), s.dir.Call("removeEntry", name)); err != nil {
+		if _, err := jspromise.Await(context.Background(), s.dir.Call("removeEntry", name)); err != nil {
 			errs = append(errs, fmt.Errorf("opfs: removing %s: %w", name, err))
 		}
 	}
@@ -381,43 +382,6 @@ func (t *torrent) Close() error {
 	return errors.Join(err, t.data.close(), t.side.close())
 }
 
-// await waits for a promise or ctx.
-func await(ctx context.Context, p js.Value) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	var then, catch js.Func
-	var once sync.Once
-	release := func() {
-		once.Do(func() {
-			then.Release()
-			catch.Release()
-		})
-	}
-	then = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		release()
-		ch <- result{v: args[0]}
-		return nil
-	})
-	catch = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		release()
-		msg := "rejected"
-		if len(args) > 0 {
-			msg = js.Global().Call("String", args[0]).String()
-		}
-		ch <- result{err: errors.New(msg)}
-		return nil
-	})
-	p.Call("then", then, catch)
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		return js.Value{}, ctx.Err()
-	}
-}
 
 // jsTry runs f, turning a JavaScript exception into an error.
 func jsTry(f func()) (err error) {

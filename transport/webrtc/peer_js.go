@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"syscall/js"
+
+	"github.com/swarmcast/swarmcast/internal/jspromise"
 )
 
 // In the browser the engine runs in a dedicated Web Worker, which has no
@@ -60,7 +62,7 @@ func NewOffer(ctx context.Context, cfg Config) (*Offer, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := await(ctx, b.Call("offer", cfg.gatherTimeout().Milliseconds()))
+	res, err := jspromise.Await(ctx, b.Call("offer", cfg.gatherTimeout().Milliseconds()))
 	if err != nil {
 		return nil, fmt.Errorf("webrtc: create offer: %w", err)
 	}
@@ -85,7 +87,7 @@ func (o *Offer) Accept(ctx context.Context, answerSDP string) (*Conn, error) {
 	}
 	o.accepted = true
 	o.mu.Unlock()
-	if _, err := await(ctx, o.p.b.Call("accept", o.p.id, answerSDP)); err != nil {
+	if _, err := jspromise.Await(ctx, o.p.b.Call("accept", o.p.id, answerSDP)); err != nil {
 		o.p.close()
 		return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
@@ -111,7 +113,7 @@ func NewAnswer(ctx context.Context, cfg Config, offerSDP string) (*Answer, error
 	if err != nil {
 		return nil, err
 	}
-	res, err := await(ctx, b.Call("answer", offerSDP, cfg.gatherTimeout().Milliseconds()))
+	res, err := jspromise.Await(ctx, b.Call("answer", offerSDP, cfg.gatherTimeout().Milliseconds()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
@@ -156,8 +158,8 @@ func newPeer(b, id js.Value, outbound bool) *peer {
 func (p *peer) wait(ctx context.Context) (*Conn, error) {
 	failed := make(chan struct{})
 	var once sync.Once
-	awaitFunc(p.b.Call("failed", p.id), func(js.Value, error) { once.Do(func() { close(failed) }) })
-	dcv, err := awaitOr(ctx, p.b.Call("channel", p.id), failed)
+	jspromise.Then(p.b.Call("failed", p.id), func(js.Value, error) { once.Do(func() { close(failed) }) })
+	dcv, err := jspromise.AwaitOr(ctx, p.b.Call("channel", p.id), failed, errPeerFailed)
 	if err != nil {
 		p.close()
 		if errors.Is(err, errPeerFailed) {
@@ -219,66 +221,3 @@ func (p *peer) closePC() { p.b.Call("close", p.id) }
 func (p *peer) remote() string { return "webrtc#" + strconv.Itoa(p.id.Int()) }
 
 var errPeerFailed = errors.New("peer connection failed")
-
-// awaitOr waits for promise, ctx or failed.
-func awaitOr(ctx context.Context, promise js.Value, failed <-chan struct{}) (js.Value, error) {
-	type result struct {
-		v   js.Value
-		err error
-	}
-	ch := make(chan result, 1)
-	awaitFunc(promise, func(v js.Value, err error) { ch <- result{v, err} })
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-failed:
-		return js.Value{}, errPeerFailed
-	case <-ctx.Done():
-		return js.Value{}, ctx.Err()
-	}
-}
-
-func await(ctx context.Context, promise js.Value) (js.Value, error) {
-	return awaitOr(ctx, promise, nil)
-}
-
-// awaitFunc calls fn once promise settles. fn runs on the browser's event
-// loop and must not block. The callbacks release themselves when the
-// promise settles, so a caller that gave up leaves nothing behind once it
-// does (every bridge promise settles).
-func awaitFunc(promise js.Value, fn func(js.Value, error)) {
-	var then, catch js.Func
-	release := func() {
-		then.Release()
-		catch.Release()
-	}
-	then = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		release()
-		var v js.Value
-		if len(args) > 0 {
-			v = args[0]
-		}
-		fn(v, nil)
-		return nil
-	})
-	catch = js.FuncOf(func(_ js.Value, args []js.Value) any {
-		release()
-		msg := "rejected"
-		if len(args) > 0 {
-			msg = jsString(args[0])
-		}
-		fn(js.Value{}, errors.New(msg))
-		return nil
-	})
-	promise.Call("then", then, catch)
-}
-
-// jsString is a JavaScript value as text: an Error's message, or String(v).
-func jsString(v js.Value) string {
-	if v.Type() == js.TypeObject {
-		if m := v.Get("message"); m.Type() == js.TypeString {
-			return m.String()
-		}
-	}
-	return js.Global().Call("String", v).String()
-}
