@@ -5,8 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/swarmcast/swarmcast/dht"
@@ -75,7 +73,7 @@ func startDHT(c *torrent.Client, host string, port int, off bool, bootstrap []st
 	if off || (loopback && len(bootstrap) == 0) {
 		return nil
 	}
-	networks := []string{udpNetwork(host)}
+	networks := []string{dht.UDPNetwork(host)}
 	if host == "" {
 		networks = append(networks, "udp6")
 	}
@@ -107,7 +105,7 @@ func startDHTNode(c *torrent.Client, network, host string, port int, loopback bo
 	n, err := dht.Start(dht.Config{
 		Conn:      conn,
 		Bootstrap: boot,
-		NodesFile: dhtNodesFile("dht-nodes", network, loopback),
+		NodesFile: dht.DefaultNodesFile("dht-nodes", network, loopback),
 		Port:      uint16(port),
 		Torrents:  func() []dht.Torrent { return dhtTorrents(c) },
 		OnPeers: func(ih metainfo.Hash, peers []netip.AddrPort) {
@@ -167,31 +165,4 @@ func dhtTorrents(c *torrent.Client) []dht.Torrent {
 		out = append(out, dht.Torrent{InfoHash: t.InfoHash(), Announce: info != nil})
 	}
 	return out
-}
-
-// udpNetwork is the UDP network for a listen host: "udp6" for an IPv6
-// literal, "udp4" otherwise.
-func udpNetwork(host string) string {
-	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
-		return "udp6"
-	}
-	return "udp4"
-}
-
-// dhtNodesFile is where a DHT node's routing table is kept between runs:
-// in the user's cache folder, one file per address family. A node bound to
-// loopback keeps none: it knows only nodes on this host, useless to a later
-// run on the network, and it would overwrite a table that is useful.
-func dhtNodesFile(name, network string, loopback bool) string {
-	if loopback {
-		return ""
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	if network == "udp6" {
-		name += "6"
-	}
-	return filepath.Join(dir, "swarmcast", name)
 }

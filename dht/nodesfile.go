@@ -107,3 +107,31 @@ func ParseNodes(b []byte) ([]krpc.NodeInfo, error) {
 	}
 	return out, nil
 }
+
+// DefaultNodesFile is where a node named name keeps its routing table
+// between runs: in the user's cache folder, one file per address family
+// (network "udp6" adds a 6). A node bound to loopback keeps none (""): it
+// knows only nodes on this host, useless to a later run on the network, and
+// it would overwrite a table that is useful.
+func DefaultNodesFile(name, network string, loopback bool) string {
+	if loopback {
+		return ""
+	}
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	if network == "udp6" {
+		name += "6"
+	}
+	return filepath.Join(dir, "swarmcast", name)
+}
+
+// UDPNetwork is the UDP network of a node listening on host: "udp6" for an
+// IPv6 literal, "udp4" otherwise.
+func UDPNetwork(host string) string {
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
+		return "udp6"
+	}
+	return "udp4"
+}

@@ -81,4 +81,3 @@ func ctxErr(ctx context.Context, err error) error {
 	}
 	return err
 }
-

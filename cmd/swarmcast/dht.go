@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"syscall"
 
@@ -27,35 +26,6 @@ type dhtFlags struct {
 func (f *dhtFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.off, "no-dht", false, "no DHT (BEP 5); off anyway when --listen is a loopback address and no --dht-bootstrap is given")
 	fs.Var(&f.bootstrap, "dht-bootstrap", "join the DHT through the node at `HOST:PORT` (repeatable; by default the saved routing table and the public routers)")
-}
-
-// udpNetwork is the UDP network (for dht-node; swarmcast.NewClient has its
-// own) for a listen host: IPv6 for an IPv6
-// literal, IPv4 otherwise.
-func udpNetwork(host string) string {
-	if ip, err := netip.ParseAddr(host); err == nil && ip.Is6() && !ip.Is4In6() {
-		return "udp6"
-	}
-	return "udp4"
-}
-
-// dhtNodesFile is where dht-node keeps its routing table between runs (a
-// client's node keeps its own beside it, swarmcast/dht-nodes): in the
-// user's cache folder, one file per address family. A node bound to
-// loopback keeps none: it knows only nodes on this host, useless to a later
-// run on the network, and it would overwrite a table that is useful.
-func dhtNodesFile(name, network string, loopback bool) string {
-	if loopback {
-		return ""
-	}
-	dir, err := os.UserCacheDir()
-	if err != nil {
-		return ""
-	}
-	if network == "udp6" {
-		name += "6"
-	}
-	return filepath.Join(dir, "swarmcast", name)
 }
 
 // runDHTNode runs a DHT node alone, for others to bootstrap from.
@@ -87,7 +57,7 @@ func serveDHTNode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return fmt.Errorf("%w: --listen %s: bad port", errUsage, *listen)
 	}
-	network := udpNetwork(host)
+	network := dht.UDPNetwork(host)
 	conn, err := net.ListenPacket(network, net.JoinHostPort(host, strconv.Itoa(port)))
 	if err != nil {
 		return fmt.Errorf("listening on %s: %w", *listen, err)
@@ -100,7 +70,7 @@ func serveDHTNode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	n, err := dht.Start(dht.Config{
 		Conn:      conn,
 		Bootstrap: boot,
-		NodesFile: dhtNodesFile("dht-node", network, ip.IsLoopback()),
+		NodesFile: dht.DefaultNodesFile("dht-node", network, ip.IsLoopback()),
 		Logger:    logger,
 	})
 	if err != nil {

@@ -382,7 +382,6 @@ func (t *torrent) Close() error {
 	return errors.Join(err, t.data.close(), t.side.close())
 }
 
-
 // jsTry runs f, turning a JavaScript exception into an error.
 func jsTry(f func()) (err error) {
 	defer func() {
