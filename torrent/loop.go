@@ -152,6 +152,7 @@ func (t *Torrent) handle(ev event) {
 // tick runs the owner's timers: pipeline sizes, snubs, choking, dialing.
 func (t *Torrent) tick() {
 	now := time.Now()
+	t.updateOriginHold(now)
 	t.peersServing = 0
 	clear(t.localServing)
 	t.localServing = t.localServing[:0]

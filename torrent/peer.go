@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/internal/picker"
 	"github.com/swarmcast/swarmcast/peerwire"
 	"github.com/swarmcast/swarmcast/transport"
 )
@@ -142,7 +143,24 @@ func (p *peer) canRequest(i int) bool {
 	// piece, so availability beyond the web seeds' is peers'), or when no
 	// peer serves us at all.
 	if p.webSeed {
-		return p.t.picker.Avail(i) <= p.t.webSeedPeers || p.t.peersServing == 0
+		t := p.t
+		nobody := t.picker.Avail(i) <= t.webSeedPeers // no connected peer has it
+		switch {
+		case t.picker.Priority(i) >= picker.Readahead:
+			// A reader waits on it: at once, unless a peer brings it.
+			return nobody || t.peersServing == 0
+		case t.originStartHeld:
+			// The first moment, while the swarm is being found: a fast
+			// origin would send in that second what peers were about to.
+			return false
+		case nobody:
+			return true
+		case t.peersServing > 0:
+			return false
+		}
+		// No peer serves us yet: a peer with the piece that connected a
+		// moment ago is given that moment to unchoke us.
+		return !t.originPeerHeld
 	}
 	// Traffic stays local: a remote peer is asked only for pieces no local
 	// peer serving us has with room in its pipeline; a local peer that

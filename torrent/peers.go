@@ -58,6 +58,7 @@ func (t *Torrent) onPeerConn(p *peer) {
 	t.peers[p] = struct{}{}
 	if p.webSeed {
 		t.webSeedPeers++
+		t.updateOriginHold(time.Now())
 	}
 	p.connectedAt = time.Now()
 	p.lastBlockAt = p.connectedAt
@@ -211,6 +212,7 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 				p.wantCount++
 				t.updateInterest(p)
 			}
+			t.waitForPeer(p)
 			t.fillRequests(p)
 		}
 	case peerwire.Bitfield, peerwire.HaveAll, peerwire.HaveNone:
@@ -232,6 +234,9 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 			return
 		}
 		t.applyBitfield(p, m.Bitfield, m.Type == peerwire.HaveAll, m.Type == peerwire.HaveNone)
+		if p.has.Count() > 0 {
+			t.waitForPeer(p)
+		}
 	case peerwire.Request:
 		t.onRequest(p, m)
 	case peerwire.Cancel:

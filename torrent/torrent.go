@@ -59,56 +59,60 @@ type Torrent struct {
 	paused       atomic.Bool           // stopped by Stop or an error: trackers hear "stopped"
 
 	// Owner state: touched only by the owner goroutine.
-	spec           torrentSpec
-	info           *metainfo.Info
-	files          []*File
-	store          storage.TorrentStorage
-	picker         *picker.Picker
-	have           bitfield.Bitfield
-	partial        map[int]*pieceState
-	freeBlocks     int           // blocks of pieces under way neither received nor requested (sched.Piece.Track)
-	changeDue      bool          // a piece was verified: broadcast at the end of the owner's turn
-	active         []*pieceState // partial pieces, oldest first (and ended ones, see endPiece)
-	activeEnded    int           // ended pieces still in active
-	peers          map[*peer]struct{}
-	webSeedPeers   int     // connected web seeds
-	localServing   []*peer // local peers unchoking us (tick; at most maxLocalServing)
-	peersServing   int     // other peers unchoking us (recounted every tick)
-	cands          *candidateList
-	readyBuf       []*candidate
-	halfOpen       int
-	banned         map[string]bool // hosts of peers that sent bad data
-	meta           *metadataState
-	checking       int // pieces being verified at start
-	err            error
-	lastChoke      time.Time
-	lastOptim      time.Time
-	choker         *choker.Choker
-	chokeBuf       []choker.Peer
-	nextCID        int // the next peer's choker ID
-	rechoke        bool
-	hashFails      int
-	wasted         int64
-	rng            *rand.Rand
-	basePrio       []picker.Priority // from file priorities alone
-	raised         []int             // pieces readers raised above basePrio
-	left           int64             // bytes of wanted pieces not verified (basePrio, not readers)
-	readers        map[*Reader]readerWindow
-	urgent         []int // pieces under readers, playhead first
-	inBatch        bool  // handling an evBatch: fillRequests defers to refill
-	refill         map[*peer]struct{}
-	announceWakes  []chan struct{}   // one per announcer; set before the owner starts
-	notices        map[string]string // conditions the user should hear of, by key
-	noMetaSince    time.Time         // since when no connected peer can send the metadata
-	rehash         []int             // pieces whose verification met a passing I/O error
-	checkPending   bitfield.Bitfield // pieces waiting for their start-up check
-	checkCursor    int               // the next piece verifyAll's checks look at
-	checksQueued   int               // checks queued or running
-	diskq          chan diskJob      // the disk worker's queue (disk.go)
-	diskOverflow   []diskJob         // jobs waiting for room in diskq, in order
-	diskSpare      []diskResult      // a drained result list, reused
-	marks          []int             // verified pieces not yet recorded in storage (markBatch)
-	diskCaughtUpAt time.Time         // when the disk last caught up after falling behind
+	spec            torrentSpec
+	info            *metainfo.Info
+	files           []*File
+	store           storage.TorrentStorage
+	picker          *picker.Picker
+	have            bitfield.Bitfield
+	partial         map[int]*pieceState
+	freeBlocks      int           // blocks of pieces under way neither received nor requested (sched.Piece.Track)
+	changeDue       bool          // a piece was verified: broadcast at the end of the owner's turn
+	active          []*pieceState // partial pieces, oldest first (and ended ones, see endPiece)
+	activeEnded     int           // ended pieces still in active
+	peers           map[*peer]struct{}
+	webSeedPeers    int       // connected web seeds
+	originStartHeld bool      // the torrent's first moment: the origin sends readers' pieces only (webseeds.go)
+	originPeerHeld  bool      // a peer with pieces just connected: the origin waits for it
+	originHoldUntil time.Time // until when
+	originFrom      time.Time // when the info was known and web seeds started
+	localServing    []*peer   // local peers unchoking us (tick; at most maxLocalServing)
+	peersServing    int       // other peers unchoking us (recounted every tick)
+	cands           *candidateList
+	readyBuf        []*candidate
+	halfOpen        int
+	banned          map[string]bool // hosts of peers that sent bad data
+	meta            *metadataState
+	checking        int // pieces being verified at start
+	err             error
+	lastChoke       time.Time
+	lastOptim       time.Time
+	choker          *choker.Choker
+	chokeBuf        []choker.Peer
+	nextCID         int // the next peer's choker ID
+	rechoke         bool
+	hashFails       int
+	wasted          int64
+	rng             *rand.Rand
+	basePrio        []picker.Priority // from file priorities alone
+	raised          []int             // pieces readers raised above basePrio
+	left            int64             // bytes of wanted pieces not verified (basePrio, not readers)
+	readers         map[*Reader]readerWindow
+	urgent          []int // pieces under readers, playhead first
+	inBatch         bool  // handling an evBatch: fillRequests defers to refill
+	refill          map[*peer]struct{}
+	announceWakes   []chan struct{}   // one per announcer; set before the owner starts
+	notices         map[string]string // conditions the user should hear of, by key
+	noMetaSince     time.Time         // since when no connected peer can send the metadata
+	rehash          []int             // pieces whose verification met a passing I/O error
+	checkPending    bitfield.Bitfield // pieces waiting for their start-up check
+	checkCursor     int               // the next piece verifyAll's checks look at
+	checksQueued    int               // checks queued or running
+	diskq           chan diskJob      // the disk worker's queue (disk.go)
+	diskOverflow    []diskJob         // jobs waiting for room in diskq, in order
+	diskSpare       []diskResult      // a drained result list, reused
+	marks           []int             // verified pieces not yet recorded in storage (markBatch)
+	diskCaughtUpAt  time.Time         // when the disk last caught up after falling behind
 
 	// The disk worker's own (disk.go).
 	wbatch []diskJob          // writes taken from diskq for one vectored write

@@ -26,9 +26,42 @@ func (t *Torrent) startWebSeeds(info *metainfo.Info) {
 	if t.c.cfg.WebSeed == nil {
 		return
 	}
+	t.originFrom = time.Now()
 	for _, u := range t.spec.webSeeds {
 		t.wg.Add(1)
 		go t.webSeedLoop(u, info)
+	}
+}
+
+// originGrace is how long the origin waits for the swarm (peer.canRequest):
+// from a torrent's start, and from when a peer that has pieces but has not
+// unchoked us yet connected. Peers unchoke within a round trip or two of our
+// interest; one that has not by then is not counted on.
+const originGrace = 2 * time.Second
+
+// holdOrigin keeps the origin to readers' pieces until at least until.
+func (t *Torrent) holdOrigin(until time.Time) {
+	if until.After(t.originHoldUntil) {
+		t.originHoldUntil = until
+	}
+	t.updateOriginHold(time.Now())
+}
+
+// updateOriginHold says whether the origin waits for the swarm now: for a
+// moment after a peer with pieces connected (holdOrigin), and for the first
+// moment of the torrent's data when peers are on their way (trackers to
+// ask, addresses to dial, peers connected).
+func (t *Torrent) updateOriginHold(now time.Time) {
+	swarm := len(t.announceWakes) > 0 || t.cands.len() > 0 || len(t.peers) > t.webSeedPeers
+	t.originPeerHeld = now.Before(t.originHoldUntil)
+	t.originStartHeld = swarm && now.Before(t.originFrom.Add(originGrace))
+}
+
+// waitForPeer holds the origin for a moment when p, just connected, has
+// pieces and has not unchoked us yet.
+func (t *Torrent) waitForPeer(p *peer) {
+	if !p.webSeed && p.peerChoking && t.webSeedPeers > 0 {
+		t.holdOrigin(p.connectedAt.Add(originGrace))
 	}
 }
 

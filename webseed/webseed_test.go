@@ -2,6 +2,7 @@ package webseed_test
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -378,4 +379,55 @@ func TestOriginRangesCancelledForPeers(t *testing.T) {
 	close(o.gate)
 	waitComplete(t, tt)
 	checkFiles(t, dst, data)
+}
+
+// At a torrent's start the origin waits a moment for the swarm: a peer that
+// takes a second to reach (a WebRTC connection through a tracker, say)
+// still brings most of the data, though the origin is fast and idle
+// meanwhile. (Without the hold, the origin serves the 8 MiB in that second.)
+func TestOriginWaitsForTheSwarmAtStart(t *testing.T) {
+	srv := t.TempDir()
+	mi, data := content(t, srv, "late", map[string]int{"l.bin": 8 << 20}, 128<<10)
+	o := newOrigin(t, srv)
+	mi.URLList = metainfo.URLList{o.URL + "/late/l.bin"}
+	addr := seed(t, filepath.Join(srv, "late"), mi)
+	dst, tt := leech(t, mi, slowPath(t, addr, time.Second))
+	waitComplete(t, tt)
+	checkFiles(t, dst, data)
+	st := tt.Stats()
+	if ws := st.Downloaded[transport.WebSeed]; ws > 1<<20 {
+		t.Fatalf("the origin served %d of %d bytes while a peer was on its way (tcp %d)", ws, len(data["l.bin"]), st.Downloaded[transport.TCP])
+	}
+	t.Logf("origin %d bytes, peer %d bytes", st.Downloaded[transport.WebSeed], st.Downloaded[transport.TCP])
+}
+
+// slowPath returns an address that reaches addr, each connection only
+// after delay.
+func slowPath(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				time.Sleep(delay)
+				d, err := net.Dial("tcp", addr)
+				if err != nil {
+					return
+				}
+				defer d.Close()
+				go func() { io.Copy(d, c); d.Close() }()
+				io.Copy(c, d)
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
