@@ -81,7 +81,10 @@ func serveDemo(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	videoPath := fs.String("video", "", "serve this WebM or MP4 `FILE` instead of the sample")
 	noSeeder := fs.Bool("no-seeder", false, "no native seeder: the origin (web seed) is the only seed, as on a site's first viewers")
 	withoutWasm := fs.Bool("without-wasm", false, "run even if this binary has no browser engine (the watch page then cannot play; other pages, such as a benchmark's, can use the site)")
-	originRate := fs.String("origin-rate", "", "cap each origin response at `RATE` bytes per second (\"1MB\"), as a busy origin would be")
+	// A site's origin serves many viewers over the internet, not one over
+	// loopback: at loopback speed it would fill a tab in the second its
+	// peers take to connect, and the demo would show nothing of the swarm.
+	originRate := fs.String("origin-rate", "1MB", "cap each origin response at `RATE` bytes per second, as a busy origin would be (0: no cap)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
 	}
