@@ -59,6 +59,8 @@ func (t *Torrent) onPeerConn(p *peer) {
 	if p.webSeed {
 		t.webSeedPeers++
 		t.updateOriginHold(time.Now())
+	} else {
+		t.swarmPeers.Add(1)
 	}
 	p.connectedAt = time.Now()
 	p.lastBlockAt = p.connectedAt
@@ -122,6 +124,8 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 	if p.webSeed {
 		t.webSeedPeers--
 		t.webSeedGone(p, err)
+	} else {
+		t.swarmPeers.Add(-1)
 	}
 	p.closed = true
 	p.cancel()

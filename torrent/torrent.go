@@ -51,6 +51,7 @@ type Torrent struct {
 	byNet        netCounters
 	localDown    atomic.Int64 // bytes from local peers (Config.LocalNetworks, LSD)
 	localUp      atomic.Int64
+	swarmPeers   atomic.Int32 // connected peers, web seeds not counted (announcers read it)
 	changedMu    sync.Mutex
 	changed      chan struct{} // closed and replaced whenever pieces verify
 	haveAtomic   []atomic.Uint32

@@ -18,6 +18,12 @@ const (
 	// maxRetry: a tracker that is down should not be hammered.
 	firstRetry = 15 * time.Second
 	maxRetry   = 10 * time.Minute
+	// lonelyRetry is the first wait before announcing again while we lack
+	// data and have no peer, doubled up to the tracker's interval: a
+	// WebRTC handshake that failed through a WebSocket tracker (offers
+	// that found nobody, a path that did not open) is tried again in
+	// seconds, not at the next interval (two minutes or more).
+	lonelyRetry = 15 * time.Second
 	// announceTimeout bounds one announce; stoppedTimeout the last one at
 	// shutdown, which must not hold up Close for long.
 	announceTimeout = 30 * time.Second
@@ -87,7 +93,7 @@ func (t *Torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct{}) {
 	defer t.wg.Done()
 	ev := tracker.EventStarted
-	retry := firstRetry
+	retry, lonely := firstRetry, lonelyRetry
 	completedSent := t.Complete()
 	for {
 		ctx, cancel := context.WithTimeout(t.ctx, announceTimeout)
@@ -104,6 +110,11 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 			ev, retry = tracker.EventNone, firstRetry
 			wait = clampInterval(resp.Interval)
 			t.deliverPeers(&resp)
+			if t.swarmPeers.Load() == 0 && !t.Complete() && lonely < wait {
+				wait, lonely = lonely, lonely*2
+			} else {
+				lonely = lonelyRetry
+			}
 		}
 		if !t.sleep(wait, wake) {
 			break

@@ -144,3 +144,29 @@ func TestTrackersAllAtOnce(t *testing.T) {
 	first.waitEvents(t, "started", "stopped")
 	second.waitEvents(t, "started", "stopped")
 }
+
+// A leecher that a tracker gave no peer (or whose handshakes with them
+// failed) announces again in seconds, not at the tracker's interval (here
+// 30 min), so that a failed WebRTC signalling round is tried again.
+func TestLonelyLeecherAnnouncesAgainSoon(t *testing.T) {
+	dir := t.TempDir()
+	mi, _ := makeContent(t, dir, "lonely", []int{64 << 10}, 16<<10)
+	et := newEventTracker(t)
+	mi.Announce, mi.AnnounceList = et.url, nil
+	n := newNode(t, func(c *torrent.Config) { c.Tracker = httpTrackers(t) })
+	start := time.Now()
+	if _, err := n.c.AddTorrent(mi, torrent.AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(25 * time.Second)
+	for len(et.got()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("tracker saw %q in 25 s; want a second announce within lonelyRetry (15 s)", et.got())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := et.got(); got[1] != "none" {
+		t.Fatalf("announces %q", got)
+	}
+	t.Logf("second announce after %v", time.Since(start).Round(100*time.Millisecond))
+}
