@@ -122,7 +122,9 @@ func FuzzClusterWire(f *testing.F) {
 			return
 		}
 		var a wireAnnounce
-		if decodeAnnounceRequest(b[2:], &a) == nil && b[1] == opAnnounce {
+		// The receiver checks the header (version, op) before the body
+		// (cluster.go), so only a right header must round-trip.
+		if decodeAnnounceRequest(b[2:], &a) == nil && b[0] == wireVersion && b[1] == opAnnounce {
 			p := announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: a.kind, proto: a.proto,
 				event: a.event, left: a.left, ref: a.ref, ttl: a.ttl, numWant: a.numWant, otherKind: a.otherKind,
 				mayInsert: a.mayInsert, key: a.key, addr: a.addr, source: a.source}
