@@ -251,27 +251,28 @@ const maxWriteBatch = 64
 // for the caller to do next.
 func (t *Torrent) doWrites(j diskJob) (next diskJob, ok bool) {
 	batch := append(t.wbatch[:0], j)
+take:
 	for {
 		select {
-		case j := <-t.diskq:
-			if j.kind != diskWrite {
+		case n := <-t.diskq:
+			if n.kind != diskWrite {
+				next, ok = n, true
+				break take
+			}
+			if batch = append(batch, n); len(batch) == maxWriteBatch {
 				t.writeBatch(batch)
-				return j, true
+				batch = batch[:0]
 			}
-			batch = append(batch, j)
-			if len(batch) < maxWriteBatch {
-				continue
-			}
-			t.writeBatch(batch)
-			batch = batch[:0]
-			continue
 		default:
+			break take
 		}
-		t.writeBatch(batch)
-		clear(batch)
-		t.wbatch = batch[:0]
-		return diskJob{}, false
 	}
+	t.writeBatch(batch)
+	// The jobs' blocks are back in the pool: the kept list must not hold
+	// them.
+	clear(batch[:cap(batch)])
+	t.wbatch = batch[:0]
+	return next, ok
 }
 
 // writeBatch writes blocks in the order given, each run of blocks that
