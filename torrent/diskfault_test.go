@@ -220,18 +220,22 @@ func TestRemove(t *testing.T) {
 	}
 }
 
-// slowStorage wraps a storage so that every write takes a while, as on a
-// slow or busy disk.
-type slowStorage struct {
+// wrappedStorage opens torrents through Storage and hands each to wrap:
+// a test's own disk behaviour over a real backend.
+type wrappedStorage struct {
 	storage.Storage
-	delay time.Duration
+	wrap func(storage.TorrentStorage) storage.TorrentStorage
 }
 
-func (s slowStorage) OpenTorrent(info *metainfo.Info, ih metainfo.Hash) (storage.TorrentStorage, error) {
+func (s wrappedStorage) OpenTorrent(info *metainfo.Info, ih metainfo.Hash) (storage.TorrentStorage, error) {
 	ts, err := s.Storage.OpenTorrent(info, ih)
-	return slowTorrent{ts, s.delay}, err
+	if err != nil {
+		return nil, err
+	}
+	return s.wrap(ts), nil
 }
 
+// slowTorrent makes every write take a while, as on a slow or busy disk.
 type slowTorrent struct {
 	storage.TorrentStorage
 	delay time.Duration
@@ -251,7 +255,9 @@ func TestSlowDiskDoesNotStallTheLoop(t *testing.T) {
 		t.Fatal(err)
 	}
 	leecher := newNode(t, func(c *torrent.Config) {
-		c.Storage = slowStorage{storage.NewMemory(), 20 * time.Millisecond}
+		c.Storage = wrappedStorage{storage.NewMemory(), func(ts storage.TorrentStorage) storage.TorrentStorage {
+			return slowTorrent{ts, 20 * time.Millisecond}
+		}}
 	})
 	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
 	if err != nil {
@@ -278,17 +284,7 @@ func TestSlowDiskDoesNotStallTheLoop(t *testing.T) {
 	}
 }
 
-// readCounter counts the bytes read back from a torrent's storage.
-type readCounter struct {
-	storage.Storage
-	read *atomic.Int64
-}
-
-func (s readCounter) OpenTorrent(info *metainfo.Info, ih metainfo.Hash) (storage.TorrentStorage, error) {
-	ts, err := s.Storage.OpenTorrent(info, ih)
-	return countedTorrent{ts, s.read}, err
-}
-
+// countedTorrent counts the bytes read back from a torrent's storage.
 type countedTorrent struct {
 	storage.TorrentStorage
 	read *atomic.Int64
@@ -314,7 +310,9 @@ func TestInOrderPiecesAreNotReadBack(t *testing.T) {
 	}
 	var read atomic.Int64
 	leecher := newNode(t, func(c *torrent.Config) {
-		c.Storage = readCounter{storage.NewFile(t.TempDir()), &read}
+		c.Storage = wrappedStorage{storage.NewFile(t.TempDir()), func(ts storage.TorrentStorage) storage.TorrentStorage {
+			return countedTorrent{ts, &read}
+		}}
 	})
 	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
 	if err != nil {
@@ -344,7 +342,9 @@ func TestDiskBacklogIsBounded(t *testing.T) {
 	// Fast at first, so the pipeline grows deep, then slow.
 	var writes atomic.Int64
 	leecher := newNode(t, func(c *torrent.Config) {
-		c.Storage = stallingStorage{storage.NewMemory(), &writes}
+		c.Storage = wrappedStorage{storage.NewMemory(), func(ts storage.TorrentStorage) storage.TorrentStorage {
+			return stallingTorrent{ts, &writes}
+		}}
 	})
 	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
 	if err != nil {
@@ -371,18 +371,8 @@ func TestDiskBacklogIsBounded(t *testing.T) {
 	}
 }
 
-// stallingStorage writes its first 16 MiB at once and then takes 2 ms a
+// stallingTorrent writes its first 16 MiB at once and then takes 2 ms a
 // block: a disk that falls behind after the pipeline has grown.
-type stallingStorage struct {
-	storage.Storage
-	writes *atomic.Int64
-}
-
-func (s stallingStorage) OpenTorrent(info *metainfo.Info, ih metainfo.Hash) (storage.TorrentStorage, error) {
-	ts, err := s.Storage.OpenTorrent(info, ih)
-	return stallingTorrent{ts, s.writes}, err
-}
-
 type stallingTorrent struct {
 	storage.TorrentStorage
 	writes *atomic.Int64
