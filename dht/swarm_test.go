@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/swarmcast/swarmcast/internal/testenv"
 )
 
 // privateDHTSize and lookupTrials: the private DHT of 20 nodes, and
@@ -79,8 +81,8 @@ func TestPrivateDHTLookupTime(t *testing.T) {
 	p50, p95 := percentile(took, 0.5), percentile(took, 0.95)
 	t.Logf("time to first peer over %d lookups in a %d-node DHT: p50 %v, p95 %v, max %v",
 		len(took), privateDHTSize, p50.Round(time.Millisecond), p95.Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond))
-	if p95 > resolveBudget {
-		t.Fatalf("p95 time to first peer %v, want ≤ %v", p95, resolveBudget)
+	if limit := testenv.TimeLimit(resolveBudget, 20*time.Second); p95 > limit {
+		t.Fatalf("p95 time to first peer %v, want ≤ %v (goal %v)", p95, limit, resolveBudget)
 	}
 }
 

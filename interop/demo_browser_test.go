@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/swarmcast/swarmcast/internal/testenv"
 )
 
 // The demo's browser tests run `swarmcast demo` (the tracker, the origin that is the web seed, a native
@@ -32,6 +34,11 @@ const (
 
 	// demoSeekResume: after a seek to 80%, the video plays again within this.
 	demoSeekResume = time.Second
+
+	// demoLooseStall bounds stalls and seeks outside bench/goals.sh (testenv.TimeLimit): with both
+	// cores busy (CI runs other packages' tests beside these) a tab's 8 s of play stalled 1.05 s and
+	// a seek took 1.7 s; a stream that stopped or a seek that never lands exceeds it.
+	demoLooseStall = 8 * time.Second
 
 	// demoSlowOrigin caps each origin response in the seek test, so that the seek lands in data not
 	// yet there: at 300 KB/s the sample (3.5 MB, 147 kB/s of media) had 86% in before the seek; at
@@ -277,8 +284,10 @@ func checkTabsPlayed(t *testing.T, res *demoResult, tabs int, seconds float64) {
 			t.Errorf("tab %d did not play", tab.I)
 		case p.ToTime-p.FromTime < seconds-0.1 && p.ToTime < p.Duration-0.5:
 			t.Errorf("tab %d played %.2f → %.2f s, want %.0f s", tab.I, p.FromTime, p.ToTime, seconds)
-		case time.Duration(p.LongestNoProgressMs)*time.Millisecond > demoMaxStall:
-			t.Errorf("tab %d stalled for %.0f ms, want at most %v", tab.I, p.LongestNoProgressMs, demoMaxStall)
+		case time.Duration(p.LongestNoProgressMs)*time.Millisecond > testenv.TimeLimit(demoMaxStall, demoLooseStall):
+			t.Errorf("tab %d stalled for %.0f ms, want at most %v (goal %v)", tab.I, p.LongestNoProgressMs, testenv.TimeLimit(demoMaxStall, demoLooseStall), demoMaxStall)
+		default:
+			t.Logf("tab %d played %.2f → %.2f s, longest stall %.0f ms (goal ≤ %v)", tab.I, p.FromTime, p.ToTime, p.LongestNoProgressMs, demoMaxStall)
 		}
 		if tab.Final.PlayingFrom != "engine" {
 			t.Errorf("tab %d plays from %q at the end, want the engine (the service worker's stream URL)", tab.I, tab.Final.PlayingFrom)
@@ -301,10 +310,12 @@ func TestDemoBrowser(t *testing.T) {
 		"--seek", "0.8", "--ranges", "6", "--wait-done"})
 	t.Logf("origin and seeder at the end: %v", origin)
 	checkTabsPlayed(t, res, demoTabs, demoPlaySeconds)
-	if s := res.Seek; s == nil || s.ResumeMs == nil || time.Duration(*s.ResumeMs)*time.Millisecond > demoSeekResume {
-		t.Errorf("seek to 80%%: %+v, want playing again within %v", s, demoSeekResume)
+	if s := res.Seek; s == nil || s.ResumeMs == nil {
+		t.Errorf("seek to 80%%: %+v, want playing again", s)
+	} else if limit := testenv.TimeLimit(demoSeekResume, demoLooseStall); time.Duration(*s.ResumeMs)*time.Millisecond > limit {
+		t.Errorf("seek to %.1f s: playing again after %.0f ms, want within %v (goal %v)", s.Target, *s.ResumeMs, limit, demoSeekResume)
 	} else {
-		t.Logf("seek to %.1f s (download %.0f%% before it, playing from %s): playing again after %.0f ms", s.Target, 100*s.Before.Progress, s.Before.PlayingFrom, *s.ResumeMs)
+		t.Logf("seek to %.1f s (download %.0f%% before it, playing from %s): playing again after %.0f ms (goal ≤ %v)", s.Target, 100*s.Before.Progress, s.Before.PlayingFrom, *s.ResumeMs, demoSeekResume)
 	}
 	checkRanges(t, res)
 	// Later tabs get most of their bytes from peers (the seeder and the tabs before them).
@@ -353,10 +364,12 @@ func TestDemoBrowserSeekWhileDownloading(t *testing.T) {
 	if s.Before.PlayingFrom != "engine" || s.Before.Progress >= 0.8 {
 		t.Errorf("before the seek: playing from %q, %.0f%% downloaded: want the engine's stream, mid-download", s.Before.PlayingFrom, 100*s.Before.Progress)
 	}
-	if s.ResumeMs == nil || time.Duration(*s.ResumeMs)*time.Millisecond > demoSeekResume {
-		t.Errorf("seek to %.1f s: playing again after %v ms, want within %v", s.Target, s.ResumeMs, demoSeekResume)
+	if s.ResumeMs == nil {
+		t.Errorf("seek to %.1f s: not playing again", s.Target)
+	} else if limit := testenv.TimeLimit(demoSeekResume, demoLooseStall); time.Duration(*s.ResumeMs)*time.Millisecond > limit {
+		t.Errorf("seek to %.1f s: playing again after %.0f ms, want within %v (goal %v)", s.Target, *s.ResumeMs, limit, demoSeekResume)
 	} else {
-		t.Logf("seek to %.1f s with %.0f%% downloaded: playing again after %.0f ms", s.Target, 100*s.Before.Progress, *s.ResumeMs)
+		t.Logf("seek to %.1f s with %.0f%% downloaded: playing again after %.0f ms (goal ≤ %v)", s.Target, 100*s.Before.Progress, *s.ResumeMs, demoSeekResume)
 	}
 	checkRanges(t, res)
 }

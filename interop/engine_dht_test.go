@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmcast/swarmcast/internal/testenv"
 )
 
 // The DHT interop tests: swarmcast and libtorrent 2.0 (Debian's python3-libtorrent, driven by
@@ -151,8 +153,8 @@ func TestDHTMagnetTimeVsLibtorrent(t *testing.T) {
 	}
 	t.Logf("magnet through a %d-node swarmcast DHT, start to exit over %d runs: swarmcast p50 %v p95 %v; libtorrent p50 %v p95 %v",
 		dhtCompareNodes, dhtCompareTrials, pct(sc, 0.5), pct(sc, 0.95), pct(lt, 0.5), pct(lt, 0.95))
-	if p95 := pct(sc, 0.95); p95 > 5*time.Second {
-		t.Fatalf("swarmcast's p95 %v, want ≤ 5 s", p95)
+	if p95, limit := pct(sc, 0.95), testenv.TimeLimit(5*time.Second, 20*time.Second); p95 > limit {
+		t.Fatalf("swarmcast's p95 %v, want ≤ %v (goal 5 s)", p95, limit)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/swarmcast/swarmcast/internal/testenv"
 )
 
 // firstByteGoal is the goal for the time from adding a torrent to a client until its first
@@ -14,9 +16,10 @@ import (
 // Deluge) reached it ~5 s late, after trying MSE and being refused.
 const firstByteGoal = time.Second
 
-// firstByteLimit is what the tests enforce: the goal with room for a loaded 2-core machine, still well
-// under the ~5 s of a refused MSE handshake followed by a plain one.
-const firstByteLimit = 3 * time.Second
+// firstByteLoose is what the tests enforce outside bench/goals.sh (testenv.TimeLimit): CI's 2 cores
+// run other packages' tests beside these. That MSE was taken at the first try, not refused and
+// retried plain, the tests prove from the peer's flags (encrypted), not from the time.
+const firstByteLoose = 15 * time.Second
 
 // ltPeerEvent is lt.py's "peer" event.
 type ltPeerEvent struct {
@@ -79,8 +82,8 @@ func TestMSELibtorrent(t *testing.T) {
 			}
 			took := time.Duration(fb.MS) * time.Millisecond
 			timings = append(timings, fmt.Sprintf("%-30s %5d ms, %s", tc.name, fb.MS, peer.Encryption))
-			if took > firstByteLimit {
-				t.Errorf("libtorrent's first byte came %v after adding the torrent; want ≤ %v (goal %v)", took, firstByteLimit, firstByteGoal)
+			if limit := testenv.TimeLimit(firstByteGoal, firstByteLoose); took > limit {
+				t.Errorf("libtorrent's first byte came %v after adding the torrent; want ≤ %v (goal %v)", took, limit, firstByteGoal)
 			}
 			s.checkProtocolErrors(t)
 		})

@@ -251,10 +251,12 @@ func TestSmartBanFindsLiarAmongSenders(t *testing.T) {
 	if s.Banned != 1 {
 		t.Fatalf("banned %d hosts, want exactly the liar: %+v", s.Banned, s)
 	}
+	// The one ban is the liar's: each honest seeder served the leecher (once
+	// it is done, seeder and leecher part as two seeds do).
 	for _, n := range seeds {
-		if st, _ := n.c.Torrent(mi.HashInfoBytes()); st.Stats().Peers != 1 {
-			t.Fatalf("an honest seeder lost its connection to the leecher: %+v", st.Stats())
+		if st, _ := n.c.Torrent(mi.HashInfoBytes()); st.Stats().UploadedTotal == 0 {
+			t.Fatalf("an honest seeder uploaded nothing to the leecher: %+v", st.Stats())
 		}
 	}
-	t.Logf("%d hash failures, the liar banned, %d honest seeders kept", s.HashFails, len(seeds))
+	t.Logf("%d hash failures, the liar banned, %d honest seeders served", s.HashFails, len(seeds))
 }

@@ -19,6 +19,9 @@ var (
 	errIdle     = errors.New("torrent: peer sent nothing for too long")
 	errProtocol = errors.New("torrent: peer broke the protocol")
 	errBanned   = errors.New("torrent: peer sent data that failed verification")
+	// errBothSeeds closes a connection between two seeds: neither has a
+	// piece the other lacks.
+	errBothSeeds = errors.New("torrent: both peers are seeds")
 )
 
 // blockKey names a block: piece index and offset in the piece.

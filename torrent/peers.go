@@ -218,6 +218,7 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 			}
 			t.waitForPeer(p)
 			t.fillRequests(p)
+			t.closeIfBothSeeds(p)
 		}
 	case peerwire.Bitfield, peerwire.HaveAll, peerwire.HaveNone:
 		if m.Type != peerwire.Bitfield && !p.fast {
@@ -241,6 +242,7 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		if p.has.Count() > 0 {
 			t.waitForPeer(p)
 		}
+		t.closeIfBothSeeds(p)
 	case peerwire.Request:
 		t.onRequest(p, m)
 	case peerwire.Cancel:
@@ -385,11 +387,22 @@ func (t *Torrent) onRequest(p *peer, m peerwire.Message) {
 func (t *Torrent) onComplete() {
 	for p := range t.peers {
 		t.setInterested(p, false)
+		t.closeIfBothSeeds(p)
 	}
 	t.wakeAnnouncers()
 	if t.store != nil {
 		t.flushMarks()
 		t.submitDisk(diskJob{kind: diskFlush})
+	}
+}
+
+// closeIfBothSeeds closes the connection to p when it and we both have
+// every piece, as libtorrent and anacrolix/torrent do: it would only hold a
+// connection slot on each side (a browser tab has few). The address counts
+// a short connection, so it is redialled less and less often.
+func (t *Torrent) closeIfBothSeeds(p *peer) {
+	if t.info != nil && !p.webSeed && !p.closed && t.have.All() && p.has.Len() == t.info.NumPieces() && p.has.All() {
+		p.close(errBothSeeds)
 	}
 }
 
@@ -404,9 +417,10 @@ func (t *Torrent) dialMore() {
 	if t.err != nil || t.ctx.Err() != nil {
 		return
 	}
-	if t.Complete() && t.info != nil && t.have.All() && !t.hasUserCandidates() {
-		return // a seed waits for leechers to come to it, but dials whom the user named
-	}
+	// A seed dials whom the user named and whom trackers name (trackers
+	// answer a seed with leechers; a leecher that announced before the seed
+	// would otherwise hear of it only at its next announce, minutes later);
+	// peers from DHT, PEX and LSD come to it.
 	seed := t.Complete() && t.info != nil && t.have.All()
 	now := time.Now()
 	t.readyBuf = t.cands.ready(now, func(addr string) bool { return t.banned[banKey(addr)] }, t.readyBuf)
@@ -414,7 +428,7 @@ func (t *Torrent) dialMore() {
 		if t.halfOpen >= t.c.cfg.MaxHalfOpen || len(t.peers)+t.halfOpen >= t.c.cfg.MaxConns {
 			return
 		}
-		if seed && c.source != SourceUser {
+		if seed && c.source != SourceUser && c.source != SourceTracker {
 			continue
 		}
 		d := t.c.cfg.Dialers[c.network]
@@ -447,9 +461,6 @@ func dialErrString(err error) string {
 	}
 	return err.Error()
 }
-
-// hasUserCandidates reports whether the user named addresses to dial.
-func (t *Torrent) hasUserCandidates() bool { return t.cands.perSrc[SourceUser] > 0 }
 
 // dial connects to addr and runs the handshake.
 func (t *Torrent) dial(d transport.Dialer, addr string) {

@@ -82,6 +82,15 @@ const (
 	// maxPendingOffers bounds our own unanswered offers, which live for
 	// OfferTimeout: announcing more often than that sends fewer offers.
 	maxPendingOffers = 100
+
+	// offerAnswerWait is how long a torrent's unanswered offers hold back
+	// its next batch. An offer the tracker relayed to a live peer is
+	// answered within a second or two; one still unanswered after this
+	// found nobody (the swarm was empty when it arrived, or its peer was
+	// gone or overloaded), so a re-announce while we have no peer (the
+	// engine's lonely retry, 15 s) carries a fresh batch instead of waiting
+	// out OfferTimeout. The old offers stay open until their timeout.
+	offerAnswerWait = 10 * time.Second
 )
 
 // Errors of the client.
@@ -187,6 +196,7 @@ type pendingOffer struct {
 	offer    *webrtc.Offer
 	infoHash metainfo.Hash
 	gen      uint64 // the socket it was sent on
+	sent     time.Time
 	timer    *time.Timer
 }
 
@@ -391,7 +401,8 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait
 // swarm every batch costs peer connections nobody answers (each batch of 10
 // costs ~220 ms of page time in Chromium). The tracker relays an offer only
 // to a peer it knows, so the pending ones still reach the peers that join
-// later; when they time out, the next announce carries a full batch again.
+// later; once they have waited offerAnswerWait unanswered, the next announce
+// carries a full batch again.
 // Offers sent on an earlier socket do not count: the tracker that forgot us
 // with that socket relays them no more.
 func (c *Client) offerCount(ih metainfo.Hash, numWant int) int {
@@ -402,7 +413,7 @@ func (c *Client) offerCount(ih metainfo.Hash, numWant int) int {
 	c.mu.Lock()
 	pending := 0
 	for _, po := range c.offers {
-		if po.infoHash == ih && po.gen == c.gen {
+		if po.infoHash == ih && po.gen == c.gen && time.Since(po.sent) < offerAnswerWait {
 			pending++
 		}
 	}
@@ -528,7 +539,7 @@ func (c *Client) Close() error {
 
 // addOfferLocked registers an offer and starts its timeout.
 func (c *Client) addOfferLocked(id [20]byte, o *webrtc.Offer, ih metainfo.Hash, gen uint64) {
-	po := &pendingOffer{offer: o, infoHash: ih, gen: gen}
+	po := &pendingOffer{offer: o, infoHash: ih, gen: gen, sent: time.Now()}
 	po.timer = time.AfterFunc(c.cfg.OfferTimeout, func() {
 		c.mu.Lock()
 		defer c.mu.Unlock()

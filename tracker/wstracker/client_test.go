@@ -504,18 +504,27 @@ func TestOfferCount(t *testing.T) {
 	}
 	// Seven of a's offers wait for answers: a gets three more, b a full
 	// batch.
+	now := time.Now()
 	for i := range 7 {
-		c.offers[[20]byte{byte(i)}] = &pendingOffer{infoHash: a}
+		c.offers[[20]byte{byte(i)}] = &pendingOffer{infoHash: a, sent: now}
 	}
 	if got := c.offerCount(a, 0); got != 3 {
 		t.Errorf("with 7 of its offers pending, a torrent gets %d more, want 3", got)
+	}
+	// Offers unanswered for offerAnswerWait found nobody: they no longer
+	// hold back a batch (but still count against the client-wide bound).
+	for i := range 5 {
+		c.offers[[20]byte{byte(i)}].sent = now.Add(-offerAnswerWait - time.Second)
+	}
+	if got := c.offerCount(a, 0); got != 8 {
+		t.Errorf("with 2 fresh and 5 stale offers pending, a torrent gets %d more, want 8", got)
 	}
 	if got := c.offerCount(b, 0); got != 10 {
 		t.Errorf("another torrent's pending offers cut this one's to %d, want 10", got)
 	}
 	// The client-wide bound still holds.
 	for i := range maxPendingOffers - 7 - 4 {
-		c.offers[[20]byte{byte(i), 1, byte(i >> 8)}] = &pendingOffer{infoHash: metainfo.Hash{3}}
+		c.offers[[20]byte{byte(i), 1, byte(i >> 8)}] = &pendingOffer{infoHash: metainfo.Hash{3}, sent: now}
 	}
 	if got := c.offerCount(b, 0); got != 4 {
 		t.Errorf("with %d offers pending in all, a torrent gets %d more, want 4", len(c.offers), got)
