@@ -32,6 +32,8 @@ type TorrentJSON struct {
 	Files         []FileJSON `json:"files,omitempty"`
 	Trackers      []string   `json:"trackers,omitempty"`
 	PiecesMap     string     `json:"piecesMap,omitempty"`
+	// Peers is each connection, the fastest first (detail only).
+	Peers []torrent.PeerInfo `json:"peers,omitempty"`
 }
 
 // FileJSON is a file of a torrent, with its stream and player URLs.
@@ -91,6 +93,7 @@ func (d *Daemon) torrentJSON(e *entry, detail bool) TorrentJSON {
 	for _, tr := range fc.trackers() {
 		j.Trackers = append(j.Trackers, tr["announce"].(string))
 	}
+	j.Peers = e.t.Peers()
 	return j
 }
 

@@ -2,7 +2,9 @@ package daemon
 
 import (
 	"encoding/base64"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -38,6 +40,7 @@ type fieldCtx struct {
 	info  *metainfo.Info
 	files []*torrent.File
 	have  []int64 // bytes verified per file, computed on demand
+	conns []torrent.PeerInfo
 }
 
 func (d *Daemon) newFieldCtx(e *entry) *fieldCtx {
@@ -182,9 +185,23 @@ func (fc *fieldCtx) field(name string) (any, bool) {
 		}
 		return 0, true
 	case "peersFrom":
-		src := s.CandidatesBySource
-		return map[string]int{"fromCache": 0, "fromDht": src["dht"], "fromIncoming": 0, "fromLpd": src["lsd"],
-			"fromLtep": 0, "fromPex": src["pex"], "fromTracker": src["tracker"]}, true
+		// Transmission counts connected peers by where they came from.
+		from := map[string]int{"fromCache": 0, "fromDht": 0, "fromIncoming": 0, "fromLpd": 0, "fromLtep": 0, "fromPex": 0, "fromTracker": 0}
+		for _, p := range fc.peers() {
+			switch {
+			case p.Incoming:
+				from["fromIncoming"]++
+			case p.Source == "dht":
+				from["fromDht"]++
+			case p.Source == "lsd":
+				from["fromLpd"]++
+			case p.Source == "pex":
+				from["fromPex"]++
+			case p.Source == "tracker":
+				from["fromTracker"]++
+			}
+		}
+		return from, true
 	case "eta":
 		switch {
 		case !s.HasInfo:
@@ -325,16 +342,96 @@ func (fc *fieldCtx) field(name string) (any, bool) {
 		}
 		return b.String(), true
 	case "peers":
-		// The engine's Stats has peers by kind, not one by one, so the
-		// list is empty until it does; peersConnected and our /api/ have
-		// the counts.
-		return []any{}, true
+		return fc.peersJSON(), true
 	case "webseeds":
 		return append([]string{}, fc.e.webSeeds...), true
 	case "peer-limit":
 		return fc.d.cfg.Session.MaxConns, true
 	}
 	return nil, false
+}
+
+// peers is the torrent's connections, asked of the engine once per request.
+func (fc *fieldCtx) peers() []torrent.PeerInfo {
+	if fc.conns == nil {
+		fc.conns = fc.e.t.Peers()
+	}
+	return fc.conns
+}
+
+// peersJSON is Transmission's "peers": one object per connected peer (web
+// seeds are in "webseeds"), with its flagStr letters as Transmission
+// writes them.
+func (fc *fieldCtx) peersJSON() []map[string]any {
+	out := []map[string]any{}
+	for _, p := range fc.peers() {
+		if p.Network == "webseed" {
+			continue
+		}
+		host, port := p.Addr, 0
+		if h, ps, err := net.SplitHostPort(p.Addr); err == nil {
+			host = h
+			port, _ = strconv.Atoi(ps)
+		}
+		downloading := p.AmInterested && !p.PeerChoking && p.DownloadRate > 0
+		uploading := p.PeerInterested && !p.AmChoking && p.UploadRate > 0
+		out = append(out, map[string]any{
+			"address": host, "port": port, "clientName": p.Client,
+			"clientIsChoked": p.PeerChoking, "clientIsInterested": p.AmInterested,
+			"peerIsChoked": p.AmChoking, "peerIsInterested": p.PeerInterested,
+			"isDownloadingFrom": downloading, "isUploadingTo": uploading,
+			"isEncrypted": p.Encrypted, "isIncoming": p.Incoming, "isUTP": p.Network == "utp",
+			"progress": p.Progress, "rateToClient": int64(p.DownloadRate), "rateToPeer": int64(p.UploadRate),
+			"bytes_to_client": p.Downloaded, "bytes_to_peer": p.Uploaded,
+			"flagStr": flagStr(p, downloading, uploading),
+		})
+	}
+	return out
+}
+
+// flagStr is Transmission's summary of a peer: D/d downloading from it (d:
+// we want to but it chokes us), U/u uploading to it (u: it wants to but we
+// choke it), K it unchokes us but we are not interested, ? we unchoke it but
+// it is not interested, E encrypted, X found by PEX, H by DHT, L by local
+// discovery, I incoming, T uTP.
+func flagStr(p torrent.PeerInfo, downloading, uploading bool) string {
+	var b strings.Builder
+	switch {
+	case downloading:
+		b.WriteByte('D')
+	case p.AmInterested && p.PeerChoking:
+		b.WriteByte('d')
+	}
+	switch {
+	case uploading:
+		b.WriteByte('U')
+	case p.PeerInterested && p.AmChoking:
+		b.WriteByte('u')
+	}
+	if !p.PeerChoking && !p.AmInterested {
+		b.WriteByte('K')
+	}
+	if !p.AmChoking && !p.PeerInterested {
+		b.WriteByte('?')
+	}
+	if p.Encrypted {
+		b.WriteByte('E')
+	}
+	switch p.Source {
+	case "pex":
+		b.WriteByte('X')
+	case "dht":
+		b.WriteByte('H')
+	case "lsd":
+		b.WriteByte('L')
+	}
+	if p.Incoming {
+		b.WriteByte('I')
+	}
+	if p.Network == "utp" {
+		b.WriteByte('T')
+	}
+	return b.String()
 }
 
 func unixOrZero(t time.Time) int64 {

@@ -81,7 +81,8 @@ type peer struct {
 	lastPEXIn                   time.Time                   // when we last took a PEX message from it
 	pexSent                     map[netip.AddrPort]struct{} // the peers it knows of from us (BEP 11 deltas)
 	closed                      bool
-	webSeed                     bool // an HTTP origin (BEP 19), not a peer
+	webSeed                     bool   // an HTTP origin (BEP 19), not a peer
+	client                      string // its "v" (clientName), for Peers
 }
 
 func newPeer(t *Torrent, conn transport.Conn, hs peerwire.Handshake) *peer {

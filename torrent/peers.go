@@ -673,8 +673,15 @@ func (t *Torrent) onExtended(p *peer, m peerwire.Message) {
 		if p.extIDs == nil {
 			p.extIDs = map[string]uint8{}
 		}
-		for k, v := range h.M {
-			p.extIDs[k] = v
+		// Only the extensions we speak are kept: the peer names what it
+		// likes, and each handshake may add names.
+		for _, k := range [...]string{peerwire.UtMetadata, peerwire.UtPex} {
+			if v, ok := h.M[k]; ok {
+				p.extIDs[k] = v
+			}
+		}
+		if h.V != "" {
+			p.client = clientName(h.V)
 		}
 		if h.Reqq > 0 {
 			p.reqq = min(h.Reqq, maxRequests)

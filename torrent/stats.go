@@ -1,9 +1,14 @@
 package torrent
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/swarmcast/swarmcast/transport"
 )
@@ -130,4 +135,102 @@ func (t *Torrent) Stats() Stats {
 		}
 	})
 	return s
+}
+
+// PeerInfo is one connection of a torrent, as Torrent.Peers reports it.
+type PeerInfo struct {
+	// Addr is "host:port" for TCP, whatever identifies a WebRTC peer, or a
+	// web seed's URL.
+	Addr string `json:"addr"`
+	// Network is the transport: tcp, webrtc, utp or webseed.
+	Network string `json:"network"`
+	// Client is the name and version from its extension handshake ("v"),
+	// if it sent one (printable, at most maxClientName bytes).
+	Client string `json:"client,omitempty"`
+	// Incoming: it connected to us.
+	Incoming bool `json:"incoming"`
+	// Source is how we found an address we dialled: user, tracker, dht,
+	// pex or lsd; empty for an incoming connection.
+	Source string `json:"source,omitempty"`
+	// Local: on a local network (Config.LocalNetworks) or found by LSD.
+	Local bool `json:"local"`
+	// Encrypted: the stream is encrypted (MSE's RC4, or WebRTC's DTLS).
+	Encrypted bool `json:"encrypted"`
+	// Progress is the share of the pieces it has; 0 before the info.
+	Progress float64 `json:"progress"`
+	// DownloadRate and UploadRate are payload bytes per second from and to
+	// it, smoothed; Downloaded and Uploaded are the payload bytes of this
+	// connection.
+	DownloadRate float64 `json:"downloadRate"`
+	UploadRate   float64 `json:"uploadRate"`
+	Downloaded   int64   `json:"downloaded"`
+	Uploaded     int64   `json:"uploaded"`
+	// The choke and interest states of both sides (BEP 3).
+	AmChoking      bool `json:"amChoking"`
+	AmInterested   bool `json:"amInterested"`
+	PeerChoking    bool `json:"peerChoking"`
+	PeerInterested bool `json:"peerInterested"`
+	// Snubbed: it left our requests unanswered for too long.
+	Snubbed     bool      `json:"snubbed"`
+	ConnectedAt time.Time `json:"connectedAt"`
+}
+
+// maxClientName bounds the client name kept per peer.
+const maxClientName = 64
+
+// clientName is a peer's "v" as we keep it: printable characters only, at
+// most maxClientName bytes.
+func clientName(v string) string {
+	var b strings.Builder
+	for _, r := range v {
+		if b.Len()+utf8.RuneLen(r) > maxClientName {
+			break
+		}
+		if unicode.IsPrint(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// encryptedConn is a transport.Conn that can say whether its stream is
+// encrypted (an MSE connection, a WebRTC data channel).
+type encryptedConn interface{ Encrypted() bool }
+
+// Peers returns the torrent's connections, the fastest downloads first.
+// Safe from any goroutine; the list is a copy, at most Config.MaxConns long
+// plus the web seeds.
+func (t *Torrent) Peers() []PeerInfo {
+	var out []PeerInfo
+	t.do(func() {
+		out = make([]PeerInfo, 0, len(t.peers))
+		for p := range t.peers {
+			pi := PeerInfo{
+				Addr: p.addr, Network: p.network, Client: p.client, Incoming: p.conn != nil && !p.conn.Outbound(),
+				Local: p.local, DownloadRate: p.downRate, UploadRate: p.upRate,
+				Downloaded: p.downloaded, Uploaded: p.upBytes.Load(),
+				AmChoking: p.amChoking, AmInterested: p.amInterested, PeerChoking: p.peerChoking, PeerInterested: p.peerInterested,
+				Snubbed: p.snubbed, ConnectedAt: p.connectedAt,
+			}
+			if ec, ok := p.conn.(encryptedConn); ok {
+				pi.Encrypted = ec.Encrypted()
+			}
+			if !pi.Incoming && !p.webSeed {
+				if c := t.cands.get(p.addr); c != nil {
+					pi.Source = c.source.String()
+				}
+			}
+			if t.info != nil && p.has.Len() == t.info.NumPieces() {
+				pi.Progress = float64(p.has.Count()) / float64(t.info.NumPieces())
+			}
+			out = append(out, pi)
+		}
+	})
+	slices.SortFunc(out, func(a, b PeerInfo) int {
+		if c := cmp.Compare(b.DownloadRate, a.DownloadRate); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Addr, b.Addr)
+	})
+	return out
 }

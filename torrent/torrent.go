@@ -102,18 +102,20 @@ type Torrent struct {
 	urgent          []int // pieces under readers, playhead first
 	inBatch         bool  // handling an evBatch: fillRequests defers to refill
 	refill          map[*peer]struct{}
-	announceWakes   []chan struct{}   // one per announcer; set before the owner starts
-	notices         map[string]string // conditions the user should hear of, by key
-	noMetaSince     time.Time         // since when no connected peer can send the metadata
-	rehash          []int             // pieces whose verification met a passing I/O error
-	checkPending    bitfield.Bitfield // pieces waiting for their start-up check
-	checkCursor     int               // the next piece verifyAll's checks look at
-	checksQueued    int               // checks queued or running
-	diskq           chan diskJob      // the disk worker's queue (disk.go)
-	diskOverflow    []diskJob         // jobs waiting for room in diskq, in order
-	diskSpare       []diskResult      // a drained result list, reused
-	marks           []int             // verified pieces not yet recorded in storage (markBatch)
-	diskCaughtUpAt  time.Time         // when the disk last caught up after falling behind
+	announceWakes   []chan struct{}         // one per announcer; set before the owner starts
+	trackerMu       sync.Mutex              // guards trackerInfo
+	trackerInfo     map[string]*TrackerInfo // announce results by URL; the announcers write them
+	notices         map[string]string       // conditions the user should hear of, by key
+	noMetaSince     time.Time               // since when no connected peer can send the metadata
+	rehash          []int                   // pieces whose verification met a passing I/O error
+	checkPending    bitfield.Bitfield       // pieces waiting for their start-up check
+	checkCursor     int                     // the next piece verifyAll's checks look at
+	checksQueued    int                     // checks queued or running
+	diskq           chan diskJob            // the disk worker's queue (disk.go)
+	diskOverflow    []diskJob               // jobs waiting for room in diskq, in order
+	diskSpare       []diskResult            // a drained result list, reused
+	marks           []int                   // verified pieces not yet recorded in storage (markBatch)
+	diskCaughtUpAt  time.Time               // when the disk last caught up after falling behind
 
 	// The disk worker's own (disk.go).
 	wbatch []diskJob          // writes taken from diskq for one vectored write

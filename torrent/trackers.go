@@ -3,6 +3,7 @@ package torrent
 import (
 	"context"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -30,7 +31,112 @@ const (
 	stoppedTimeout  = 3 * time.Second
 	// numWant is how many peers we ask a tracker for (the usual 50).
 	numWant = 50
+	// maxAnnouncers bounds the trackers a torrent announces to at once
+	// (each has a goroutine and a connection): a .torrent or magnet may
+	// name thousands. The rest are not used, and the log says so. With
+	// Config.TrackerTiers one announcer goes through any number.
+	maxAnnouncers = 64
 )
+
+// TrackerInfo is what a torrent knows of one of its trackers, as
+// Torrent.Trackers reports it.
+type TrackerInfo struct {
+	URL  string `json:"url"`
+	Tier int    `json:"tier"`
+	// Used: an announcer is assigned to it (false for a scheme this client
+	// cannot speak, or one past maxAnnouncers).
+	Used bool `json:"used"`
+	// Announces and Failures count the announces it answered and those
+	// that failed (an error, a timeout or a failure reason).
+	Announces int `json:"announces"`
+	Failures  int `json:"failures"`
+	// LastAnnounce is when the last announce ended; LastError why it
+	// failed, empty when it succeeded.
+	LastAnnounce time.Time `json:"lastAnnounce"`
+	LastError    string    `json:"lastError,omitempty"`
+	// LastPeers, Seeders and Leechers are from its last answer (-1:
+	// never answered, or it does not count).
+	LastPeers int `json:"lastPeers"`
+	Seeders   int `json:"seeders"`
+	Leechers  int `json:"leechers"`
+	// NextAnnounce is when the announcer means to announce again (zero
+	// while it announces, or when the torrent is stopped).
+	NextAnnounce time.Time `json:"nextAnnounce"`
+}
+
+// Trackers returns the torrent's trackers in tier order with their last
+// announce results. Safe from any goroutine.
+func (t *Torrent) Trackers() []TrackerInfo {
+	var out []TrackerInfo
+	seen := map[string]bool{}
+	t.trackerMu.Lock()
+	defer t.trackerMu.Unlock()
+	for tier, urls := range t.spec.trackers {
+		for _, u := range urls {
+			if seen[u] {
+				continue
+			}
+			seen[u] = true
+			if ti := t.trackerInfo[u]; ti != nil {
+				out = append(out, *ti)
+			} else {
+				out = append(out, TrackerInfo{URL: u, Tier: tier, LastPeers: -1, Seeders: -1, Leechers: -1})
+			}
+		}
+	}
+	return out
+}
+
+// trackerUsed records that an announcer serves u.
+func (t *Torrent) trackerUsed(u string, tier int) {
+	t.trackerMu.Lock()
+	defer t.trackerMu.Unlock()
+	if t.trackerInfo == nil {
+		t.trackerInfo = map[string]*TrackerInfo{}
+	}
+	if t.trackerInfo[u] == nil {
+		t.trackerInfo[u] = &TrackerInfo{URL: u, Tier: tier, Used: true, LastPeers: -1, Seeders: -1, Leechers: -1}
+	}
+}
+
+// specTier is the tier the torrent's announce list puts u in.
+func (t *Torrent) specTier(u string) int {
+	for tier, urls := range t.spec.trackers {
+		if slices.Contains(urls, u) {
+			return tier
+		}
+	}
+	return 0
+}
+
+// trackerResult records the end of an announce to u (the map has one entry
+// per URL an announcer serves, set before it started).
+func (t *Torrent) trackerResult(u string, resp *tracker.AnnounceResponse, err error) {
+	t.trackerMu.Lock()
+	defer t.trackerMu.Unlock()
+	ti := t.trackerInfo[u]
+	if ti == nil {
+		return
+	}
+	ti.LastAnnounce, ti.NextAnnounce = time.Now(), time.Time{}
+	if err != nil {
+		ti.Failures++
+		ti.LastError = err.Error()
+		return
+	}
+	ti.Announces++
+	ti.LastError = ""
+	ti.LastPeers, ti.Seeders, ti.Leechers = len(resp.Peers), int(resp.Seeders), int(resp.Leechers)
+}
+
+// trackerNext records when the announcer of u means to announce next.
+func (t *Torrent) trackerNext(u string, at time.Time) {
+	t.trackerMu.Lock()
+	defer t.trackerMu.Unlock()
+	if ti := t.trackerInfo[u]; ti != nil {
+		ti.NextAnnounce = at
+	}
+}
 
 // startTrackers starts the announcers. By default every tracker URL gets
 // its own, as WebTorrent and qBittorrent do: announcing to all tiers at once
@@ -48,17 +154,22 @@ func (t *Torrent) startTrackers() {
 		return
 	}
 	seen := map[string]bool{}
-	for _, tier := range t.spec.trackers {
-		for _, u := range tier {
+	for tier, urls := range t.spec.trackers {
+		for _, u := range urls {
 			if seen[u] {
 				continue
 			}
 			seen[u] = true
+			if len(t.announceWakes) == maxAnnouncers {
+				t.c.cfg.Logger.Info("tracker not used: the torrent has more than maxAnnouncers", "url", u, "max", maxAnnouncers)
+				continue
+			}
 			cl, err := t.c.cfg.Tracker(u)
 			if err != nil {
 				t.c.cfg.Logger.Info("tracker not used", "url", u, "err", err)
 				continue
 			}
+			t.trackerUsed(u, tier)
 			wake := make(chan struct{}, 1)
 			t.announceWakes = append(t.announceWakes, wake)
 			t.wg.Add(1)
@@ -99,6 +210,7 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 		ctx, cancel := context.WithTimeout(t.ctx, announceTimeout)
 		resp, err := cl.Announce(ctx, t.announceRequest(ev))
 		cancel()
+		t.trackerResult(url, &resp, err)
 		wait := retry
 		if err != nil {
 			if t.ctx.Err() != nil {
@@ -116,6 +228,7 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 				lonely = lonelyRetry
 			}
 		}
+		t.trackerNext(url, time.Now().Add(wait))
 		if !t.sleep(wait, wake) {
 			break
 		}
@@ -168,9 +281,11 @@ func (t *Torrent) tierLoop(tiers *tracker.Tiers, wake <-chan struct{}) {
 			} else if completing {
 				ev = tracker.EventCompleted
 			}
+			t.trackerUsed(u, t.specTier(u))
 			actx, cancel := context.WithTimeout(ctx, announceTimeout)
 			resp, err := cl.Announce(actx, t.announceRequest(ev))
 			cancel()
+			t.trackerResult(u, &resp, err)
 			if err != nil {
 				return err
 			}

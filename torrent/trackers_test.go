@@ -170,3 +170,45 @@ func TestLonelyLeecherAnnouncesAgainSoon(t *testing.T) {
 	}
 	t.Logf("second announce after %v", time.Since(start).Round(100*time.Millisecond))
 }
+
+// Trackers reports each tracker's last announce: answered or why not, with
+// the counts it gave, and when the next comes.
+func TestTrackersReportResults(t *testing.T) {
+	dir := t.TempDir()
+	mi, _ := makeContent(t, dir, "reported", []int{64 << 10}, 16<<10)
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("d8:completei3e10:incompletei5e8:intervali1800e5:peers6:\x7f\x00\x00\x01\x1a\xe1e"))
+	}))
+	t.Cleanup(good.Close)
+	dead := deadTrackerURL(t)
+	mi.Announce = ""
+	mi.AnnounceList = [][]string{{good.URL + "/announce"}, {dead, "udp://unsupported.example:1/announce"}}
+	n := newNode(t, func(c *torrent.Config) { c.Tracker = httpTrackers(t) })
+	tt, err := n.c.AddTorrent(mi, torrent.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var got []torrent.TrackerInfo
+	for {
+		got = tt.Trackers()
+		if len(got) == 3 && got[0].Announces == 1 && got[1].Failures == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trackers after 10 s: %+v", got)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	g, d, u := got[0], got[1], got[2]
+	if g.URL != good.URL+"/announce" || g.Tier != 0 || !g.Used || g.LastError != "" || g.Seeders != 3 || g.Leechers != 5 ||
+		g.LastPeers != 1 || g.LastAnnounce.IsZero() || !g.NextAnnounce.After(g.LastAnnounce) {
+		t.Errorf("the answering tracker: %+v", g)
+	}
+	if d.URL != dead || d.Tier != 1 || d.LastError == "" || d.Announces != 0 || d.Seeders != -1 || d.NextAnnounce.IsZero() {
+		t.Errorf("the dead tracker: %+v", d)
+	}
+	if u.Used || u.Announces+u.Failures != 0 || u.Tier != 1 {
+		t.Errorf("the tracker whose scheme the client lacks: %+v", u)
+	}
+}

@@ -94,6 +94,10 @@ func (c *mseConn) Encryption() mse.Method {
 	}
 }
 
+// Encrypted reports whether the stream is RC4-encrypted (Torrent.Peers
+// shows it).
+func (c *mseConn) Encrypted() bool { return c.Encryption() == mse.RC4 }
+
 func (c *mseConn) Read(p []byte) (int, error) {
 	if !c.outbound {
 		c.once.Do(c.accept)

@@ -13,3 +13,6 @@ func (c *Conn) RemoteAddr() string { return c.remote }
 
 // Outbound reports whether this side made the offer.
 func (c *Conn) Outbound() bool { return c.outbound }
+
+// Encrypted reports true: a data channel runs over DTLS.
+func (c *Conn) Encrypted() bool { return true }
