@@ -99,9 +99,19 @@ type node struct {
 
 func startNode(t *testing.T, dataDir string, peers []string, mod func(*Config)) *node {
 	t.Helper()
+	return startNodeWith(t, dataDir, peers, nil, mod)
+}
+
+// startNodeWith is startNode with clientMod changing the engine's settings.
+func startNodeWith(t *testing.T, dataDir string, peers []string, clientMod func(*torrent.Config), mod func(*Config)) *node {
+	t.Helper()
 	dl := filepath.Join(dataDir, "downloads")
 	os.MkdirAll(dl, 0o755)
-	c := torrent.NewClient(torrent.Config{Storage: storage.NewFile(dl), Dialers: map[string]transport.Dialer{transport.TCP: tcp.Dialer{}}})
+	ccfg := torrent.Config{Storage: storage.NewFile(dl), Dialers: map[string]transport.Dialer{transport.TCP: tcp.Dialer{}}}
+	if clientMod != nil {
+		clientMod(&ccfg)
+	}
+	c := torrent.NewClient(ccfg)
 	cfg := Config{Client: c, DataDir: dataDir, DownloadDir: dl, AddOptions: torrent.AddOptions{Peers: peers}, Version: "test",
 		FetchTorrent: func(context.Context, string) ([]byte, error) { return nil, errors.New("no fetching in tests") }}
 	if mod != nil {

@@ -497,21 +497,47 @@ func (fc *fieldCtx) trackers() []map[string]any {
 	return out
 }
 
-// trackerStats has what the engine reports of trackers: the URLs. Announce
-// results per tracker are not in its Stats yet.
+// trackerStats is Transmission's per-tracker state, from the engine's
+// announce results (Torrent.Trackers). Scrapes are not made: their fields
+// say so (hasScraped false, counts from the last announce).
 func (fc *fieldCtx) trackerStats() []map[string]any {
+	results := map[string]torrent.TrackerInfo{}
+	for _, ti := range fc.e.t.Trackers() {
+		results[ti.URL] = ti
+	}
 	out := []map[string]any{}
 	for _, tr := range fc.trackers() {
-		out = append(out, map[string]any{"announce": tr["announce"], "id": tr["id"], "tier": tr["tier"],
-			"scrape": tr["scrape"], "sitename": tr["sitename"], "host": trackerHost(tr["announce"].(string)),
-			"announceState": 0, "hasAnnounced": false, "lastAnnounceResult": "", "lastAnnounceSucceeded": false,
-			"lastAnnouncePeerCount": 0, "seederCount": -1, "leecherCount": -1, "downloadCount": -1,
-			"isBackup": false, "scrapeState": 0, "hasScraped": false, "lastScrapeResult": "",
-			"lastAnnounceStartTime": 0, "lastAnnounceTime": 0, "lastAnnounceTimedOut": false, "nextAnnounceTime": 0,
+		u := tr["announce"].(string)
+		ti, ok := results[u]
+		if !ok {
+			ti = torrent.TrackerInfo{URL: u, LastPeers: -1, Seeders: -1, Leechers: -1}
+		}
+		state := trackerInactive
+		if ti.Used && !fc.e.paused {
+			state = trackerWaiting
+		}
+		result := ti.LastError
+		if ti.LastError == "" && ti.Announces > 0 {
+			result = "Success"
+		}
+		out = append(out, map[string]any{"announce": u, "id": tr["id"], "tier": tr["tier"],
+			"scrape": tr["scrape"], "sitename": tr["sitename"], "host": trackerHost(u),
+			"announceState": state, "hasAnnounced": ti.Announces+ti.Failures > 0, "lastAnnounceResult": result,
+			"lastAnnounceSucceeded": ti.Announces > 0 && ti.LastError == "", "lastAnnouncePeerCount": max(ti.LastPeers, 0),
+			"seederCount": ti.Seeders, "leecherCount": ti.Leechers, "downloadCount": -1,
+			"isBackup": false, "scrapeState": trackerInactive, "hasScraped": false, "lastScrapeResult": "",
+			"lastAnnounceStartTime": 0, "lastAnnounceTime": unixOrZero(ti.LastAnnounce),
+			"lastAnnounceTimedOut": strings.Contains(ti.LastError, "deadline exceeded"), "nextAnnounceTime": unixOrZero(ti.NextAnnounce),
 			"lastScrapeStartTime": 0, "lastScrapeSucceeded": false, "lastScrapeTime": 0, "lastScrapeTimedOut": false, "nextScrapeTime": 0})
 	}
 	return out
 }
+
+// Transmission's tracker_state values (announceState, scrapeState).
+const (
+	trackerInactive = 0
+	trackerWaiting  = 1
+)
 
 // scrapeURL derives a tracker's scrape URL as BEP 48 says: "announce" in
 // the last path component becomes "scrape".

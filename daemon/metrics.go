@@ -28,6 +28,7 @@ var (
 	descFailed   = prometheus.NewDesc(metricPrefix+"pieces_failed_total", "Pieces that failed their hash check this session.", nil, nil)
 	descTorrents = prometheus.NewDesc(metricPrefix+"torrents", "Torrents, by Transmission state (stopped, checking, downloading, seeding).", []string{"state"}, nil)
 	descWarnings = prometheus.NewDesc(metricPrefix+"torrent_warnings", "Warnings torrents report now (unreachable peers, web seeds that cannot serve, ...).", nil, nil)
+	descAnnounce = prometheus.NewDesc(metricPrefix+"tracker_announces_total", "Announces of the torrents loaded, by result (ok: the tracker answered; failed: an error, a timeout or a failure reason).", []string{"result"}, nil)
 )
 
 // seekBuckets span a cached answer (a millisecond) to a stalled swarm.
@@ -56,7 +57,7 @@ func (m *metrics) handler() http.Handler {
 type torrentCollector metrics
 
 func (c *torrentCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descBytes, descPeers, descPieces, descFailed, descTorrents, descWarnings} {
+	for _, d := range []*prometheus.Desc{descBytes, descPeers, descPieces, descFailed, descTorrents, descWarnings, descAnnounce} {
 		ch <- d
 	}
 }
@@ -65,8 +66,12 @@ func (c *torrentCollector) Collect(ch chan<- prometheus.Metric) {
 	down, up := map[string]int64{}, map[string]int64{}
 	peers := map[string]int{"tcp": 0, "webrtc": 0, "webseed": 0}
 	states := map[string]int{"stopped": 0, "checking": 0, "downloading": 0, "seeding": 0}
-	var pieces, failed, warnings int
+	var pieces, failed, warnings, announced, announceFailed int
 	for _, e := range c.d.entries() {
+		for _, ti := range e.t.Trackers() {
+			announced += ti.Announces
+			announceFailed += ti.Failures
+		}
 		fc := c.d.newFieldCtx(e)
 		s := fc.s
 		for k, v := range s.Downloaded {
@@ -98,6 +103,8 @@ func (c *torrentCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descPieces, prometheus.GaugeValue, float64(pieces))
 	ch <- prometheus.MustNewConstMetric(descFailed, prometheus.CounterValue, float64(failed))
 	ch <- prometheus.MustNewConstMetric(descWarnings, prometheus.GaugeValue, float64(warnings))
+	ch <- prometheus.MustNewConstMetric(descAnnounce, prometheus.CounterValue, float64(announced), "ok")
+	ch <- prometheus.MustNewConstMetric(descAnnounce, prometheus.CounterValue, float64(announceFailed), "failed")
 }
 
 // stateName names a Transmission status code for metrics and the API.

@@ -1,9 +1,18 @@
 package daemon
 
 import (
+	"bytes"
 	"encoding/base64"
+	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
+
+	"github.com/swarmcast/swarmcast/torrent"
+	"github.com/swarmcast/swarmcast/tracker"
+	"github.com/swarmcast/swarmcast/tracker/httptracker"
 )
 
 // torrent-get's "peers" and "peersFrom" list the connections as
@@ -35,5 +44,55 @@ func TestPeersInTorrentGet(t *testing.T) {
 	}
 	if len(tj.Peers) != 1 || tj.Peers[0].Network != "tcp" || tj.Peers[0].Source != "user" {
 		t.Errorf("/api/ peers %+v", tj.Peers)
+	}
+}
+
+// trackerStats reports each tracker's last announce, and /metrics counts
+// announces by result.
+func TestTrackerStats(t *testing.T) {
+	good := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("d8:completei2e10:incompletei7e8:intervali1800e5:peers0:e"))
+	}))
+	t.Cleanup(good.Close)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := "http://" + l.Addr().String() + "/announce"
+	l.Close()
+	src := seed(t, "tracked.bin", map[string]int{"tracked.bin": 64 << 10}, 16<<10, 0)
+	mi := *src.mi
+	mi.Announce, mi.AnnounceList = "", [][]string{{good.URL + "/announce"}, {dead}}
+	var buf bytes.Buffer
+	mi.Write(&buf)
+	trackers := tracker.Config{Schemes: tracker.Schemes{"http": httptracker.Opener(httptracker.Config{})}}
+	n := startNodeWith(t, t.TempDir(), nil, func(c *torrent.Config) {
+		c.Tracker = func(u string) (tracker.Client, error) { return tracker.New(u, trackers) }
+	}, nil)
+	var added map[string]map[string]any
+	n.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(buf.Bytes())}, &added)
+	list := n.waitFor(t, "both trackers announced to", func(tr map[string]any) bool {
+		ts, _ := tr["trackerStats"].([]any)
+		return len(ts) == 2 && ts[0].(map[string]any)["hasAnnounced"] == true && ts[1].(map[string]any)["hasAnnounced"] == true
+	}, "trackerStats")
+	ts := list[0]["trackerStats"].([]any)
+	g, d := ts[0].(map[string]any), ts[1].(map[string]any)
+	if g["lastAnnounceSucceeded"] != true || g["lastAnnounceResult"] != "Success" || g["seederCount"] != 2.0 || g["leecherCount"] != 7.0 ||
+		g["lastAnnounceTime"].(float64) == 0 || g["nextAnnounceTime"].(float64) < g["lastAnnounceTime"].(float64) {
+		t.Errorf("the answering tracker: %v", g)
+	}
+	if d["lastAnnounceSucceeded"] != false || d["lastAnnounceResult"] == "" || d["tier"] != 1.0 {
+		t.Errorf("the dead tracker: %v", d)
+	}
+	resp, err := http.Get(n.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`tracker_announces_total{result="ok"} 1`, `tracker_announces_total{result="failed"} 1`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }
