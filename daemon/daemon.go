@@ -437,6 +437,7 @@ func (d *Daemon) add(req addRequest) (*entry, error) {
 	if req.Wanted != nil {
 		opt.Select = slices.Clone(req.Wanted)
 	}
+	opt.Stopped = req.Paused
 	var t *torrent.Torrent
 	if mi != nil {
 		t, err = d.cfg.Client.AddTorrent(mi, opt)
@@ -448,9 +449,6 @@ func (d *Daemon) add(req addRequest) (*entry, error) {
 			return nil, ErrDuplicate
 		}
 		return nil, err
-	}
-	if req.Paused {
-		t.Stop()
 	}
 	d.mu.Lock()
 	e := &entry{id: d.nextID, hash: t.InfoHash(), t: t, magnet: req.Magnet, added: time.Now(), paused: req.Paused}

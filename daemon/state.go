@@ -200,6 +200,7 @@ func (d *Daemon) restore(rec record) error {
 	}
 	opt := d.cfg.AddOptions
 	opt.Verify = true
+	opt.Stopped = rec.Paused
 	hasFile := false
 	var t *torrent.Torrent
 	var mi *metainfo.MetaInfo
@@ -220,9 +221,6 @@ func (d *Daemon) restore(rec record) error {
 		}
 	} else {
 		return fmt.Errorf("neither its .torrent (%v) nor a magnet link", err)
-	}
-	if rec.Paused {
-		t.Stop()
 	}
 	e := &entry{id: rec.ID, hash: h, t: t, magnet: rec.Magnet, added: time.Unix(rec.Added, 0), paused: rec.Paused,
 		torrentFile: hasFile, prio: rec.Priorities}

@@ -101,6 +101,10 @@ type AddOptions struct {
 	Peers []string
 	// NoTrackers ignores the torrent's own trackers.
 	NoTrackers bool
+	// Stopped adds the torrent as Stop would leave it: no announce, no
+	// connection, until Start (a client's "add paused"). Stopping it after
+	// adding would tell its trackers "started" and then "stopped".
+	Stopped bool
 }
 
 // AddTorrent adds a torrent from its metainfo.

@@ -242,6 +242,13 @@ func (t *Torrent) start() error {
 	for _, a := range t.opt.Peers {
 		t.addCandidate(SourceUser, a)
 	}
+	if t.opt.Stopped {
+		// As fail(ErrStopped) leaves it; nothing runs yet to be told.
+		err := ErrStopped
+		t.err = err
+		t.errPtr.Store(&err)
+		t.paused.Store(true)
+	}
 	t.startTrackers() // before the owner runs: it reads announceWakes
 	t.wg.Add(1)
 	go t.diskLoop()

@@ -207,6 +207,21 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 	retry, lonely := firstRetry, lonelyRetry
 	completedSent := t.Complete()
 	for {
+		if t.paused.Load() {
+			// Stopped by the user or by an error (or added stopped): say
+			// so if the tracker heard we started, and wait to be started
+			// again.
+			if ev != tracker.EventStarted {
+				t.announceStopped(cl)
+			}
+			t.trackerNext(url, time.Time{})
+			for t.paused.Load() {
+				if !t.sleep(time.Hour, wake) {
+					return
+				}
+			}
+			ev, retry = tracker.EventStarted, firstRetry
+		}
 		ctx, cancel := context.WithTimeout(t.ctx, announceTimeout)
 		resp, err := cl.Announce(ctx, t.announceRequest(ev))
 		cancel()
@@ -232,21 +247,7 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 		if !t.sleep(wait, wake) {
 			break
 		}
-		if t.paused.Load() {
-			// Stopped by the user or by an error: say so, and wait to be
-			// started again.
-			if ev != tracker.EventStarted {
-				t.announceStopped(cl)
-			}
-			for t.paused.Load() {
-				if !t.sleep(time.Hour, wake) {
-					return
-				}
-			}
-			ev, retry = tracker.EventStarted, firstRetry
-			continue
-		}
-		if !completedSent && t.Complete() {
+		if !completedSent && !t.paused.Load() && t.Complete() {
 			ev, completedSent = tracker.EventCompleted, true
 		}
 	}
@@ -268,6 +269,17 @@ func (t *Torrent) tierLoop(tiers *tracker.Tiers, wake <-chan struct{}) {
 	completedSent := t.Complete()
 	retry := firstRetry
 	for {
+		if t.paused.Load() {
+			for _, cl := range started {
+				t.announceStopped(cl)
+			}
+			clear(started)
+			for t.paused.Load() {
+				if !t.sleep(time.Hour, wake) {
+					return
+				}
+			}
+		}
 		completing := !completedSent && t.Complete()
 		var interval time.Duration
 		_, err := tiers.Try(t.ctx, func(ctx context.Context, u string) error {
@@ -308,17 +320,6 @@ func (t *Torrent) tierLoop(tiers *tracker.Tiers, wake <-chan struct{}) {
 		}
 		if !t.sleep(wait, wake) {
 			break
-		}
-		if t.paused.Load() {
-			for _, cl := range started {
-				t.announceStopped(cl)
-			}
-			clear(started)
-			for t.paused.Load() {
-				if !t.sleep(time.Hour, wake) {
-					return
-				}
-			}
 		}
 	}
 	for _, cl := range started {

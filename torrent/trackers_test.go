@@ -1,6 +1,7 @@
 package torrent_test
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -211,4 +212,34 @@ func TestTrackersReportResults(t *testing.T) {
 	if u.Used || u.Announces+u.Failures != 0 || u.Tier != 1 {
 		t.Errorf("the tracker whose scheme the client lacks: %+v", u)
 	}
+}
+
+// A torrent added stopped tells its tracker nothing until it is started;
+// then it announces started, and stopped when stopped again.
+func TestAddedStoppedAnnouncesNothing(t *testing.T) {
+	dir := t.TempDir()
+	mi, _ := makeContent(t, dir, "addedstopped", []int{64 << 10}, 16<<10)
+	et := newEventTracker(t)
+	mi.Announce, mi.AnnounceList = et.url, nil
+	n := newNode(t, func(c *torrent.Config) { c.Tracker = httpTrackers(t) })
+	tt, err := n.c.AddTorrent(mi, torrent.AddOptions{Stopped: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(tt.Err(), torrent.ErrStopped) {
+		t.Fatalf("Err() = %v after adding stopped, want ErrStopped", tt.Err())
+	}
+	// The announcer would have announced at once: give it time to.
+	time.Sleep(500 * time.Millisecond)
+	if got := et.got(); len(got) != 0 {
+		t.Fatalf("a torrent added stopped announced %q", got)
+	}
+	if err := tt.Start(); err != nil {
+		t.Fatal(err)
+	}
+	et.waitEvents(t, "started")
+	if err := tt.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	et.waitEvents(t, "started", "stopped")
 }
