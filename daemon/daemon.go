@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
 )
 
@@ -114,6 +115,9 @@ type entry struct {
 	// torrent-get reports them.
 	tiers    [][]string
 	webSeeds []string
+	// dir is the torrent's download folder when torrent-add named one
+	// (inside DownloadDir); empty: DownloadDir itself.
+	dir string
 
 	statsMu sync.Mutex
 	stats   torrent.Stats
@@ -378,7 +382,8 @@ type addRequest struct {
 	Magnet   string
 	// Paused adds the torrent stopped.
 	Paused bool
-	// DownloadDir must be empty or the daemon's download folder.
+	// DownloadDir must be empty, the daemon's download folder or a folder
+	// inside it.
 	DownloadDir string
 	// Wanted and Unwanted select files by index; Wanted nil means all.
 	Wanted, Unwanted []int
@@ -388,13 +393,13 @@ type addRequest struct {
 
 // add adds a torrent. A torrent already there is returned with ErrDuplicate.
 func (d *Daemon) add(req addRequest) (*entry, error) {
-	if err := d.checkDownloadDir(req.DownloadDir); err != nil {
+	dir, err := d.checkDownloadDir(req.DownloadDir)
+	if err != nil {
 		return nil, err
 	}
 	var (
 		mi  *metainfo.MetaInfo
 		mag metainfo.Magnet
-		err error
 	)
 	switch {
 	case req.Metainfo != nil && req.Magnet != "":
@@ -438,6 +443,9 @@ func (d *Daemon) add(req addRequest) (*entry, error) {
 		opt.Select = slices.Clone(req.Wanted)
 	}
 	opt.Stopped = req.Paused
+	if dir != "" {
+		opt.Storage = storage.NewFile(filepath.Join(d.cfg.DownloadDir, dir))
+	}
 	var t *torrent.Torrent
 	if mi != nil {
 		t, err = d.cfg.Client.AddTorrent(mi, opt)
@@ -451,7 +459,7 @@ func (d *Daemon) add(req addRequest) (*entry, error) {
 		return nil, err
 	}
 	d.mu.Lock()
-	e := &entry{id: d.nextID, hash: t.InfoHash(), t: t, magnet: req.Magnet, added: time.Now(), paused: req.Paused}
+	e := &entry{id: d.nextID, hash: t.InfoHash(), t: t, magnet: req.Magnet, added: time.Now(), paused: req.Paused, dir: dir}
 	if !req.Paused {
 		e.started = e.added
 	}
@@ -526,22 +534,31 @@ func (d *Daemon) applyFileChoice(e *entry, req addRequest) {
 	d.saveOrLog()
 }
 
-// checkDownloadDir refuses a download-dir other than the daemon's own
-// folder: every torrent of a client lives in its one storage, and a path
-// that climbs out of it is refused whatever else is done.
-func (d *Daemon) checkDownloadDir(dir string) error {
+// checkDownloadDir checks a torrent-add's download-dir and returns it
+// relative to the daemon's download folder ("" for the folder itself). A
+// folder inside it (absolute, or relative to it) is taken; one elsewhere,
+// or any path with "..", is refused: an RPC client must not make the
+// daemon write where it likes.
+func (d *Daemon) checkDownloadDir(dir string) (string, error) {
 	if dir == "" {
-		return nil
+		return "", nil
 	}
 	root := filepath.Clean(d.cfg.DownloadDir)
+	if containsDotDot(dir) {
+		return "", fmt.Errorf("%w: %q leaves the download folder %s", ErrDownloadDir, dir, root)
+	}
 	clean := filepath.Clean(dir)
-	if clean == root {
-		return nil
+	if !filepath.IsAbs(clean) {
+		clean = filepath.Join(root, clean)
 	}
-	if rel, err := filepath.Rel(root, clean); err != nil || !filepath.IsLocal(rel) || containsDotDot(dir) {
-		return fmt.Errorf("%w: %q leaves the download folder %s", ErrDownloadDir, dir, root)
+	rel, err := filepath.Rel(root, clean)
+	if err != nil || !filepath.IsLocal(rel) && rel != "." {
+		return "", fmt.Errorf("%w: %q is outside the download folder %s (set by --data); folders inside it are taken", ErrDownloadDir, dir, root)
 	}
-	return fmt.Errorf("%w: %q: swarmcast keeps every torrent in %s (set by --data); other folders are not supported yet", ErrDownloadDir, dir, root)
+	if rel == "." {
+		return "", nil
+	}
+	return rel, nil
 }
 
 // containsDotDot reports whether a path has a ".." component, however it

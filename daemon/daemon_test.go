@@ -470,7 +470,7 @@ func TestCheckListen(t *testing.T) {
 func TestDownloadDirAndFileNamesRefused(t *testing.T) {
 	src := seed(t, "x.bin", map[string]int{"x.bin": 64 << 10}, 16<<10, 0)
 	n := startNode(t, t.TempDir(), nil, nil)
-	for _, dir := range []string{"../../etc", n.dlDir + "/../..", n.dlDir + "/../other", "/etc", n.dlDir + "/sub"} {
+	for _, dir := range []string{"../../etc", n.dlDir + "/../..", n.dlDir + "/../other", "/etc", n.dlDir + "/sub/../../x", "sub/../.."} {
 		r := n.d.Call(context.Background(), mustMarshal(map[string]any{"method": "torrent-add",
 			"arguments": map[string]any{"metainfo": base64.StdEncoding.EncodeToString(src.raw), "download-dir": dir}}))
 		if r.Result == "success" || !strings.Contains(r.Result, "download-dir") {
@@ -496,6 +496,35 @@ func TestDownloadDirAndFileNamesRefused(t *testing.T) {
 	if r.Result == "success" || !strings.Contains(r.Result, "does not read paths") {
 		t.Errorf("filename naming a local path: %q, want refused", r.Result)
 	}
+}
+
+// A download-dir inside the daemon's folder (absolute, or relative to it)
+// holds that torrent's files, torrent-get reports it, and a restart finds
+// the data there.
+func TestDownloadDirInside(t *testing.T) {
+	src := seed(t, "in.bin", map[string]int{"in.bin": 256 << 10}, 16<<10, 0)
+	other := seed(t, "other.bin", map[string]int{"other.bin": 128 << 10}, 16<<10, 0)
+	dataDir := t.TempDir()
+	n := startNode(t, dataDir, []string{src.addr, other.addr}, nil)
+	n.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(src.raw), "download-dir": n.dlDir + "/films/new"}, nil)
+	n.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(other.raw), "download-dir": "series"}, nil)
+	list := n.waitFor(t, "both downloads", done, "percentDone", "leftUntilDone", "downloadDir", "name")
+	want := map[string]string{"in.bin": filepath.Join(n.dlDir, "films", "new"), "other.bin": filepath.Join(n.dlDir, "series")}
+	for _, tr := range list {
+		name := tr["name"].(string)
+		if tr["downloadDir"] != want[name] {
+			t.Errorf("%s: downloadDir %v, want %s", name, tr["downloadDir"], want[name])
+		}
+		b, err := os.ReadFile(filepath.Join(want[name], name))
+		if err != nil || len(b) == 0 {
+			t.Errorf("%s not in its folder: %v", name, err)
+		}
+	}
+	n.close()
+	src.client.Close()
+	other.client.Close()
+	n = startNode(t, dataDir, nil, nil)
+	n.waitFor(t, "both torrents complete after the restart, with no seeder", done, "percentDone", "leftUntilDone")
 }
 
 func mustMarshal(v any) []byte {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"net"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -267,6 +268,9 @@ func (fc *fieldCtx) field(name string) (any, bool) {
 	case "secondsDownloading", "secondsSeeding":
 		return 0, true
 	case "downloadDir":
+		if e.dir != "" {
+			return filepath.Join(fc.d.cfg.DownloadDir, e.dir), true
+		}
 		return fc.d.cfg.DownloadDir, true
 	case "magnetLink":
 		if e.magnet != "" {

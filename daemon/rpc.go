@@ -187,7 +187,7 @@ func (d *Daemon) dispatch(ctx context.Context, method string, raw json.RawMessag
 	case "torrent-reannounce":
 		return nil, rpcErrorf("torrent-reannounce: not supported yet (the engine announces on its own schedule)")
 	case "torrent-set-location":
-		return nil, rpcErrorf("torrent-set-location: not supported: every torrent lives in %s", d.cfg.DownloadDir)
+		return nil, rpcErrorf("torrent-set-location: not supported: a torrent's data is not moved once added (torrent-add's download-dir takes a folder inside %s)", d.cfg.DownloadDir)
 	case "torrent-rename-path":
 		return nil, rpcErrorf("torrent-rename-path: not supported yet")
 	case "free-space":

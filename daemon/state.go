@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
 )
 
@@ -62,6 +63,9 @@ type record struct {
 	// Priorities has one value per file (torrent.Priority: 0 not wanted);
 	// empty means every file at its default.
 	Priorities []torrent.Priority `json:"priorities,omitempty"`
+	// Dir is its download folder relative to the daemon's, when torrent-add
+	// named one.
+	Dir string `json:"dir,omitempty"`
 }
 
 // stateStore reads and writes the daemon's files.
@@ -175,7 +179,7 @@ func (d *Daemon) save() error {
 	st := savedState{Version: stateVersion, NextID: d.nextID, Stats: d.cumulativeLocked()}
 	for _, e := range d.byID {
 		rec := record{ID: e.id, InfoHash: e.hash.String(), Name: e.t.Name(), Magnet: e.magnet, Paused: e.paused,
-			Added: e.added.Unix(), Priorities: e.prio}
+			Added: e.added.Unix(), Priorities: e.prio, Dir: e.dir}
 		if !e.done.IsZero() {
 			rec.Done = e.done.Unix()
 		}
@@ -201,6 +205,13 @@ func (d *Daemon) restore(rec record) error {
 	opt := d.cfg.AddOptions
 	opt.Verify = true
 	opt.Stopped = rec.Paused
+	if rec.Dir != "" {
+		dir, err := d.checkDownloadDir(rec.Dir)
+		if err != nil || dir == "" {
+			return fmt.Errorf("download folder %q: %v", rec.Dir, err)
+		}
+		opt.Storage = storage.NewFile(filepath.Join(d.cfg.DownloadDir, dir))
+	}
 	hasFile := false
 	var t *torrent.Torrent
 	var mi *metainfo.MetaInfo
@@ -223,7 +234,7 @@ func (d *Daemon) restore(rec record) error {
 		return fmt.Errorf("neither its .torrent (%v) nor a magnet link", err)
 	}
 	e := &entry{id: rec.ID, hash: h, t: t, magnet: rec.Magnet, added: time.Unix(rec.Added, 0), paused: rec.Paused,
-		torrentFile: hasFile, prio: rec.Priorities}
+		torrentFile: hasFile, prio: rec.Priorities, dir: rec.Dir}
 	if !rec.Paused {
 		e.started = time.Now()
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
+	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/transport"
 )
 
@@ -101,6 +102,9 @@ type AddOptions struct {
 	Peers []string
 	// NoTrackers ignores the torrent's own trackers.
 	NoTrackers bool
+	// Storage, if not nil, holds this torrent's data instead of
+	// Config.Storage (a download folder of its own).
+	Storage storage.Storage
 	// Stopped adds the torrent as Stop would leave it: no announce, no
 	// connection, until Start (a client's "add paused"). Stopping it after
 	// adding would tell its trackers "started" and then "stopped".

@@ -169,7 +169,7 @@ func (t *Torrent) Remove(deleteData bool) error {
 		return err
 	}
 	info := t.Info()
-	r, ok := t.c.cfg.Storage.(storage.Remover)
+	r, ok := t.storage().(storage.Remover)
 	if info == nil || !ok {
 		return err
 	}

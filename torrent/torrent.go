@@ -427,11 +427,20 @@ func (t *Torrent) addConn(conn transport.Conn, hs peerwire.Handshake) error {
 	return nil
 }
 
+// storage is where the torrent's data lives: AddOptions.Storage, or the
+// client's.
+func (t *Torrent) storage() storage.Storage {
+	if t.opt.Storage != nil {
+		return t.opt.Storage
+	}
+	return t.c.cfg.Storage
+}
+
 // setInfo installs the info dictionary: opens storage, lays out files and
 // pieces, and applies the file selection. Owner goroutine (or before it
 // starts).
 func (t *Torrent) setInfo(infoBytes []byte, info *metainfo.Info) error {
-	store, err := t.c.cfg.Storage.OpenTorrent(info, t.infoHash)
+	store, err := t.storage().OpenTorrent(info, t.infoHash)
 	if err != nil {
 		return fmt.Errorf("torrent %s: %w", info.BestName(), err)
 	}
