@@ -543,6 +543,9 @@ func (t *Torrent) sendPEX(now time.Time) {
 		if p.conn.Outbound() {
 			f |= peerwire.PEXReachable
 		}
+		if ec, ok := p.conn.(encryptedConn); ok && ec.Encrypted() {
+			f |= peerwire.PEXEncryption // it speaks MSE: dial it encrypted
+		}
 		current[ap] = f
 	}
 	for p := range t.peers {
