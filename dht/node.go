@@ -263,6 +263,9 @@ type Stats struct {
 	// Dropped datagrams: larger than MaxPacket, not KRPC, or queries past
 	// the rate limits.
 	DroppedOversize, DroppedMalformed, DroppedRate int64
+	// UTPRefused counts uTP connection requests answered with a RESET
+	// (libtorrent clients try uTP on our port before TCP).
+	UTPRefused int64
 	// QueriesSent counts the queries we sent.
 	QueriesSent int64
 }
@@ -274,7 +277,7 @@ func (n *Node) Stats() Stats {
 		Nodes: ss.Nodes, GoodNodes: ss.GoodNodes,
 		Lookups: n.lookups.Load(), LookupsDone: n.lookupsDone.Load(), LookupsWithPeers: n.lookupsWithPeers.Load(), PeersFound: n.peersFound.Load(),
 		DroppedOversize: n.drops.oversize.Load(), DroppedMalformed: n.drops.malformed.Load(), DroppedRate: n.drops.rate.Load(),
-		QueriesSent: ss.OutboundQueriesAttempted,
+		UTPRefused: n.drops.utpRefused.Load(), QueriesSent: ss.OutboundQueriesAttempted,
 	}
 	st.StoredTorrents, st.StoredPeers = n.store.counts()
 	return st
