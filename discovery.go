@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/swarmcast/swarmcast/dht"
+	"github.com/swarmcast/swarmcast/internal/utprefuse"
 	"github.com/swarmcast/swarmcast/lsd"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/torrent"
@@ -165,4 +166,39 @@ func dhtTorrents(c *torrent.Client) []dht.Torrent {
 		out = append(out, dht.Torrent{InfoHash: t.InfoHash(), Announce: info != nil})
 	}
 	return out
+}
+
+// utpRefuser answers uTP connection requests on the UDP side of the listen
+// port when no DHT node holds it (the DHT's socket answers them
+// otherwise): libtorrent clients try uTP there first, and a RESET sends
+// them to TCP at once (internal/utprefuse).
+type utpRefuser struct {
+	pc   net.PacketConn
+	done chan struct{}
+}
+
+// startUTPRefuser opens host:port on UDP. A port taken on UDP is no error:
+// those clients then wait out their uTP timeout, as before.
+func startUTPRefuser(host string, port int, logger *slog.Logger) *utpRefuser {
+	pc, err := net.ListenPacket("udp", net.JoinHostPort(host, strconv.Itoa(port)))
+	if err != nil {
+		logger.Debug("uTP requests not refused", "err", err)
+		return nil
+	}
+	r := &utpRefuser{pc: pc, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		utprefuse.Serve(pc)
+	}()
+	return r
+}
+
+// Close closes the socket and waits for its reader.
+func (r *utpRefuser) Close() error {
+	if r == nil {
+		return nil
+	}
+	err := r.pc.Close()
+	<-r.done
+	return err
 }

@@ -136,6 +136,7 @@ type Client struct {
 	trackers *trackerCache
 	lsd      interface{ Close() error }
 	dht      dhtNodes
+	utp      *utpRefuser   // when no DHT node holds the UDP side of the port
 	served   chan struct{} // closed when Serve has returned
 
 	closeOnce sync.Once
@@ -222,6 +223,9 @@ func NewClient(cfg Config) (*Client, error) {
 	// no host means a node on each (BEP 32), not one udp6 node.
 	host, _, _ := net.SplitHostPort(cfg.ListenAddr)
 	c.dht = startDHT(c.Client, host, portNumber(c.addr), cfg.NoDHT, cfg.DHTBootstrap, logger)
+	if len(c.dht) == 0 {
+		c.utp = startUTPRefuser(host, portNumber(c.addr), logger)
+	}
 	return c, nil
 }
 
@@ -295,7 +299,7 @@ func (c *Client) Close() error {
 		if c.lsd != nil {
 			errs = append(errs, c.lsd.Close())
 		}
-		errs = append(errs, c.dht.Close())
+		errs = append(errs, c.dht.Close(), c.utp.Close())
 		errs = append(errs, c.Client.Close())
 		<-c.served
 		c.trackers.close()

@@ -1,13 +1,14 @@
 package dht
 
 import (
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/swarmcast/swarmcast/internal/utprefuse"
 )
 
 // Limits on what other nodes can make us do, whatever they send.
@@ -35,37 +36,6 @@ type dropCounters struct {
 	utpRefused                atomic.Int64
 }
 
-// uTP (BEP 29) on the DHT's port. The DHT listens on the UDP side of the
-// engine's TCP port, where libtorrent-based clients (qBittorrent, Deluge)
-// try uTP before TCP. We do not speak uTP: unanswered, such a client waits
-// out its uTP connect timeout (5-6.5 s here) before it tries TCP; a RESET
-// makes it fall back to TCP at once (libtorrent's connect_failed marks the
-// peer as not speaking uTP and reconnects over TCP).
-const (
-	utpHeaderLen = 20
-	utpSyn       = 0x41 // type ST_SYN (4), version 1
-	utpReset     = 0x31 // type ST_RESET (3), version 1
-	// utpResetsPerSecond bounds the RESETs sent; a RESET is no larger than
-	// the SYN it answers, so a spoofed flood gains no amplification.
-	utpResetsPerSecond = 200
-)
-
-// isUTPSyn reports whether b is a uTP connection request. KRPC messages
-// start with 'd', so the two never clash.
-func isUTPSyn(b []byte) bool { return len(b) >= utpHeaderLen && b[0] == utpSyn }
-
-// utpResetFor is the RESET answering SYN syn: the connection id the SYN
-// carries (the one the initiator receives on) and its sequence number
-// acknowledged.
-func utpResetFor(syn []byte, now time.Time) []byte {
-	r := make([]byte, utpHeaderLen)
-	r[0] = utpReset
-	copy(r[2:4], syn[2:4]) // connection_id
-	binary.BigEndian.PutUint32(r[4:8], uint32(now.UnixMicro()))
-	copy(r[18:20], syn[16:18]) // ack_nr = the SYN's seq_nr
-	return r
-}
-
 // filterConn is the DHT's UDP socket as the library sees it: datagrams that
 // are too big, not KRPC, or queries past the rate limits are dropped before
 // the library decodes them.
@@ -76,7 +46,7 @@ type filterConn struct {
 	mu     sync.Mutex
 	perIP  map[netip.Addr]*tokenBucket
 	global tokenBucket
-	resets tokenBucket // uTP RESETs sent
+	resets utprefuse.Limiter // uTP RESETs sent
 }
 
 func newFilterConn(c net.PacketConn, drops *dropCounters) *filterConn {
@@ -85,7 +55,6 @@ func newFilterConn(c net.PacketConn, drops *dropCounters) *filterConn {
 		drops:      drops,
 		perIP:      map[netip.Addr]*tokenBucket{},
 		global:     tokenBucket{tokens: maxQueriesPerSecond},
-		resets:     tokenBucket{tokens: utpResetsPerSecond},
 	}
 }
 
@@ -110,8 +79,11 @@ func (c *filterConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			c.drops.oversize.Add(1)
 			continue
 		}
-		if isUTPSyn(b[:n]) {
-			c.refuseUTP(b[:n], addr)
+		if utprefuse.IsSyn(b[:n]) {
+			// The DHT owns the UDP side of the engine's port, where
+			// libtorrent clients try uTP first: a RESET sends them to TCP.
+			c.drops.utpRefused.Add(1)
+			utprefuse.Refuse(c.PacketConn, &c.resets, b[:n], addr)
 			continue
 		}
 		m, err := CheckMessage(b[:n])
@@ -124,18 +96,6 @@ func (c *filterConn) ReadFrom(b []byte) (int, net.Addr, error) {
 			continue
 		}
 		return n, addr, nil
-	}
-}
-
-// refuseUTP answers a uTP SYN with a RESET, within the rate limit.
-func (c *filterConn) refuseUTP(syn []byte, addr net.Addr) {
-	c.drops.utpRefused.Add(1)
-	now := time.Now()
-	c.mu.Lock()
-	ok := c.resets.take(now, utpResetsPerSecond, utpResetsPerSecond)
-	c.mu.Unlock()
-	if ok {
-		c.PacketConn.WriteTo(utpResetFor(syn, now), addr)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"testing"
 	"time"
+
+	"github.com/swarmcast/swarmcast/internal/utprefuse"
 )
 
 // A uTP connection request on the DHT's port (libtorrent clients try uTP
@@ -14,9 +16,9 @@ import (
 func TestUTPSynGetsReset(t *testing.T) {
 	node := startTestNode(t, nodeOpts{})
 	peer := newRawNode(t)
-	syn := make([]byte, utpHeaderLen)
-	syn[0] = utpSyn
-	binary.BigEndian.PutUint16(syn[2:], 0xbeef)   // connection_id: the initiator's receive id
+	syn := make([]byte, utprefuse.HeaderLen)
+	syn[0] = 0x41                                // ST_SYN, version 1
+	binary.BigEndian.PutUint16(syn[2:], 0xbeef)  // connection_id: the initiator's receive id
 	binary.BigEndian.PutUint16(syn[16:], 0x1234) // seq_nr
 	if _, err := peer.conn.WriteTo(syn, node.Addr()); err != nil {
 		t.Fatal(err)
@@ -28,7 +30,7 @@ func TestUTPSynGetsReset(t *testing.T) {
 		t.Fatalf("no answer to a uTP SYN: %v", err)
 	}
 	r := buf[:n]
-	if n != utpHeaderLen || r[0] != utpReset || !bytes.Equal(r[2:4], syn[2:4]) || !bytes.Equal(r[18:20], syn[16:18]) {
+	if n != utprefuse.HeaderLen || r[0] != 0x31 || !bytes.Equal(r[2:4], syn[2:4]) || !bytes.Equal(r[18:20], syn[16:18]) {
 		t.Fatalf("answer % x, want a RESET for connection 0xbeef acknowledging 0x1234", r)
 	}
 	if got := node.Stats().UTPRefused; got != 1 {

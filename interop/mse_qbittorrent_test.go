@@ -276,7 +276,10 @@ func TestMSEQBittorrent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			q := startQbit(t, required, tc.protocols)
 			torrent := filepath.Join(t.TempDir(), "swarmcast.torrent")
-			s := startSwarmcastSeed(t, sw.scOpts(), sw.scListen(), d.path, "-o", torrent)
+			// 8 MiB at 2 MiB/s: ~4 s of data flowing in which to see qBittorrent's peer list (at full
+			// speed the transfer took 50 ms and the list was empty at every look; both sides part once
+			// it is done).
+			s := startSwarmcastSeed(t, sw.scOpts(), sw.scListen(), d.path, "-o", torrent, "--up-limit", "2MiB")
 			out := t.TempDir()
 			start := time.Now()
 			hash := s.infoHash
