@@ -118,6 +118,9 @@ type entry struct {
 	// dir is the torrent's download folder when torrent-add named one
 	// (inside DownloadDir); empty: DownloadDir itself.
 	dir string
+	// limits are its own rate limits as torrent-set left them (guarded by
+	// the daemon's mu).
+	limits torrentLimits
 
 	statsMu sync.Mutex
 	stats   torrent.Stats
@@ -459,7 +462,7 @@ func (d *Daemon) add(req addRequest) (*entry, error) {
 		return nil, err
 	}
 	d.mu.Lock()
-	e := &entry{id: d.nextID, hash: t.InfoHash(), t: t, magnet: req.Magnet, added: time.Now(), paused: req.Paused, dir: dir}
+	e := &entry{id: d.nextID, hash: t.InfoHash(), t: t, magnet: req.Magnet, added: time.Now(), paused: req.Paused, dir: dir, limits: defaultLimits}
 	if !req.Paused {
 		e.started = e.added
 	}
@@ -643,4 +646,28 @@ func (d *Daemon) saveOrLog() {
 	if err := d.save(); err != nil {
 		d.log.Warn("saving state", "err", err)
 	}
+}
+
+// torrentLimits are a torrent's own rate limits in Transmission's terms:
+// kB/s (1000 bytes), each applied only when turned on. Transmission's
+// defaults: 100 kB/s, off.
+type torrentLimits struct {
+	Down   int64 `json:"downloadLimit"`
+	DownOn bool  `json:"downloadLimited,omitempty"`
+	Up     int64 `json:"uploadLimit"`
+	UpOn   bool  `json:"uploadLimited,omitempty"`
+}
+
+var defaultLimits = torrentLimits{Down: 100, Up: 100}
+
+// apply sets t's limits to l.
+func (l torrentLimits) apply(t *torrent.Torrent) {
+	var down, up int64
+	if l.DownOn {
+		down = l.Down * 1000
+	}
+	if l.UpOn {
+		up = l.Up * 1000
+	}
+	t.SetRateLimits(down, up)
 }

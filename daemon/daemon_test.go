@@ -243,9 +243,9 @@ func TestRPCLifecycle(t *testing.T) {
 	}
 	var refused RPCResponse
 	ctx := context.Background()
-	refused = n.d.Call(ctx, []byte(`{"method":"torrent-set","arguments":{"ids":[1],"downloadLimit":10,"downloadLimited":true}}`))
-	if refused.Result == "success" || !strings.Contains(refused.Result, "downloadLimit") {
-		t.Errorf("torrent-set of a limit the engine lacks answered %q", refused.Result)
+	refused = n.d.Call(ctx, []byte(`{"method":"torrent-set","arguments":{"ids":[1],"seedRatioLimit":2,"seedRatioMode":1}}`))
+	if refused.Result == "success" || !strings.Contains(refused.Result, "seedRatioLimit") {
+		t.Errorf("torrent-set of a setting the engine lacks answered %q", refused.Result)
 	}
 
 	n.call(t, "torrent-remove", map[string]any{"ids": []int{1}, "delete-local-data": true}, nil)

@@ -301,9 +301,20 @@ func (fc *fieldCtx) field(name string) (any, bool) {
 		return 0, true
 	case "honorsSessionLimits":
 		return true, true
-	case "downloadLimit", "uploadLimit":
-		return 100, true
-	case "downloadLimited", "uploadLimited", "sequentialDownload":
+	case "downloadLimit", "uploadLimit", "downloadLimited", "uploadLimited":
+		fc.d.mu.Lock()
+		lim := e.limits
+		fc.d.mu.Unlock()
+		switch name {
+		case "downloadLimit":
+			return lim.Down, true
+		case "uploadLimit":
+			return lim.Up, true
+		case "downloadLimited":
+			return lim.DownOn, true
+		}
+		return lim.UpOn, true
+	case "sequentialDownload":
 		return false, true
 	case "maxConnectedPeers":
 		return fc.d.cfg.Session.MaxConns, true

@@ -96,3 +96,36 @@ func TestTrackerStats(t *testing.T) {
 		}
 	}
 }
+
+// torrent-set's limits reach the engine, torrent-get reports them, and a
+// restart keeps them.
+func TestTorrentSetLimits(t *testing.T) {
+	src := seed(t, "lim.bin", map[string]int{"lim.bin": 64 << 10}, 16<<10, 0)
+	dataDir := t.TempDir()
+	n := startNode(t, dataDir, nil, nil)
+	n.call(t, "torrent-add", map[string]any{"metainfo": base64.StdEncoding.EncodeToString(src.raw), "paused": true}, nil)
+	fields := []string{"downloadLimit", "downloadLimited", "uploadLimit", "uploadLimited"}
+	if tr := n.get(t, fields...)[0]; tr["downloadLimit"] != 100.0 || tr["downloadLimited"] != false || tr["uploadLimited"] != false {
+		t.Errorf("defaults %v, want Transmission's (100 kB/s, off)", tr)
+	}
+	n.call(t, "torrent-set", map[string]any{"ids": []int{1}, "downloadLimit": 250, "downloadLimited": true, "uploadLimit": 40, "uploadLimited": true}, nil)
+	check := func(n *node) {
+		t.Helper()
+		tr := n.get(t, fields...)[0]
+		if tr["downloadLimit"] != 250.0 || tr["downloadLimited"] != true || tr["uploadLimit"] != 40.0 || tr["uploadLimited"] != true {
+			t.Errorf("after torrent-set: %v", tr)
+		}
+		down, up := n.client.Torrents()[0].RateLimits()
+		if down != 250_000 || up != 40_000 {
+			t.Errorf("the engine's limits: %d, %d B/s, want 250000, 40000", down, up)
+		}
+	}
+	check(n)
+	n.call(t, "torrent-set", map[string]any{"ids": []int{1}, "uploadLimited": false}, nil)
+	if _, up := n.client.Torrents()[0].RateLimits(); up != 0 {
+		t.Errorf("upload limit %d after uploadLimited false, want none", up)
+	}
+	n.call(t, "torrent-set", map[string]any{"ids": []int{1}, "uploadLimited": true}, nil)
+	n.close()
+	check(startNode(t, dataDir, nil, nil))
+}

@@ -531,8 +531,9 @@ func (d *Daemon) rpcGet(raw json.RawMessage) (any, error) {
 	return json.RawMessage(append(b, '}')), nil
 }
 
-// rpcSet is torrent-set: files wanted and their priorities. Limits and the
-// other settings of a torrent are refused by name until the engine has them.
+// rpcSet is torrent-set: files wanted and their priorities, and the
+// torrent's own rate limits. The other settings of a torrent are refused by
+// name until the engine has them.
 func (d *Daemon) rpcSet(raw json.RawMessage) error {
 	var a map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &a); err != nil {
@@ -540,19 +541,40 @@ func (d *Daemon) rpcSet(raw json.RawMessage) error {
 	}
 	var lists = map[string][]int{}
 	var unsupported []string
+	var limits limitsSet
 	for k, v := range a {
 		switch k {
 		case "ids":
+		case "downloadLimit", "uploadLimit":
+			var n int64
+			if err := json.Unmarshal(v, &n); err != nil || n < 0 {
+				return rpcErrorf("torrent-set: %s: want a number of kB/s, not %s", k, v)
+			}
+			if k == "downloadLimit" {
+				limits.down = &n
+			} else {
+				limits.up = &n
+			}
+		case "downloadLimited", "uploadLimited":
+			var b bool
+			if err := json.Unmarshal(v, &b); err != nil {
+				return rpcErrorf("torrent-set: %s: want true or false, not %s", k, v)
+			}
+			if k == "downloadLimited" {
+				limits.downOn = &b
+			} else {
+				limits.upOn = &b
+			}
 		case "files-wanted", "files-unwanted", "priority-high", "priority-normal", "priority-low":
 			var l []int
 			if err := json.Unmarshal(v, &l); err != nil {
 				return rpcErrorf("torrent-set: %s: %v", k, err)
 			}
 			lists[k] = l
-		case "downloadLimited", "uploadLimited", "honorsSessionLimits":
-			// Turning limits off is what swarmcast already does.
+		case "honorsSessionLimits":
+			// A torrent's limits always apply within the session's.
 			var b bool
-			if json.Unmarshal(v, &b) != nil || b != (k == "honorsSessionLimits") {
+			if json.Unmarshal(v, &b) != nil || !b {
 				unsupported = append(unsupported, k)
 			}
 		default:
@@ -561,9 +583,15 @@ func (d *Daemon) rpcSet(raw json.RawMessage) error {
 	}
 	if len(unsupported) > 0 {
 		sort.Strings(unsupported)
-		return rpcErrorf("torrent-set: not supported yet: %s (per-torrent limits and settings are not in the engine; files-wanted, files-unwanted and priority-* are)", strings.Join(unsupported, ", "))
+		return rpcErrorf("torrent-set: not supported yet: %s (files-wanted, files-unwanted, priority-*, downloadLimit(ed) and uploadLimit(ed) are)", strings.Join(unsupported, ", "))
 	}
 	return d.each(raw, func(e *entry) error {
+		if limits.any() {
+			d.setLimits(e, limits)
+		}
+		if len(lists) == 0 {
+			return nil
+		}
 		files := e.t.Files()
 		if files == nil {
 			return errors.New("its files are not known yet (the magnet's metadata has not arrived)")
@@ -626,4 +654,35 @@ func (d *Daemon) freeSpace(raw json.RawMessage) (any, error) {
 		return nil, rpcErrorf("free-space: %v", err)
 	}
 	return map[string]any{"path": a.Path, "size-bytes": free, "total_size": total}, nil
+}
+
+// limitsSet is what a torrent-set says of a torrent's rate limits (nil:
+// not said).
+type limitsSet struct {
+	down, up     *int64 // kB/s
+	downOn, upOn *bool
+}
+
+func (l limitsSet) any() bool { return l.down != nil || l.up != nil || l.downOn != nil || l.upOn != nil }
+
+// setLimits applies l to e's limits and hands them to the engine.
+func (d *Daemon) setLimits(e *entry, l limitsSet) {
+	d.mu.Lock()
+	if l.down != nil {
+		e.limits.Down = *l.down
+	}
+	if l.up != nil {
+		e.limits.Up = *l.up
+	}
+	if l.downOn != nil {
+		e.limits.DownOn = *l.downOn
+	}
+	if l.upOn != nil {
+		e.limits.UpOn = *l.upOn
+	}
+	lim := e.limits
+	d.mu.Unlock()
+	lim.apply(e.t)
+	d.forget(e)
+	d.saveOrLog()
 }

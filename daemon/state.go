@@ -66,6 +66,8 @@ type record struct {
 	// Dir is its download folder relative to the daemon's, when torrent-add
 	// named one.
 	Dir string `json:"dir,omitempty"`
+	// Limits are its own rate limits (torrent-set); nil: the defaults.
+	Limits *torrentLimits `json:"limits,omitempty"`
 }
 
 // stateStore reads and writes the daemon's files.
@@ -180,6 +182,10 @@ func (d *Daemon) save() error {
 	for _, e := range d.byID {
 		rec := record{ID: e.id, InfoHash: e.hash.String(), Name: e.t.Name(), Magnet: e.magnet, Paused: e.paused,
 			Added: e.added.Unix(), Priorities: e.prio, Dir: e.dir}
+		if e.limits != defaultLimits {
+			lim := e.limits
+			rec.Limits = &lim
+		}
 		if !e.done.IsZero() {
 			rec.Done = e.done.Unix()
 		}
@@ -234,7 +240,11 @@ func (d *Daemon) restore(rec record) error {
 		return fmt.Errorf("neither its .torrent (%v) nor a magnet link", err)
 	}
 	e := &entry{id: rec.ID, hash: h, t: t, magnet: rec.Magnet, added: time.Unix(rec.Added, 0), paused: rec.Paused,
-		torrentFile: hasFile, prio: rec.Priorities, dir: rec.Dir}
+		torrentFile: hasFile, prio: rec.Priorities, dir: rec.Dir, limits: defaultLimits}
+	if rec.Limits != nil {
+		e.limits = *rec.Limits
+		e.limits.apply(t)
+	}
 	if !rec.Paused {
 		e.started = time.Now()
 	}

@@ -52,3 +52,24 @@ func (l *rateLimiter) wait(ctx context.Context, n int) error {
 		return ctx.Err()
 	}
 }
+
+// SetRateLimits limits this torrent's payload rates, in bytes per second,
+// within the client's limits (Config.DownloadRate, Config.UploadRate);
+// zero or less means no limit of its own. Safe from any goroutine; it
+// applies to the next block sent or received.
+func (t *Torrent) SetRateLimits(download, upload int64) {
+	t.dnLimit.Store(newRateLimiter(download))
+	t.upLimit.Store(newRateLimiter(upload))
+}
+
+// RateLimits returns the limits SetRateLimits set (0: none).
+func (t *Torrent) RateLimits() (download, upload int64) {
+	return t.dnLimit.Load().bytesPerSecond(), t.upLimit.Load().bytesPerSecond()
+}
+
+func (l *rateLimiter) bytesPerSecond() int64 {
+	if l == nil {
+		return 0
+	}
+	return int64(l.rate)
+}

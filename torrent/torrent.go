@@ -102,7 +102,9 @@ type Torrent struct {
 	urgent          []int // pieces under readers, playhead first
 	inBatch         bool  // handling an evBatch: fillRequests defers to refill
 	refill          map[*peer]struct{}
-	announceWakes   []chan struct{}         // one per announcer; set before the owner starts
+	announceWakes   []chan struct{}             // one per announcer; set before the owner starts
+	upLimit         atomic.Pointer[rateLimiter] // this torrent's own limits (SetRateLimits); nil: none
+	dnLimit         atomic.Pointer[rateLimiter]
 	trackerMu       sync.Mutex              // guards trackerInfo
 	trackerInfo     map[string]*TrackerInfo // announce results by URL; the announcers write them
 	notices         map[string]string       // conditions the user should hear of, by key
