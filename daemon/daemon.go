@@ -176,6 +176,8 @@ type Daemon struct {
 	started time.Time
 	// this session's counts that live torrents no longer hold
 	removedUp, removedDown, addedNow int64
+	// speed is the session's speed limits (session-get/set), in kB/s.
+	speed torrentLimits
 
 	saveMu sync.Mutex
 
@@ -236,6 +238,7 @@ func New(cfg Config) (*Daemon, error) {
 		byHash:  map[metainfo.Hash]*entry{},
 		nextID:  1,
 		started: time.Now(),
+		speed:   sessionLimits(cfg.Session),
 		done:    make(chan struct{}),
 		changed: make(chan struct{}, 1),
 	}
@@ -660,14 +663,49 @@ type torrentLimits struct {
 
 var defaultLimits = torrentLimits{Down: 100, Up: 100}
 
-// apply sets t's limits to l.
-func (l torrentLimits) apply(t *torrent.Torrent) {
-	var down, up int64
+// with returns l changed by what a torrent-set or session-set said.
+func (l torrentLimits) with(s limitsSet) torrentLimits {
+	if s.down != nil {
+		l.Down = *s.down
+	}
+	if s.up != nil {
+		l.Up = *s.up
+	}
+	if s.downOn != nil {
+		l.DownOn = *s.downOn
+	}
+	if s.upOn != nil {
+		l.UpOn = *s.upOn
+	}
+	return l
+}
+
+// bytes returns the limits in bytes per second, 0 where off.
+func (l torrentLimits) bytes() (down, up int64) {
 	if l.DownOn {
 		down = l.Down * 1000
 	}
 	if l.UpOn {
 		up = l.Up * 1000
 	}
-	t.SetRateLimits(down, up)
+	return down, up
 }
+
+// applyClient sets the client's limits (session-set's speed limits) to l.
+func (l torrentLimits) applyClient(c *torrent.Client) { c.SetRateLimits(l.bytes()) }
+
+// sessionLimits are the session's speed limits at start: the flags' rates,
+// Transmission's 100 kB/s (off) where a flag set none.
+func sessionLimits(s SessionInfo) torrentLimits {
+	l := defaultLimits
+	if s.DownloadRate > 0 {
+		l.Down, l.DownOn = max(s.DownloadRate/1000, 1), true
+	}
+	if s.UploadRate > 0 {
+		l.Up, l.UpOn = max(s.UploadRate/1000, 1), true
+	}
+	return l
+}
+
+// apply sets t's limits to l.
+func (l torrentLimits) apply(t *torrent.Torrent) { t.SetRateLimits(l.bytes()) }

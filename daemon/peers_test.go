@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"io"
 	"net"
@@ -128,4 +129,31 @@ func TestTorrentSetLimits(t *testing.T) {
 	n.call(t, "torrent-set", map[string]any{"ids": []int{1}, "uploadLimited": true}, nil)
 	n.close()
 	check(startNode(t, dataDir, nil, nil))
+}
+
+// session-set changes the session's speed limits: the client's limits
+// follow, and session-get reports them; other settings are still refused.
+func TestSessionSetSpeedLimits(t *testing.T) {
+	n := startNode(t, t.TempDir(), nil, nil)
+	var got map[string]any
+	n.call(t, "session-get", map[string]any{"fields": []string{"speed-limit-down", "speed-limit-down-enabled"}}, &got)
+	if got["speed-limit-down"] != 100.0 || got["speed-limit-down-enabled"] != false {
+		t.Errorf("defaults %v, want 100 kB/s, off", got)
+	}
+	n.call(t, "session-set", map[string]any{"speed-limit-down": 800, "speed-limit-down-enabled": true, "speed-limit-up": 30, "speed-limit-up-enabled": true}, nil)
+	if d, u := n.client.RateLimits(); d != 800_000 || u != 30_000 {
+		t.Errorf("the client's limits %d, %d B/s, want 800000, 30000", d, u)
+	}
+	n.call(t, "session-get", nil, &got)
+	if got["speed-limit-down"] != 800.0 || got["speed-limit-up-enabled"] != true {
+		t.Errorf("session-get after session-set: down %v, up enabled %v", got["speed-limit-down"], got["speed-limit-up-enabled"])
+	}
+	n.call(t, "session-set", map[string]any{"speed-limit-up-enabled": false}, nil)
+	if _, u := n.client.RateLimits(); u != 0 {
+		t.Errorf("upload limit %d after turning it off", u)
+	}
+	r := n.d.Call(context.Background(), []byte(`{"method":"session-set","arguments":{"dht-enabled":true}}`))
+	if r.Result == "success" || !strings.Contains(r.Result, "dht-enabled") {
+		t.Errorf("session-set dht-enabled: %q, want refused", r.Result)
+	}
 }

@@ -663,23 +663,14 @@ type limitsSet struct {
 	downOn, upOn *bool
 }
 
-func (l limitsSet) any() bool { return l.down != nil || l.up != nil || l.downOn != nil || l.upOn != nil }
+func (l limitsSet) any() bool {
+	return l.down != nil || l.up != nil || l.downOn != nil || l.upOn != nil
+}
 
 // setLimits applies l to e's limits and hands them to the engine.
 func (d *Daemon) setLimits(e *entry, l limitsSet) {
 	d.mu.Lock()
-	if l.down != nil {
-		e.limits.Down = *l.down
-	}
-	if l.up != nil {
-		e.limits.Up = *l.up
-	}
-	if l.downOn != nil {
-		e.limits.DownOn = *l.downOn
-	}
-	if l.upOn != nil {
-		e.limits.UpOn = *l.upOn
-	}
+	e.limits = e.limits.with(l)
 	lim := e.limits
 	d.mu.Unlock()
 	lim.apply(e.t)

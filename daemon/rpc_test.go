@@ -56,7 +56,8 @@ func TestHonestRefusals(t *testing.T) {
 	n := startNode(t, t.TempDir(), nil, nil)
 	for _, tc := range []struct{ body, want string }{
 		{`{"method":"port-test"}`, "cannot test"},
-		{`{"method":"session-set","arguments":{"speed-limit-down":5,"speed-limit-down-enabled":true}}`, "speed-limit-down"},
+		{`{"method":"session-set","arguments":{"alt-speed-down":5,"alt-speed-enabled":true}}`, "alt-speed-down"},
+		{`{"method":"session-set","arguments":{"speed-limit-down":-5}}`, "speed-limit-down"},
 		{`{"method":"session-set","arguments":{"no-such-setting":1}}`, "no-such-setting"},
 		{`{"method":"torrent-reannounce","arguments":{"ids":[1]}}`, "not supported"},
 		{`{"method":"torrent-set-location","arguments":{"ids":[1],"location":"/tmp"}}`, "not supported"},

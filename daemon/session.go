@@ -11,8 +11,10 @@ import (
 // "off" where it does not (no queues, no blocklist, no alternative speeds).
 func (d *Daemon) sessionGet(fields []string) map[string]any {
 	free, _, _ := diskSpace(d.cfg.DownloadDir)
-	kbps := func(r int64) int64 { return r / 1000 }
 	s := d.cfg.Session
+	d.mu.Lock()
+	sp := d.speed
+	d.mu.Unlock()
 	all := map[string]any{
 		"alt-speed-down": 50, "alt-speed-enabled": false, "alt-speed-time-begin": 540, "alt-speed-time-day": 127,
 		"alt-speed-time-enabled": false, "alt-speed-time-end": 1020, "alt-speed-up": 50,
@@ -43,10 +45,10 @@ func (d *Daemon) sessionGet(fields []string) map[string]any {
 		"seed-queue-enabled":           false, "seed-queue-size": 0,
 		"seedRatioLimit": 2, "seedRatioLimited": false,
 		"session-id":                   d.session,
-		"speed-limit-down":             kbps(s.DownloadRate),
-		"speed-limit-down-enabled":     s.DownloadRate > 0,
-		"speed-limit-up":               kbps(s.UploadRate),
-		"speed-limit-up-enabled":       s.UploadRate > 0,
+		"speed-limit-down":             sp.Down,
+		"speed-limit-down-enabled":     sp.DownOn,
+		"speed-limit-up":               sp.Up,
+		"speed-limit-up-enabled":       sp.UpOn,
 		"start-added-torrents":         true,
 		"trash-original-torrent-files": false,
 		"units": map[string]any{
@@ -81,6 +83,35 @@ func (d *Daemon) sessionSet(raw json.RawMessage) error {
 	}
 	cur := d.sessionGet(nil)
 	var refused []string
+	var limits limitsSet
+	for _, k := range []string{"speed-limit-down", "speed-limit-up", "speed-limit-down-enabled", "speed-limit-up-enabled"} {
+		v, ok := a[k]
+		if !ok {
+			continue
+		}
+		delete(a, k)
+		if strings.HasSuffix(k, "-enabled") {
+			var b bool
+			if err := json.Unmarshal(v, &b); err != nil {
+				return rpcErrorf("session-set: %s: want true or false, not %s", k, v)
+			}
+			if k == "speed-limit-down-enabled" {
+				limits.downOn = &b
+			} else {
+				limits.upOn = &b
+			}
+			continue
+		}
+		var n int64
+		if err := json.Unmarshal(v, &n); err != nil || n < 0 {
+			return rpcErrorf("session-set: %s: want a number of kB/s, not %s", k, v)
+		}
+		if k == "speed-limit-down" {
+			limits.down = &n
+		} else {
+			limits.up = &n
+		}
+	}
 	for k, v := range a {
 		have, ok := cur[k]
 		if !ok {
@@ -97,7 +128,14 @@ func (d *Daemon) sessionSet(raw json.RawMessage) error {
 	}
 	if len(refused) > 0 {
 		sort.Strings(refused)
-		return rpcErrorf("session-set: cannot change %s while running: swarmcast serve takes its settings from its flags", strings.Join(refused, ", "))
+		return rpcErrorf("session-set: cannot change %s while running: swarmcast serve takes its settings from its flags (speed-limit-down/up and their -enabled can be changed)", strings.Join(refused, ", "))
+	}
+	if limits.any() {
+		d.mu.Lock()
+		d.speed = d.speed.with(limits)
+		sp := d.speed
+		d.mu.Unlock()
+		sp.applyClient(d.cfg.Client)
 	}
 	return nil
 }

@@ -34,10 +34,10 @@ var (
 type Client struct {
 	cfg      Config
 	blocks   *peerwire.BlockPool
-	hashJobs chan hashJob // pieces for the hash workers (disk.go)
-	nHash    int          // how many hash workers
-	upLimit  *rateLimiter
-	dnLimit  *rateLimiter
+	hashJobs chan hashJob                // pieces for the hash workers (disk.go)
+	nHash    int                         // how many hash workers
+	upLimit  atomic.Pointer[rateLimiter] // Config.UploadRate, or SetRateLimits; nil: none
+	dnLimit  atomic.Pointer[rateLimiter]
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -65,14 +65,13 @@ func NewClient(cfg Config) *Client {
 		blocks:   peerwire.NewBlockPool(BlockSize),
 		hashJobs: make(chan hashJob),
 		nHash:    n,
-		upLimit:  newRateLimiter(cfg.UploadRate),
-		dnLimit:  newRateLimiter(cfg.DownloadRate),
 		ctx:      ctx,
 		cancel:   cancel,
 		torrents: map[metainfo.Hash]*Torrent{},
 
 		handshaking: map[transport.Conn]time.Time{},
 	}
+	c.SetRateLimits(cfg.DownloadRate, cfg.UploadRate)
 	c.listenPort.Store(uint32(cfg.ListenPort))
 	c.wg.Add(n)
 	for range n {

@@ -295,7 +295,7 @@ func (p *peer) readLoop() {
 		case peerwire.KeepAlive:
 			continue
 		case peerwire.Piece:
-			if err = t.c.dnLimit.wait(p.ctx, len(m.Piece)); err == nil {
+			if err = t.c.dnLimit.Load().wait(p.ctx, len(m.Piece)); err == nil {
 				err = t.dnLimit.Load().wait(p.ctx, len(m.Piece))
 			}
 			if err != nil {
@@ -400,7 +400,7 @@ func (p *peer) writeLoop() {
 				}
 			}
 			for _, u := range ups[:n] {
-				if t.c.upLimit.wait(p.ctx, int(u.length)) != nil || t.upLimit.Load().wait(p.ctx, int(u.length)) != nil {
+				if t.c.upLimit.Load().wait(p.ctx, int(u.length)) != nil || t.upLimit.Load().wait(p.ctx, int(u.length)) != nil {
 					return
 				}
 				off := int64(u.key.index)*t.pieceLength() + int64(u.key.begin)

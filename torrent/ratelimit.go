@@ -53,6 +53,20 @@ func (l *rateLimiter) wait(ctx context.Context, n int) error {
 	}
 }
 
+// SetRateLimits sets the client's payload rate limits, in bytes per
+// second over all its torrents (Config.DownloadRate and Config.UploadRate
+// at start); zero or less means no limit. Safe from any goroutine; it
+// applies to the next block sent or received.
+func (c *Client) SetRateLimits(download, upload int64) {
+	c.dnLimit.Store(newRateLimiter(download))
+	c.upLimit.Store(newRateLimiter(upload))
+}
+
+// RateLimits returns the client's limits (0: none).
+func (c *Client) RateLimits() (download, upload int64) {
+	return c.dnLimit.Load().bytesPerSecond(), c.upLimit.Load().bytesPerSecond()
+}
+
 // SetRateLimits limits this torrent's payload rates, in bytes per second,
 // within the client's limits (Config.DownloadRate, Config.UploadRate);
 // zero or less means no limit of its own. Safe from any goroutine; it

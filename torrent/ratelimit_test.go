@@ -48,3 +48,29 @@ func TestTorrentRateLimits(t *testing.T) {
 		})
 	}
 }
+
+// The client's limits can be changed while it runs: a limit set after the
+// start holds the next transfer to its rate.
+func TestClientSetRateLimits(t *testing.T) {
+	const size, rate = 1 << 20, 512 << 10
+	minTime := time.Duration(float64(size-rate/4) / rate * float64(time.Second))
+	seeder := newNode(t, nil)
+	mi, _ := makeContent(t, seeder.dir, "client-limited", []int{size}, 32<<10)
+	if _, err := seeder.c.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	leecher := newNode(t, nil)
+	leecher.c.SetRateLimits(rate, 0)
+	if d, u := leecher.c.RateLimits(); d != rate || u != 0 {
+		t.Fatalf("RateLimits() = %d, %d", d, u)
+	}
+	start := time.Now()
+	lt, err := leecher.c.AddTorrent(mi, torrent.AddOptions{Peers: []string{seeder.addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, lt, 30*time.Second)
+	if took := time.Since(start); took < minTime {
+		t.Fatalf("1 MiB with the client limited to 512 KiB/s took %v, want at least %v", took, minTime)
+	}
+}
