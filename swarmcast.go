@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +109,12 @@ type Config struct {
 	// MaxConns is the most peer connections per torrent; 0 means
 	// torrent.DefaultMaxConns.
 	MaxConns int
+	// LocalNetworks are the networks whose peers count as local: dialled
+	// first, asked first for pieces and given most upload slots, so that
+	// traffic stays on them (a site's or an ISP's prefixes). nil means
+	// private, loopback and link-local addresses; an empty non-nil list
+	// means none (only peers found by local service discovery are local).
+	LocalNetworks []netip.Prefix
 
 	// Logger receives the client's log, the engine's decisions at debug
 	// level; nil means none.
@@ -199,17 +206,18 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 	}
 	c.Client = torrent.NewClient(torrent.Config{
-		Storage:      c.seeds,
-		Dialers:      map[string]transport.Dialer{transport.TCP: tcp.NewDialer(enc)},
-		Tracker:      c.trackers.get,
-		TrackerTiers: cfg.TrackerTiers,
-		WebSeed:      webSeed,
-		ListenPort:   uint16(portNumber(c.addr)),
-		MaxConns:     cfg.MaxConns,
-		UploadRate:   cfg.UploadRate,
-		DownloadRate: cfg.DownloadRate,
-		Logger:       cfg.Logger,
-		Version:      version,
+		Storage:       c.seeds,
+		Dialers:       map[string]transport.Dialer{transport.TCP: tcp.NewDialer(enc)},
+		Tracker:       c.trackers.get,
+		TrackerTiers:  cfg.TrackerTiers,
+		WebSeed:       webSeed,
+		ListenPort:    uint16(portNumber(c.addr)),
+		MaxConns:      cfg.MaxConns,
+		LocalNetworks: cfg.LocalNetworks,
+		UploadRate:    cfg.UploadRate,
+		DownloadRate:  cfg.DownloadRate,
+		Logger:        cfg.Logger,
+		Version:       version,
 	})
 	go func() {
 		defer close(c.served)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 
 	"github.com/swarmcast/swarmcast"
@@ -39,7 +40,8 @@ type clientFlags struct {
 	loopback  bool
 	dht       dhtFlags
 
-	encryption string // --encryption: prefer, require or off
+	encryption string     // --encryption: prefer, require or off
+	localNets  stringList // --local-network: CIDRs, or "none"
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet) {
@@ -68,6 +70,7 @@ func (f *clientFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.stun, "stun", "STUN server `URL` for WebRTC behind NAT, like stun:stun.example:3478 (repeatable; none needed on one host)")
 	fs.BoolVar(&f.loopback, "webrtc-loopback", false, "WebRTC over 127.0.0.1 only (for a machine without a network)")
 	f.dht.register(fs)
+	fs.Var(&f.localNets, "local-network", "peers in this `CIDR` count as local: dialled first, asked first for pieces, given most upload slots (repeatable; \"none\": only peers found by local discovery; default: private, loopback and link-local addresses)")
 	fs.StringVar(&f.encryption, "encryption", "prefer", "message stream encryption (MSE/PE) `POLICY`: prefer (dial encrypted, fall back to plain; accept both), require (RC4 only, both ways), off (plain only)")
 }
 
@@ -114,6 +117,10 @@ func (f *clientFlags) config(dir string, stderr io.Writer) (swarmcast.Config, er
 	if _, err := mse.ParsePolicy(cmp.Or(f.encryption, "prefer")); err != nil {
 		return swarmcast.Config{}, fmt.Errorf("%w: --encryption: %v", errUsage, err)
 	}
+	localNets, err := parseLocalNetworks(f.localNets)
+	if err != nil {
+		return swarmcast.Config{}, fmt.Errorf("%w: --local-network: %v", errUsage, err)
+	}
 	var logger *slog.Logger
 	if f.verbose {
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -137,6 +144,7 @@ func (f *clientFlags) config(dir string, stderr io.Writer) (swarmcast.Config, er
 		UploadRate:     up,
 		DownloadRate:   down,
 		MaxConns:       f.maxConns,
+		LocalNetworks:  localNets,
 		Logger:         logger,
 		Version:        "swarmcast " + version,
 	}, nil
@@ -155,4 +163,27 @@ func parseRate(s string) (int64, error) {
 		return 0, nil
 	}
 	return parseSize(s)
+}
+
+// parseLocalNetworks turns --local-network values into prefixes: nil when
+// none was given (the engine's default), an empty list for "none".
+func parseLocalNetworks(vals []string) ([]netip.Prefix, error) {
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := []netip.Prefix{}
+	for _, v := range vals {
+		if v == "none" {
+			if len(vals) > 1 {
+				return nil, fmt.Errorf("\"none\" cannot be given with networks")
+			}
+			return out, nil
+		}
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a network like 10.1.0.0/16 or 2001:db8::/32", v)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
