@@ -119,6 +119,7 @@ func retryAfter(n int, interval time.Duration) time.Duration {
 // closest nodes that answered. It returns how many peers it handed on.
 func (n *Node) lookup(ih metainfo.Hash, announce bool) int {
 	n.lookups.Add(1)
+	n.refillThinTable()
 	var opts []adht.AnnounceOpt
 	if announce && n.cfg.Port != 0 {
 		opts = append(opts, adht.AnnouncePeer(adht.AnnouncePeerOpts{Port: int(n.cfg.Port)}))
@@ -173,6 +174,29 @@ func (n *Node) lookup(ih metainfo.Hash, announce bool) int {
 			}
 		}
 	}
+}
+
+// thinTable is the number of good nodes under which a lookup first walks
+// toward our own id again (BEP 5's k). A walk for peers starts from the
+// routing table's nodes closest to the info hash, and a node that has
+// peers for it answers with them and no nodes (the library follows BEP 5
+// to the letter; libtorrent sends both): from a table holding little more
+// than its bootstrap node, every walk ends at that node, and announces
+// reach it alone, not the nodes closest to the info hash where others
+// look. (A seed bootstrapped from a node that had just joined a small DHT
+// announced to that node only, for a minute, while downloaders searched
+// elsewhere.) A find_node walk always brings nodes back.
+const thinTable = 8
+
+// refillThinTable walks toward our own id when the table is thin.
+func (n *Node) refillThinTable() {
+	if n.server.NumNodes() == 0 || n.server.Stats().GoodNodes >= thinTable {
+		return // nothing to walk from (the library's walk would wait forever), or enough
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, bootstrapTimeout)
+	defer cancel()
+	stats, err := n.server.BootstrapContext(ctx)
+	n.cfg.Logger.Debug("dht: table refilled before a lookup", "nodes", n.server.NumNodes(), "responses", stats.NumResponses, "err", err)
 }
 
 func (n *Node) lookupEnded(ih metainfo.Hash, found int) int {
