@@ -543,28 +543,13 @@ func (d *Daemon) rpcSet(raw json.RawMessage) error {
 	var unsupported []string
 	var limits limitsSet
 	for k, v := range a {
+		if ok, err := limits.take("torrent-set", torrentLimitKeys, k, v); err != nil {
+			return err
+		} else if ok {
+			continue
+		}
 		switch k {
 		case "ids":
-		case "downloadLimit", "uploadLimit":
-			var n int64
-			if err := json.Unmarshal(v, &n); err != nil || n < 0 {
-				return rpcErrorf("torrent-set: %s: want a number of kB/s, not %s", k, v)
-			}
-			if k == "downloadLimit" {
-				limits.down = &n
-			} else {
-				limits.up = &n
-			}
-		case "downloadLimited", "uploadLimited":
-			var b bool
-			if err := json.Unmarshal(v, &b); err != nil {
-				return rpcErrorf("torrent-set: %s: want true or false, not %s", k, v)
-			}
-			if k == "downloadLimited" {
-				limits.downOn = &b
-			} else {
-				limits.upOn = &b
-			}
 		case "files-wanted", "files-unwanted", "priority-high", "priority-normal", "priority-low":
 			var l []int
 			if err := json.Unmarshal(v, &l); err != nil {
@@ -656,11 +641,53 @@ func (d *Daemon) freeSpace(raw json.RawMessage) (any, error) {
 	return map[string]any{"path": a.Path, "size-bytes": free, "total_size": total}, nil
 }
 
-// limitsSet is what a torrent-set says of a torrent's rate limits (nil:
-// not said).
+// limitsSet is what a torrent-set or session-set says of rate limits
+// (nil: not said).
 type limitsSet struct {
 	down, up     *int64 // kB/s
 	downOn, upOn *bool
+}
+
+// limitKeys names a method's four limit arguments: the download and upload
+// limits in kB/s, and their switches.
+type limitKeys struct{ down, up, downOn, upOn string }
+
+var (
+	torrentLimitKeys = limitKeys{"downloadLimit", "uploadLimit", "downloadLimited", "uploadLimited"}
+	sessionLimitKeys = limitKeys{"speed-limit-down", "speed-limit-up", "speed-limit-down-enabled", "speed-limit-up-enabled"}
+)
+
+// take records argument k of method, with value v, when k is one of keys,
+// and reports whether it was.
+func (l *limitsSet) take(method string, keys limitKeys, k string, v json.RawMessage) (bool, error) {
+	var num **int64
+	var on **bool
+	switch k {
+	case keys.down:
+		num = &l.down
+	case keys.up:
+		num = &l.up
+	case keys.downOn:
+		on = &l.downOn
+	case keys.upOn:
+		on = &l.upOn
+	default:
+		return false, nil
+	}
+	if num != nil {
+		var n int64
+		if err := json.Unmarshal(v, &n); err != nil || n < 0 {
+			return true, rpcErrorf("%s: %s: want a number of kB/s, not %s", method, k, v)
+		}
+		*num = &n
+		return true, nil
+	}
+	var b bool
+	if err := json.Unmarshal(v, &b); err != nil {
+		return true, rpcErrorf("%s: %s: want true or false, not %s", method, k, v)
+	}
+	*on = &b
+	return true, nil
 }
 
 func (l limitsSet) any() bool {

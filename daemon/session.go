@@ -84,32 +84,11 @@ func (d *Daemon) sessionSet(raw json.RawMessage) error {
 	cur := d.sessionGet(nil)
 	var refused []string
 	var limits limitsSet
-	for _, k := range []string{"speed-limit-down", "speed-limit-up", "speed-limit-down-enabled", "speed-limit-up-enabled"} {
-		v, ok := a[k]
-		if !ok {
-			continue
-		}
-		delete(a, k)
-		if strings.HasSuffix(k, "-enabled") {
-			var b bool
-			if err := json.Unmarshal(v, &b); err != nil {
-				return rpcErrorf("session-set: %s: want true or false, not %s", k, v)
-			}
-			if k == "speed-limit-down-enabled" {
-				limits.downOn = &b
-			} else {
-				limits.upOn = &b
-			}
-			continue
-		}
-		var n int64
-		if err := json.Unmarshal(v, &n); err != nil || n < 0 {
-			return rpcErrorf("session-set: %s: want a number of kB/s, not %s", k, v)
-		}
-		if k == "speed-limit-down" {
-			limits.down = &n
-		} else {
-			limits.up = &n
+	for k, v := range a {
+		if ok, err := limits.take("session-set", sessionLimitKeys, k, v); err != nil {
+			return err
+		} else if ok {
+			delete(a, k) // a change, not compared below
 		}
 	}
 	for k, v := range a {
