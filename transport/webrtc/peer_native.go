@@ -68,6 +68,7 @@ func (o *Offer) Accept(ctx context.Context, answerSDP string) (*Conn, error) {
 	}
 	o.accepted = true
 	o.mu.Unlock()
+	answerSDP = dropEchoedSCTPInit(o.sdp, answerSDP)
 	err := o.p.pc.SetRemoteDescription(pion.SessionDescription{Type: pion.SDPTypeAnswer, SDP: answerSDP})
 	if err != nil {
 		o.p.close()

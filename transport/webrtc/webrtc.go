@@ -121,3 +121,34 @@ func filterTrickle(sdp string) string {
 	}
 	return strings.Join(out, "")
 }
+
+// dropEchoedSCTPInit removes from an answer an a=sctp-init line that repeats
+// the offer's own. libdatachannel (WebTorrent in Node, through
+// node-datachannel) copies the application section's attributes it does not
+// know into its answer, our SCTP INIT among them; pion then takes that INIT
+// for the answerer's and skips the SCTP handshake (SNAP) with a verification
+// tag the answerer never chose, and the answerer drops every packet of the
+// data channel: it opened on our side and never on theirs. Without the line
+// SCTP shakes hands as with any peer that does not speak SNAP.
+func dropEchoedSCTPInit(offer, answer string) string {
+	const attr = "a=sctp-init:"
+	ours := ""
+	for _, l := range strings.Split(offer, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimRight(l, "\r"), attr); ok {
+			ours = v
+			break
+		}
+	}
+	if ours == "" || !strings.Contains(answer, attr+ours) {
+		return answer
+	}
+	lines := strings.SplitAfter(answer, "\n")
+	out := lines[:0]
+	for _, l := range lines {
+		if strings.TrimRight(l, "\r\n") == attr+ours {
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "")
+}

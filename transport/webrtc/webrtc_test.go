@@ -383,6 +383,92 @@ func TestFilterTrickle(t *testing.T) {
 	}
 }
 
+// TestEchoedSCTPInit: an answerer that does not speak SNAP and copies the
+// offer's a=sctp-init into its answer, as libdatachannel (WebTorrent in Node)
+// does, still gets a data channel that carries data both ways.
+func TestEchoedSCTPInit(t *testing.T) {
+	ctx := testCtx(t)
+	o, err := NewOffer(ctx, loopback)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	var init string
+	for _, l := range strings.Split(o.SDP(), "\r\n") {
+		if strings.HasPrefix(l, "a=sctp-init:") {
+			init = l
+		}
+	}
+	if init == "" {
+		t.Fatal("the offer has no a=sctp-init line (SNAP is off?)")
+	}
+	// The answerer never saw the attribute, so it shakes hands as SCTP
+	// always did; its answer then repeats the offerer's line.
+	a, err := NewAnswer(ctx, loopback, strings.Replace(o.SDP(), init+"\r\n", "", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if strings.Contains(a.SDP(), "a=sctp-init:") {
+		t.Fatal("the answerer offered SNAP to an offer without it")
+	}
+	answer := strings.Replace(a.SDP(), "a=sctp-port:", init+"\r\na=sctp-port:", 1)
+	if !strings.Contains(answer, init) {
+		t.Fatal("no a=sctp-port line to put the echo before")
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ch := make(chan *Conn, 1)
+	go func() {
+		c, err := a.Wait(wctx)
+		if err != nil {
+			t.Errorf("answerer: %v", err)
+		}
+		ch <- c
+	}()
+	c1, err := o.Accept(wctx, answer)
+	if err != nil {
+		t.Fatalf("offerer: %v", err)
+	}
+	defer c1.Close()
+	c2 := <-ch
+	if c2 == nil {
+		return
+	}
+	defer c2.Close()
+	for _, dir := range []struct{ w, r *Conn }{{c1, c2}, {c2, c1}} {
+		go dir.w.Write([]byte("BitTorrent protocol"))
+		got := make([]byte, 19)
+		read := make(chan error, 1)
+		go func() { _, err := io.ReadFull(dir.r, got); read <- err }()
+		select {
+		case err := <-read:
+			if err != nil || string(got) != "BitTorrent protocol" {
+				t.Fatalf("read %q, %v", got, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("nothing arrived in 10 s: the channel is open on one side only")
+		}
+	}
+}
+
+func TestDropEchoedSCTPInit(t *testing.T) {
+	offer := "v=0\r\na=sctp-init:AAA=\r\na=sctp-port:5000\r\n"
+	for _, c := range []struct{ answer, want string }{
+		{"v=0\r\na=sctp-init:AAA=\r\na=sctp-port:5000\r\n", "v=0\r\na=sctp-port:5000\r\n"},
+		// An answerer's own INIT is kept: that is SNAP.
+		{"v=0\r\na=sctp-init:BBB=\r\na=sctp-port:5000\r\n", "v=0\r\na=sctp-init:BBB=\r\na=sctp-port:5000\r\n"},
+		{"v=0\r\na=sctp-port:5000\r\n", "v=0\r\na=sctp-port:5000\r\n"},
+	} {
+		if got := dropEchoedSCTPInit(offer, c.answer); got != c.want {
+			t.Errorf("dropEchoedSCTPInit(%q) = %q, want %q", c.answer, got, c.want)
+		}
+	}
+	if got := dropEchoedSCTPInit("v=0\r\n", "v=0\r\na=sctp-init:AAA=\r\n"); got != "v=0\r\na=sctp-init:AAA=\r\n" {
+		t.Errorf("an offer without SNAP changed the answer: %q", got)
+	}
+}
+
 // BenchmarkConn measures one-way throughput of Conn (64 KiB writes, split
 // into 16 KiB messages, with backpressure) beside raw pion: the detached
 // channel written directly with 16 KiB messages and no flow control.
