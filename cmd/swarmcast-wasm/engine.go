@@ -117,7 +117,11 @@ func (e *engine) start(opts startOptions) error {
 			conn.Close()
 			return
 		}
-		go t.AddConn(conn)
+		go func() {
+			if err := t.AddConn(conn); err != nil {
+				e.log.Debug("peer handshake failed", "remote", conn.RemoteAddr(), "err", err)
+			}
+		}()
 	}
 	e.trackers = newTrackerCache(wstracker.Config{WebRTC: webrtc.Config{}, OnConn: onConn, Logger: e.log})
 	c = torrent.NewClient(torrent.Config{

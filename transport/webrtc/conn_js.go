@@ -81,30 +81,17 @@ func newConn(p *peer, dc js.Value) *Conn {
 		low:      make(chan struct{}, 1),
 		done:     make(chan struct{}),
 	}
-	// Handlers go on as the channel arrives in the worker: messages that
-	// came before wait in the browser until the worker's task ends.
 	c.raw.Set("binaryType", "arraybuffer")
 	c.raw.Set("bufferedAmountLowThreshold", sendBufferLow)
-	c.on("message", func(ev js.Value) {
-		data := ev.Get("data")
-		var b []byte
-		if data.Type() == js.TypeString {
-			b = []byte(data.String())
-		} else {
-			u8 := js.Global().Get("Uint8Array").New(data)
-			b = make([]byte, u8.Get("length").Int())
-			js.CopyBytesToGo(b, u8)
+	c.on("message", func(ev js.Value) { c.received(ev.Get("data")) })
+	// What came between the channel's arrival in the worker and now, kept
+	// by worker.js (keepEarly): first, before any later message can run.
+	if early := c.raw.Get("swarmcastEarly"); early.Type() == js.TypeObject {
+		for i := 0; i < early.Length(); i++ {
+			c.received(early.Index(i))
 		}
-		c.mu.Lock()
-		if c.queued+len(b) > maxQueued {
-			c.overflow = true
-		} else if !c.overflow {
-			c.queue = append(c.queue, b)
-			c.queued += len(b)
-		}
-		c.mu.Unlock()
-		signal(c.notify)
-	})
+		c.raw.Delete("swarmcastEarly")
+	}
 	c.on("open", func(js.Value) { c.setOpen() })
 	c.on("close", func(js.Value) {
 		c.mu.Lock()
@@ -121,6 +108,27 @@ func newConn(p *peer, dc js.Value) *Conn {
 		c.Close()
 	}
 	return c
+}
+
+// received queues one message's data (an ArrayBuffer or a string).
+func (c *Conn) received(data js.Value) {
+	var b []byte
+	if data.Type() == js.TypeString {
+		b = []byte(data.String())
+	} else {
+		u8 := js.Global().Get("Uint8Array").New(data)
+		b = make([]byte, u8.Get("length").Int())
+		js.CopyBytesToGo(b, u8)
+	}
+	c.mu.Lock()
+	if c.queued+len(b) > maxQueued {
+		c.overflow = true
+	} else if !c.overflow {
+		c.queue = append(c.queue, b)
+		c.queued += len(b)
+	}
+	c.mu.Unlock()
+	signal(c.notify)
 }
 
 func (c *Conn) setOpen() { c.openOnce.Do(func() { close(c.opened) }) }

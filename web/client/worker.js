@@ -27,6 +27,11 @@ importScripts(base + 'wasm_exec.js')
 // that a seek does not wait behind a big read.
 const streamChunk = 256 << 10
 
+// earlyMaxBytes bounds what a data channel may receive between its arrival
+// here and the engine taking it (the engine's own read queue holds 16 MiB);
+// a peer that sends more in that moment is closed.
+const earlyMaxBytes = 16 << 20
+
 // settleAfterMs is how long the state of a closed peer connection is kept,
 // so that a late channel(id) or failed(id) call still settles.
 const settleAfterMs = 60000
@@ -71,6 +76,30 @@ function ask (op, fields) {
     pending.set(req, { resolve, reject })
     self.postMessage({ type: 'rtc', req, op, ...fields })
   })
+}
+
+// keepEarly keeps the messages a data channel receives from its arrival in
+// this worker until the engine takes it (transport/webrtc's newConn sets its
+// own handlers and reads channel.swarmcastEarly first). The engine asks for
+// the channel a few tasks later, after promises settle, and a message event
+// with no listener is lost: a native peer that answers at once sends its
+// BitTorrent handshake in that moment, and the engine read the message after
+// it as a handshake.
+function keepEarly (ch) {
+  ch.binaryType = 'arraybuffer'
+  const early = []
+  let bytes = 0
+  ch.swarmcastEarly = early
+  ch.onmessage = (ev) => {
+    bytes += typeof ev.data === 'string' ? ev.data.length : ev.data.byteLength
+    if (bytes > earlyMaxBytes) {
+      early.length = 0
+      ch.onmessage = null
+      ch.close()
+      return
+    }
+    early.push(ev.data)
+  }
 }
 
 self.swarmcastRTC = {
@@ -173,6 +202,7 @@ self.onmessage = async (ev) => {
       break
     }
     case 'rtc-channel':
+      keepEarly(m.channel)
       slot(m.id).channel.resolve(m.channel)
       break
     case 'rtc-failed':
