@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -45,6 +46,7 @@ type demoOptions struct {
 	noSeeder   bool   // the origin (web seed) is the only seed
 	originRate int64  // bytes per second per origin response; 0 for no cap
 	loopback   bool   // the seeder's WebRTC on 127.0.0.1 only (tests)
+	verbose    bool   // the seeder and the tracker log to stderr
 	dir        string // where the files live
 	stderr     io.Writer
 }
@@ -84,6 +86,7 @@ func serveDemo(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// A site's origin serves many viewers over the internet, not one over
 	// loopback: at loopback speed it would fill a tab in the second its
 	// peers take to connect, and the demo would show nothing of the swarm.
+	verbose := fs.Bool("v", false, "log the native seeder's and the tracker's work to stderr")
 	originRate := fs.String("origin-rate", "1MB", "cap each origin response at `RATE` bytes per second, as a busy origin would be (0: no cap)")
 	if _, err := parseInterleaved(fs, args); err != nil {
 		return err
@@ -99,7 +102,7 @@ Build it and run the demo in one go:
 or by hand:
     bash scripts/build-wasm.sh && go run ./cmd/swarmcast demo`)
 	}
-	opt := demoOptions{httpAddr: *httpAddr, noSeeder: *noSeeder, originRate: rate, stderr: stderr}
+	opt := demoOptions{httpAddr: *httpAddr, noSeeder: *noSeeder, originRate: rate, stderr: stderr, verbose: *verbose}
 	if *videoPath != "" {
 		if opt.video, err = os.ReadFile(*videoPath); err != nil {
 			return err
@@ -241,7 +244,11 @@ func startDemo(opt demoOptions) (_ *demoSite, err error) {
 		w.Header().Set("Cache-Control", "no-store")
 		json.NewEncoder(w).Encode(out)
 	})
-	tr := trackerserver.New(trackerserver.Config{Site: mux})
+	trCfg := trackerserver.Config{Site: mux}
+	if opt.verbose {
+		trCfg.Logger = slog.New(slog.NewTextHandler(opt.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	tr := trackerserver.New(trCfg)
 	trDone := make(chan error, 1)
 	go func() { trDone <- tr.Serve(siteLn) }()
 	closers = append(closers, func() error {
@@ -254,7 +261,7 @@ func startDemo(opt demoOptions) (_ *demoSite, err error) {
 
 	if !opt.noSeeder {
 		cf := clientFlags{listen: "127.0.0.1:0", listenSet: true, noLSD: true, noWebSeed: true, quiet: true,
-			maxConns: torrent.DefaultMaxConns, loopback: opt.loopback}
+			maxConns: torrent.DefaultMaxConns, loopback: opt.loopback, verbose: opt.verbose}
 		s, err := cf.start(seedDir, opt.stderr)
 		if err != nil {
 			return nil, err

@@ -13,7 +13,9 @@
 //                    worker's stream URL and from the origin, and compare their SHA-256 in the page
 //   --wait-done      then wait for every tab's download to finish (default: report what is there)
 //   --contexts       one browser context per tab (separate viewers) instead of tabs of one browser
-//   --query K=V      add K=V to the watch page's query (repeatable; e.g. direct=1)
+//   --query K=V      add K=V to the watch page's query (repeatable; e.g. direct=1, or debug=1 for
+//                    the engine's log in its worker's console)
+//   --console        print every console message of each tab and its workers to stderr as it comes
 //   --webtorrent PAGE  open PAGE (bench/flashcrowd/wt-watch.html: WebTorrent's browser bundle doing the
 //                    watch page's job, with the same swarmcastStats) instead, served from a server of
 //                    this script's own with webtorrent.min.js and sw.min.js from interop/node_modules,
@@ -29,7 +31,7 @@ import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 
 const argv = process.argv.slice(2)
-const opt = { url: null, query: [], webtorrent: null, tabs: 3, gap: 3000, play: 8, seek: 0, ranges: 0, waitDone: false, contexts: false, timeout: 120, chromium: process.env.CHROMIUM || '/usr/bin/chromium' }
+const opt = { url: null, query: [], console: false, webtorrent: null, tabs: 3, gap: 3000, play: 8, seek: 0, ranges: 0, waitDone: false, contexts: false, timeout: 120, chromium: process.env.CHROMIUM || '/usr/bin/chromium' }
 for (let i = 0; i < argv.length; i++) {
   switch (argv[i]) {
     case '--tabs': opt.tabs = Number(argv[++i]); break
@@ -40,6 +42,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--wait-done': opt.waitDone = true; break
     case '--contexts': opt.contexts = true; break
     case '--query': opt.query.push(argv[++i]); break
+    case '--console': opt.console = true; break
     case '--webtorrent': opt.webtorrent = argv[++i]; break
     case '--timeout': opt.timeout = Number(argv[++i]); break
     case '--chromium': opt.chromium = argv[++i]; break
@@ -52,7 +55,7 @@ if (!opt.url) usage('give the watch page URL')
 if (!(opt.tabs >= 1) || !(opt.gap >= 0) || !(opt.play > 0) || !(opt.timeout > 0) || !(opt.seek >= 0 && opt.seek < 1)) usage('bad number')
 
 function usage (msg) {
-  process.stderr.write(`demo.mjs: ${msg}\nusage: node browser/demo.mjs URL [--tabs N] [--gap MS] [--play SECONDS] [--seek FRACTION] [--ranges N] [--wait-done] [--contexts] [--timeout SECONDS]\n`)
+  process.stderr.write(`demo.mjs: ${msg}\nusage: node browser/demo.mjs URL [--tabs N] [--gap MS] [--play SECONDS] [--seek FRACTION] [--ranges N] [--wait-done] [--contexts] [--query K=V] [--console] [--timeout SECONDS]\n`)
   process.exit(2)
 }
 
@@ -123,6 +126,11 @@ async function openTab (i) {
   const page = await ctx.newPage()
   const tab = { i, page, openedAt: Date.now() - started, navStart: Date.now(), console: [], last: null }
   page.on('console', (m) => { if (tab.console.length < 50) tab.console.push(`${m.type()}: ${m.text()}`) })
+  if (opt.console) {
+    const echo = (from) => (m) => note(`tab ${i} ${from} ${m.type()}: ${m.text()}`)
+    page.on('console', echo('page'))
+    page.on('worker', (w) => w.on('console', echo('worker')))
+  }
   page.on('pageerror', (e) => { if (tab.console.length < 50) tab.console.push(`pageerror: ${e.message}`) })
   tab.navigated = page.goto(opt.url, { waitUntil: 'commit' })
   note(`tab ${i} navigating`)

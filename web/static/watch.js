@@ -198,6 +198,8 @@
       iceServers: params.getAll('stun').map((u) => ({ urls: u })),
       base,
       serviceWorker: true,
+      // ?debug=1: the engine logs its work to the worker's console.
+      debug: params.get('debug') === '1',
     });
     stats.ready = true;
     stats.wasmMs = Math.round(performance.now());
