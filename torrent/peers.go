@@ -61,6 +61,7 @@ func (t *Torrent) onPeerConn(p *peer) {
 		t.updateOriginHold(time.Now())
 	} else {
 		t.swarmPeers.Add(1)
+		t.connsTotal.Add(1)
 	}
 	p.connectedAt = time.Now()
 	p.lastBlockAt = p.connectedAt

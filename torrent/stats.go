@@ -60,8 +60,12 @@ type Stats struct {
 	UploadRate      float64        `json:"uploadSpeed"`
 	Peers           int            `json:"numPeers"`
 	PeersByNetwork  map[string]int `json:"peersByKind"`
-	Seeds           int            `json:"seeds"`
-	Candidates      int            `json:"knownAddresses"`
+	// ConnectionsTotal counts the peers connected since the torrent was
+	// added (handshakes done; web seeds not counted), those gone included:
+	// beside Peers it shows churn.
+	ConnectionsTotal int64 `json:"connectionsTotal"`
+	Seeds            int   `json:"seeds"`
+	Candidates       int   `json:"knownAddresses"`
 	// CandidatesBySource counts known addresses by who gave them
 	// (user, tracker, dht, pex, lsd).
 	CandidatesBySource map[string]int `json:"addressesBySource,omitempty"`
@@ -87,6 +91,7 @@ type Stats struct {
 func (t *Torrent) Stats() Stats {
 	s := Stats{InfoHash: t.infoHash.String(), Downloaded: map[string]int64{}, Uploaded: map[string]int64{}, PeersByNetwork: map[string]int{}}
 	s.DiskBacklog = t.diskPending.Load()
+	s.ConnectionsTotal = t.connsTotal.Load()
 	for _, n := range countedNetworks {
 		if v := t.byNet.down[n].Load(); v > 0 {
 			s.Downloaded[n] = v
