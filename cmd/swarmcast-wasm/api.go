@@ -3,11 +3,11 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"syscall/js"
 
+	"github.com/swarmcast/swarmcast/internal/minijson"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/torrent"
 )
@@ -35,25 +35,32 @@ func (e *engine) jsObject() js.Value {
 		}))
 	}
 	method("start", func(args []js.Value) (any, error) {
-		var opts startOptions
-		if err := parseJSONArg(args, 0, &opts); err != nil {
+		v, err := jsonArg(args, 0)
+		if err != nil {
 			return nil, err
+		}
+		opts, err := startOptionsOf(v)
+		if err != nil {
+			return nil, fmt.Errorf("swarmcast: options: %w", err)
 		}
 		if err := e.start(opts); err != nil {
 			return nil, err
 		}
-		return marshalJSON(map[string]string{"storage": e.storageKind}), nil
+		return string(minijson.NewObject(nil).String("storage", e.storageKind).Bytes()), nil
 	})
 	method("add", func(args []js.Value) (any, error) {
 		if len(args) < 1 {
 			return nil, errors.New("swarmcast: add needs a magnet link or a torrent's bytes")
 		}
-		var opts addOptions
-		if err := parseJSONArg(args, 1, &opts); err != nil {
+		v, err := jsonArg(args, 1)
+		if err != nil {
 			return nil, err
 		}
+		opts, err := addOptionsOf(v)
+		if err != nil {
+			return nil, fmt.Errorf("swarmcast: options: %w", err)
+		}
 		var t *torrent.Torrent
-		var err error
 		if args[0].Type() == js.TypeString {
 			t, err = e.add(nil, args[0].String(), opts)
 		} else {
@@ -73,14 +80,15 @@ func (e *engine) jsObject() js.Value {
 		if err != nil {
 			return nil, err
 		}
-		return marshalJSON(ti), nil
+		return ti.json(), nil
 	})
 	method("stats", func(args []js.Value) (any, error) {
 		t, err := e.torrentArg(args)
 		if err != nil {
 			return nil, err
 		}
-		return marshalJSON(statsOf(t)), nil
+		st := statsOf(t)
+		return st.json(), nil
 	})
 	method("open", func(args []js.Value) (any, error) {
 		t, err := e.torrentArg(args)
@@ -119,9 +127,13 @@ func (e *engine) jsObject() js.Value {
 		if len(args) < 2 {
 			return nil, errors.New("swarmcast: seed needs a Blob and a name")
 		}
-		var opts addOptions
-		if err := parseJSONArg(args, 2, &opts); err != nil {
+		v, err := jsonArg(args, 2)
+		if err != nil {
 			return nil, err
+		}
+		opts, err := addOptionsOf(v)
+		if err != nil {
+			return nil, fmt.Errorf("swarmcast: options: %w", err)
 		}
 		blob := args[0]
 		r, err := newBlobReader(blob)
@@ -136,7 +148,7 @@ func (e *engine) jsObject() js.Value {
 		if err != nil {
 			return nil, err
 		}
-		return marshalJSON(ti), nil
+		return ti.json(), nil
 	})
 	method("remove", func(args []js.Value) (any, error) {
 		t, err := e.torrentArg(args)
@@ -189,14 +201,20 @@ func promise(fn func() (any, error)) js.Value {
 	return p
 }
 
-func parseJSONArg(args []js.Value, i int, v any) error {
+// jsonArg parses argument i, a JSON text; absent or empty, it is an empty
+// object.
+func jsonArg(args []js.Value, i int) (minijson.Value, error) {
 	if len(args) <= i || args[i].Type() != js.TypeString || args[i].String() == "" {
-		return nil
+		return minijson.Value{Kind: minijson.Object}, nil
 	}
-	if err := json.Unmarshal([]byte(args[i].String()), v); err != nil {
-		return fmt.Errorf("swarmcast: options: %w", err)
+	v, err := minijson.Parse([]byte(args[i].String()))
+	if err != nil {
+		return v, fmt.Errorf("swarmcast: options: %w", err)
 	}
-	return nil
+	if v.Kind != minijson.Object && v.Kind != minijson.Null {
+		return v, errors.New("swarmcast: options: want an object")
+	}
+	return v, nil
 }
 
 // bytesOf copies a Uint8Array or ArrayBuffer into Go.

@@ -4,15 +4,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/minijson"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
@@ -41,20 +43,20 @@ const (
 // startOptions are Swarmcast.start's options, as worker.js passes them.
 type startOptions struct {
 	// Trackers are announced to for every torrent, besides its own.
-	Trackers []string `json:"trackers"`
+	Trackers []string
 	// MemoryCap bounds the bytes held in memory where OPFS is missing
 	// (default opfs.DefaultMemoryCap).
-	MemoryCap int64 `json:"memoryCap"`
+	MemoryCap int64
 	// Storage is "opfs", "memory" or "" (OPFS when the worker has it).
-	Storage string `json:"storage"`
+	Storage string
 	// Debug logs the engine's decisions to the console.
-	Debug bool `json:"debug"`
+	Debug bool
 }
 
 // addOptions are client.add's options.
 type addOptions struct {
-	WebSeeds []string `json:"webSeeds"`
-	Trackers []string `json:"trackers"`
+	WebSeeds []string
+	Trackers []string
 }
 
 // engine is the one torrent client of the worker.
@@ -179,18 +181,18 @@ func (e *engine) add(torrentBytes []byte, magnet string, opts addOptions) (*torr
 
 // torrentInfo is what client.add resolves with.
 type torrentInfo struct {
-	InfoHash  string     `json:"infoHash"`
-	Name      string     `json:"name"`
-	Length    int64      `json:"length"`
-	MagnetURI string     `json:"magnetURI"`
-	Files     []fileInfo `json:"files"`
+	InfoHash  string
+	Name      string
+	Length    int64
+	MagnetURI string
+	Files     []fileInfo
 }
 
 type fileInfo struct {
-	Path   string `json:"path"`
-	Name   string `json:"name"`
-	Length int64  `json:"length"`
-	Offset int64  `json:"offset"`
+	Path   string
+	Name   string
+	Length int64
+	Offset int64
 }
 
 // info waits for t's metadata and describes it.
@@ -220,19 +222,19 @@ func (e *engine) info(t *torrent.Torrent) (torrentInfo, error) {
 
 // torrentStats is what torrent.stats() resolves with.
 type torrentStats struct {
-	Progress        float64        `json:"progress"`
-	Downloaded      int64          `json:"downloaded"`
-	Uploaded        int64          `json:"uploaded"`
-	DownloadSpeed   float64        `json:"downloadSpeed"`
-	UploadSpeed     float64        `json:"uploadSpeed"`
-	Peers           int            `json:"peers"`
-	PeersByKind     map[string]int `json:"peersByKind"`
-	BytesFromPeers  int64          `json:"bytesFromPeers"`
-	BytesFromOrigin int64          `json:"bytesFromOrigin"`
-	Done            bool           `json:"done"`
-	HasInfo         bool           `json:"hasInfo"`
-	Warnings        []string       `json:"warnings,omitempty"`
-	Error           string         `json:"error,omitempty"`
+	Progress        float64
+	Downloaded      int64
+	Uploaded        int64
+	DownloadSpeed   float64
+	UploadSpeed     float64
+	Peers           int
+	PeersByKind     map[string]int
+	BytesFromPeers  int64
+	BytesFromOrigin int64
+	Done            bool
+	HasInfo         bool
+	Warnings        []string
+	Error           string
 }
 
 func statsOf(t *torrent.Torrent) torrentStats {
@@ -425,10 +427,96 @@ func (c *trackerCache) close() {
 	}
 }
 
-func marshalJSON(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "null"
+// The calls' JSON is written and read by hand (internal/minijson):
+// encoding/json would add ~236 KB of code to the WebAssembly.
+
+func (ti *torrentInfo) json() string {
+	files := []byte{'['}
+	for i, f := range ti.Files {
+		if i > 0 {
+			files = append(files, ',')
+		}
+		files = minijson.NewObject(files).String("path", f.Path).String("name", f.Name).
+			Int("length", f.Length).Int("offset", f.Offset).Bytes()
 	}
-	return string(b)
+	files = append(files, ']')
+	return string(minijson.NewObject(nil).String("infoHash", ti.InfoHash).String("name", ti.Name).
+		Int("length", ti.Length).String("magnetURI", ti.MagnetURI).Raw("files", files).Bytes())
+}
+
+func (st *torrentStats) json() string {
+	byKind := minijson.NewObject(nil)
+	for _, k := range slices.Sorted(maps.Keys(st.PeersByKind)) {
+		byKind.Int(k, int64(st.PeersByKind[k]))
+	}
+	o := minijson.NewObject(nil).Float("progress", st.Progress).Int("downloaded", st.Downloaded).
+		Int("uploaded", st.Uploaded).Float("downloadSpeed", st.DownloadSpeed).Float("uploadSpeed", st.UploadSpeed).
+		Int("peers", int64(st.Peers)).Raw("peersByKind", byKind.Bytes()).
+		Int("bytesFromPeers", st.BytesFromPeers).Int("bytesFromOrigin", st.BytesFromOrigin).
+		Bool("done", st.Done).Bool("hasInfo", st.HasInfo)
+	if len(st.Warnings) > 0 {
+		o.Strings("warnings", st.Warnings)
+	}
+	if st.Error != "" {
+		o.String("error", st.Error)
+	}
+	return string(o.Bytes())
+}
+
+// startOptionsOf reads Swarmcast.start's options.
+func startOptionsOf(v minijson.Value) (startOptions, error) {
+	var o startOptions
+	var err error
+	if o.Trackers, err = stringsOf(v, "trackers"); err != nil {
+		return o, err
+	}
+	if n, ok := v.Get("memoryCap"); ok && n.Kind != minijson.Null {
+		if n.Kind != minijson.Number || n.Num < 0 || n.Num > 1<<53 {
+			return o, errors.New("memoryCap: want a number of bytes")
+		}
+		o.MemoryCap = int64(n.Num)
+	}
+	if s, ok := v.Get("storage"); ok && s.Kind != minijson.Null {
+		if s.Kind != minijson.String {
+			return o, errors.New("storage: want a string")
+		}
+		o.Storage = s.Str
+	}
+	if b, ok := v.Get("debug"); ok && b.Kind != minijson.Null {
+		if b.Kind != minijson.Bool {
+			return o, errors.New("debug: want true or false")
+		}
+		o.Debug = b.Bool
+	}
+	return o, nil
+}
+
+// addOptionsOf reads client.add's and client.seed's options.
+func addOptionsOf(v minijson.Value) (addOptions, error) {
+	var o addOptions
+	var err error
+	if o.WebSeeds, err = stringsOf(v, "webSeeds"); err != nil {
+		return o, err
+	}
+	o.Trackers, err = stringsOf(v, "trackers")
+	return o, err
+}
+
+// stringsOf reads member key, a list of strings (absent or null: none).
+func stringsOf(v minijson.Value, key string) ([]string, error) {
+	l, ok := v.Get(key)
+	if !ok || l.Kind == minijson.Null {
+		return nil, nil
+	}
+	if l.Kind != minijson.Array {
+		return nil, fmt.Errorf("%s: want a list of strings", key)
+	}
+	out := make([]string, 0, len(l.Items))
+	for _, it := range l.Items {
+		if it.Kind != minijson.String {
+			return nil, fmt.Errorf("%s: want a list of strings", key)
+		}
+		out = append(out, it.Str)
+	}
+	return out, nil
 }

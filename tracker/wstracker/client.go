@@ -380,11 +380,8 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait
 	c.waiters = append(c.waiters, w)
 	c.mu.Unlock()
 
-	data, err := marshal(msg)
-	if err == nil {
-		err = c.write(ctx, ws, gen, data)
-	}
-	if err != nil {
+	data := msg.appendTo(nil)
+	if err := c.write(ctx, ws, gen, data); err != nil {
 		c.dropWaiter(w)
 		c.closeOffers(offerIDs)
 		return nil, nil, err
@@ -457,20 +454,11 @@ func (c *Client) Scrape(ctx context.Context, infoHashes []metainfo.Hash) (map[me
 	if err != nil {
 		return nil, err
 	}
-	msg := scrapeJSON{Action: "scrape"}
-	if len(infoHashes) == 1 {
-		msg.InfoHash = id20(infoHashes[0])
-	} else {
-		hs := make([]id20, len(infoHashes))
-		for i, h := range infoHashes {
-			hs[i] = id20(h)
-		}
-		msg.InfoHash = hs
+	msg := scrapeJSON{Action: "scrape", InfoHashes: make([]id20, len(infoHashes))}
+	for i, h := range infoHashes {
+		msg.InfoHashes[i] = id20(h)
 	}
-	data, err := marshal(msg)
-	if err != nil {
-		return nil, err
-	}
+	data := msg.appendTo(nil)
 	w := &waiter{scrape: true, gen: gen, ch: make(chan result, 1)}
 	c.mu.Lock()
 	c.waiters = append(c.waiters, w)

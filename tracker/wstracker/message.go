@@ -1,13 +1,12 @@
 package wstracker
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"math"
 	"time"
 	"unicode/utf8"
 
+	"github.com/swarmcast/swarmcast/internal/minijson"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/tracker"
 )
@@ -25,14 +24,14 @@ var errMalformed = errors.New("wstracker: malformed message")
 // byte (latin1).
 type id20 [20]byte
 
-// MarshalJSON writes the binary string.
-func (b id20) MarshalJSON() ([]byte, error) {
+// appendTo appends the binary string, in quotes.
+func (b id20) appendTo(dst []byte) []byte {
 	var r [20 * 2]byte // each byte is one or two bytes of UTF-8
 	s := r[:0]
 	for _, c := range b {
 		s = utf8.AppendRune(s, rune(c))
 	}
-	return json.Marshal(string(s))
+	return minijson.AppendString(dst, string(s))
 }
 
 // parseID20 decodes a binary string of exactly 20 characters, each at most
@@ -52,56 +51,104 @@ func parseID20(s string) (id20, bool) {
 
 // sdpJSON is a session description as browsers serialize one.
 type sdpJSON struct {
-	Type string `json:"type"`
-	SDP  string `json:"sdp"`
+	Type string
+	SDP  string
+}
+
+func (d sdpJSON) appendTo(b []byte) []byte {
+	return minijson.NewObject(b).String("type", d.Type).String("sdp", d.SDP).Bytes()
 }
 
 // announceJSON is the announce a client sends.
 type announceJSON struct {
-	Action     string      `json:"action"`
-	InfoHash   id20        `json:"info_hash"`
-	PeerID     id20        `json:"peer_id"`
-	NumWant    int         `json:"numwant"`
-	Uploaded   int64       `json:"uploaded"`
-	Downloaded int64       `json:"downloaded"`
-	Left       *int64      `json:"left,omitempty"` // nil when unknown: bittorrent-tracker then counts a leecher
-	Event      string      `json:"event,omitempty"`
-	Offers     []offerJSON `json:"offers,omitempty"`
-	TrackerID  string      `json:"trackerid,omitempty"`
+	Action     string
+	InfoHash   id20
+	PeerID     id20
+	NumWant    int
+	Uploaded   int64
+	Downloaded int64
+	Left       *int64 // nil when unknown: bittorrent-tracker then counts a leecher
+	Event      string
+	Offers     []offerJSON
+	TrackerID  string
 }
 
 type offerJSON struct {
-	Offer   sdpJSON `json:"offer"`
-	OfferID id20    `json:"offer_id"`
+	Offer   sdpJSON
+	OfferID id20
+}
+
+func (a *announceJSON) appendTo(b []byte) []byte {
+	o := minijson.NewObject(b).String("action", a.Action).
+		Raw("info_hash", a.InfoHash.appendTo(nil)).Raw("peer_id", a.PeerID.appendTo(nil)).
+		Int("numwant", int64(a.NumWant)).Int("uploaded", a.Uploaded).Int("downloaded", a.Downloaded)
+	if a.Left != nil {
+		o.Int("left", *a.Left)
+	}
+	if a.Event != "" {
+		o.String("event", a.Event)
+	}
+	if len(a.Offers) > 0 {
+		list := []byte{'['}
+		for i, of := range a.Offers {
+			if i > 0 {
+				list = append(list, ',')
+			}
+			list = minijson.NewObject(list).Raw("offer", of.Offer.appendTo(nil)).
+				Raw("offer_id", of.OfferID.appendTo(nil)).Bytes()
+		}
+		o.Raw("offers", append(list, ']'))
+	}
+	if a.TrackerID != "" {
+		o.String("trackerid", a.TrackerID)
+	}
+	return o.Bytes()
 }
 
 // answerJSON is the announce that carries an answer back to an offerer.
 type answerJSON struct {
-	Action    string  `json:"action"`
-	InfoHash  id20    `json:"info_hash"`
-	PeerID    id20    `json:"peer_id"`
-	ToPeerID  id20    `json:"to_peer_id"`
-	Answer    sdpJSON `json:"answer"`
-	OfferID   id20    `json:"offer_id"`
-	TrackerID string  `json:"trackerid,omitempty"`
+	Action    string
+	InfoHash  id20
+	PeerID    id20
+	ToPeerID  id20
+	Answer    sdpJSON
+	OfferID   id20
+	TrackerID string
 }
 
-// scrapeJSON asks for counts; InfoHash is one id20 or a list of them, as
-// bittorrent-tracker sends it.
-type scrapeJSON struct {
-	Action   string `json:"action"`
-	InfoHash any    `json:"info_hash"`
-}
-
-// marshal encodes v without HTML escaping, which only makes SDPs longer.
-func marshal(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
+func (a *answerJSON) appendTo(b []byte) []byte {
+	o := minijson.NewObject(b).String("action", a.Action).
+		Raw("info_hash", a.InfoHash.appendTo(nil)).Raw("peer_id", a.PeerID.appendTo(nil)).
+		Raw("to_peer_id", a.ToPeerID.appendTo(nil)).Raw("answer", a.Answer.appendTo(nil)).
+		Raw("offer_id", a.OfferID.appendTo(nil))
+	if a.TrackerID != "" {
+		o.String("trackerid", a.TrackerID)
 	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+	return o.Bytes()
+}
+
+// scrapeJSON asks for counts; InfoHashes are sent as one binary string
+// when there is one, else as a list, as bittorrent-tracker sends them.
+type scrapeJSON struct {
+	Action     string
+	InfoHashes []id20
+}
+
+func (sc *scrapeJSON) appendTo(b []byte) []byte {
+	var v []byte
+	if len(sc.InfoHashes) == 1 {
+		v = sc.InfoHashes[0].appendTo(nil)
+	} else {
+		v = []byte{'['}
+		for i, h := range sc.InfoHashes {
+			if i > 0 {
+				v = append(v, ',')
+			}
+			v = h.appendTo(v)
+		}
+		v = append(v, ']')
+	}
+	return minijson.NewObject(b).String("action", sc.Action).Raw("info_hash", v).Bytes()
 }
 
 // message is what a tracker sent, checked and normalized.
@@ -126,98 +173,64 @@ type message struct {
 	files map[metainfo.Hash]tracker.ScrapeResult // scrape responses only
 }
 
-// rawJSON is the shape of every tracker message. Fields stay raw so that a
-// field of an unexpected type is ignored without losing the rest.
-type rawJSON struct {
-	Action      json.RawMessage            `json:"action"`
-	InfoHash    json.RawMessage            `json:"info_hash"`
-	PeerID      json.RawMessage            `json:"peer_id"`
-	OfferID     json.RawMessage            `json:"offer_id"`
-	Offer       json.RawMessage            `json:"offer"`
-	Answer      json.RawMessage            `json:"answer"`
-	Interval    json.RawMessage            `json:"interval"`
-	MinInterval json.RawMessage            `json:"min interval"`
-	Complete    json.RawMessage            `json:"complete"`
-	Incomplete  json.RawMessage            `json:"incomplete"`
-	Failure     json.RawMessage            `json:"failure reason"`
-	Warning     json.RawMessage            `json:"warning message"`
-	TrackerID   json.RawMessage            `json:"tracker id"`
-	Files       map[string]json.RawMessage `json:"files"`
-}
-
 // parseMessage decodes one message from a tracker. It fails only when the
-// message is not a JSON object; fields of the wrong type are treated as
-// absent.
+// message is not a JSON object (null reads as an empty one); fields of the
+// wrong type are treated as absent.
 func parseMessage(data []byte) (*message, error) {
-	var raw rawJSON
-	if err := json.Unmarshal(data, &raw); err != nil {
-		// A "files" of the wrong shape fails the whole decode; try again
-		// without it, as bittorrent-tracker clients would.
-		var noFiles struct {
-			rawJSON
-			Files json.RawMessage `json:"files"`
-		}
-		if json.Unmarshal(data, &noFiles) != nil {
-			return nil, errMalformed
-		}
-		raw = noFiles.rawJSON
-		raw.Files = nil
+	v, err := minijson.Parse(data)
+	if err != nil || (v.Kind != minijson.Object && v.Kind != minijson.Null) {
+		return nil, errMalformed
 	}
 	m := &message{complete: -1, incomplete: -1}
-	m.action, _ = jsonString(raw.Action)
-	if s, ok := jsonString(raw.InfoHash); ok {
+	m.action, _ = v.String("action")
+	if s, ok := v.String("info_hash"); ok {
 		var h id20
 		h, m.hasHash = parseID20(s)
 		m.infoHash = metainfo.Hash(h)
 	}
-	if s, ok := jsonString(raw.PeerID); ok {
+	if s, ok := v.String("peer_id"); ok {
 		var id id20
 		id, m.hasPeer = parseID20(s)
 		m.peerID = id
 	}
-	if s, ok := jsonString(raw.OfferID); ok {
+	if s, ok := v.String("offer_id"); ok {
 		var id id20
 		id, m.hasOffer = parseID20(s)
 		m.offerID = id
 	}
-	m.offer = jsonSDP(raw.Offer, "offer")
-	m.answer = jsonSDP(raw.Answer, "answer")
-	if v, ok := jsonNumber(raw.Interval); ok {
-		m.interval = seconds(v)
+	m.offer = sdpOf(v, "offer")
+	m.answer = sdpOf(v, "answer")
+	if n, ok := v.Number("interval"); ok {
+		m.interval = seconds(n)
 	}
-	if v, ok := jsonNumber(raw.MinInterval); ok {
-		m.minInterval = seconds(v)
+	if n, ok := v.Number("min interval"); ok {
+		m.minInterval = seconds(n)
 	}
-	if v, ok := jsonNumber(raw.Complete); ok {
-		m.complete = count(v)
+	if n, ok := v.Number("complete"); ok {
+		m.complete = count(n)
 	}
-	if v, ok := jsonNumber(raw.Incomplete); ok {
-		m.incomplete = count(v)
+	if n, ok := v.Number("incomplete"); ok {
+		m.incomplete = count(n)
 	}
-	m.failure, _ = jsonString(raw.Failure)
-	m.warning, _ = jsonString(raw.Warning)
-	m.trackerID, _ = jsonString(raw.TrackerID)
-	if raw.Files != nil {
-		m.files = make(map[metainfo.Hash]tracker.ScrapeResult, len(raw.Files))
-		for k, v := range raw.Files {
+	m.failure, _ = v.String("failure reason")
+	m.warning, _ = v.String("warning message")
+	m.trackerID, _ = v.String("tracker id")
+	if files, ok := v.Get("files"); ok && files.Kind == minijson.Object {
+		m.files = make(map[metainfo.Hash]tracker.ScrapeResult, len(files.Keys))
+		for i, k := range files.Keys {
 			h, ok := parseID20(k)
-			if !ok {
-				continue
-			}
-			var f struct {
-				Complete, Incomplete, Downloaded json.RawMessage
-			}
-			if json.Unmarshal(v, &f) != nil {
+			f := files.Vals[i]
+			if !ok || (f.Kind != minijson.Object && f.Kind != minijson.Null) {
 				continue
 			}
 			var r tracker.ScrapeResult
-			if n, ok := jsonNumber(f.Complete); ok {
+			if n, ok := f.Number("complete"); ok {
 				r.Complete = count(n)
 			}
-			if n, ok := jsonNumber(f.Incomplete); ok {
+			if n, ok := f.Number("incomplete"); ok {
 				r.Incomplete = count(n)
 			}
-			if n, ok := jsonNumber(f.Downloaded); ok {
+			if n, ok := f.Number("downloaded"); ok {
 				r.Downloaded = count(n)
 			}
 			m.files[metainfo.Hash(h)] = r
@@ -226,45 +239,17 @@ func parseMessage(data []byte) (*message, error) {
 	return m, nil
 }
 
-func jsonString(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || raw[0] != '"' {
-		return "", false
-	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return "", false
-	}
-	return s, true
-}
-
-func jsonNumber(raw json.RawMessage) (float64, bool) {
-	if len(raw) == 0 {
-		return 0, false
-	}
-	var f float64
-	if json.Unmarshal(raw, &f) != nil {
-		return 0, false
-	}
-	return f, true
-}
-
-// jsonSDP returns the sdp of a session description object of the given
-// type (an absent type is accepted), or "".
-func jsonSDP(raw json.RawMessage, typ string) string {
-	if len(raw) == 0 || raw[0] != '{' {
+// sdpOf returns the sdp of the session description object in member key
+// if its type is typ (an absent type is accepted), or "".
+func sdpOf(v minijson.Value, key string) string {
+	d, ok := v.Get(key)
+	if !ok || d.Kind != minijson.Object {
 		return ""
 	}
-	var d struct {
-		Type json.RawMessage `json:"type"`
-		SDP  json.RawMessage `json:"sdp"`
-	}
-	if json.Unmarshal(raw, &d) != nil {
+	if t, ok := d.Get("type"); ok && (t.Kind != minijson.String || t.Str != key) {
 		return ""
 	}
-	if t, ok := jsonString(d.Type); len(d.Type) > 0 && (!ok || t != typ) {
-		return ""
-	}
-	s, _ := jsonString(d.SDP)
+	s, _ := d.String("sdp")
 	return s
 }
 

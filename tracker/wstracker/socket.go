@@ -284,7 +284,7 @@ func (c *Client) answer(m *message, ourID [20]byte, trackerID string) {
 		c.log.Debug("cannot answer offer", "err", err)
 		return
 	}
-	data, err := marshal(answerJSON{
+	data := (&answerJSON{
 		Action:    "announce",
 		InfoHash:  id20(m.infoHash),
 		PeerID:    ourID,
@@ -292,15 +292,12 @@ func (c *Client) answer(m *message, ourID [20]byte, trackerID string) {
 		Answer:    sdpJSON{Type: "answer", SDP: a.SDP()},
 		OfferID:   m.offerID,
 		TrackerID: trackerID,
-	})
+	}).appendTo(nil)
+	ws, gen, err := c.connect(ctx)
 	if err == nil {
-		var ws wsConn
-		var gen uint64
-		if ws, gen, err = c.connect(ctx); err == nil {
-			wctx, wcancel := context.WithTimeout(ctx, writeTimeout)
-			err = c.write(wctx, ws, gen, data)
-			wcancel()
-		}
+		wctx, wcancel := context.WithTimeout(ctx, writeTimeout)
+		err = c.write(wctx, ws, gen, data)
+		wcancel()
 	}
 	if err != nil {
 		a.Close()
