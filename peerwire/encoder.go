@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 )
 
 // Encoder writes messages to a stream. Messages are appended to a buffer and
@@ -20,7 +19,7 @@ type Encoder struct {
 	err  error
 	hdr  [pieceHeaderLen]byte // header of a message written around the buffer
 	vec  [3][]byte            // backing array of vectored writes, reused
-	bufs net.Buffers          // in e, not on the stack, so WriteTo does not allocate
+	bufs buffers              // in e, not on the stack, so WriteTo does not allocate
 }
 
 // NewEncoder returns an Encoder with a buffer of DefaultBufferSize that

@@ -2,12 +2,12 @@ package torrent
 
 import (
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/hostport"
 	"github.com/swarmcast/swarmcast/transport"
 )
 
@@ -112,7 +112,7 @@ func (l *candidateList) add(src PeerSource, a string, now time.Time) *candidate 
 	if n, rest, ok := strings.Cut(a, "://"); ok {
 		network, addr = n, rest
 	}
-	host, port, err := net.SplitHostPort(addr)
+	host, port, err := hostport.Split(addr)
 	if err != nil || host == "" || port == "" || port == "0" {
 		return nil
 	}

@@ -10,13 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/hostport"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
 	"github.com/swarmcast/swarmcast/storage"
@@ -221,7 +221,7 @@ func (c *Client) Serve(l transport.Listener) error {
 	c.wg.Add(1)
 	c.mu.Unlock()
 	defer c.wg.Done()
-	if _, port, err := net.SplitHostPort(l.Addr()); err == nil {
+	if _, port, err := hostport.Split(l.Addr()); err == nil {
 		if n, err := strconv.Atoi(port); err == nil {
 			c.listenPort.CompareAndSwap(0, uint32(n))
 		}

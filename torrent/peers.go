@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"slices"
@@ -452,9 +451,8 @@ func dialErrString(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		return "timed out"
 	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		err = op.Err
+	if inner := opErrorCause(err); inner != nil {
+		err = inner
 		var sys *os.SyscallError
 		if errors.As(err, &sys) {
 			err = sys.Err

@@ -2,11 +2,11 @@ package torrent
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strconv"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/hostport"
 	"github.com/swarmcast/swarmcast/tracker"
 )
 
@@ -335,7 +335,7 @@ func clampInterval(d time.Duration) time.Duration {
 func (t *Torrent) deliverPeers(resp *tracker.AnnounceResponse) {
 	addrs := make([]string, 0, len(resp.Peers))
 	for _, ap := range resp.Peers {
-		addrs = append(addrs, net.JoinHostPort(ap.Addr().String(), strconv.Itoa(int(ap.Port()))))
+		addrs = append(addrs, hostport.Join(ap.Addr().String(), strconv.Itoa(int(ap.Port()))))
 	}
 	if len(addrs) > 0 {
 		t.send(evPeers{src: SourceTracker, addrs: addrs})
