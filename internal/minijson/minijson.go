@@ -408,6 +408,19 @@ func AppendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
+// AppendArray appends a JSON array of n elements, element i written by
+// item.
+func AppendArray(b []byte, n int, item func(b []byte, i int) []byte) []byte {
+	b = append(b, '[')
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = item(b, i)
+	}
+	return append(b, ']')
+}
+
 // Builder writes a JSON object member by member: start it with
 // NewObject, add members, then take Bytes.
 type Builder struct {
@@ -469,14 +482,7 @@ func (o *Builder) Raw(k string, v []byte) *Builder {
 // Strings adds an array of strings.
 func (o *Builder) Strings(k string, v []string) *Builder {
 	o.key(k)
-	o.b = append(o.b, '[')
-	for i, s := range v {
-		if i > 0 {
-			o.b = append(o.b, ',')
-		}
-		o.b = AppendString(o.b, s)
-	}
-	o.b = append(o.b, ']')
+	o.b = AppendArray(o.b, len(v), func(b []byte, i int) []byte { return AppendString(b, v[i]) })
 	return o
 }
 

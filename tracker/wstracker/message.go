@@ -89,15 +89,10 @@ func (a *announceJSON) appendTo(b []byte) []byte {
 		o.String("event", a.Event)
 	}
 	if len(a.Offers) > 0 {
-		list := []byte{'['}
-		for i, of := range a.Offers {
-			if i > 0 {
-				list = append(list, ',')
-			}
-			list = minijson.NewObject(list).Raw("offer", of.Offer.appendTo(nil)).
-				Raw("offer_id", of.OfferID.appendTo(nil)).Bytes()
-		}
-		o.Raw("offers", append(list, ']'))
+		o.Raw("offers", minijson.AppendArray(nil, len(a.Offers), func(b []byte, i int) []byte {
+			return minijson.NewObject(b).Raw("offer", a.Offers[i].Offer.appendTo(nil)).
+				Raw("offer_id", a.Offers[i].OfferID.appendTo(nil)).Bytes()
+		}))
 	}
 	if a.TrackerID != "" {
 		o.String("trackerid", a.TrackerID)
@@ -139,14 +134,7 @@ func (sc *scrapeJSON) appendTo(b []byte) []byte {
 	if len(sc.InfoHashes) == 1 {
 		v = sc.InfoHashes[0].appendTo(nil)
 	} else {
-		v = []byte{'['}
-		for i, h := range sc.InfoHashes {
-			if i > 0 {
-				v = append(v, ',')
-			}
-			v = h.appendTo(v)
-		}
-		v = append(v, ']')
+		v = minijson.AppendArray(nil, len(sc.InfoHashes), func(b []byte, i int) []byte { return sc.InfoHashes[i].appendTo(b) })
 	}
 	return minijson.NewObject(b).String("action", sc.Action).Raw("info_hash", v).Bytes()
 }
@@ -183,21 +171,11 @@ func parseMessage(data []byte) (*message, error) {
 	}
 	m := &message{complete: -1, incomplete: -1}
 	m.action, _ = v.String("action")
-	if s, ok := v.String("info_hash"); ok {
-		var h id20
-		h, m.hasHash = parseID20(s)
-		m.infoHash = metainfo.Hash(h)
-	}
-	if s, ok := v.String("peer_id"); ok {
-		var id id20
-		id, m.hasPeer = parseID20(s)
-		m.peerID = id
-	}
-	if s, ok := v.String("offer_id"); ok {
-		var id id20
-		id, m.hasOffer = parseID20(s)
-		m.offerID = id
-	}
+	var h id20
+	h, m.hasHash = idOf(v, "info_hash")
+	m.infoHash = metainfo.Hash(h)
+	m.peerID, m.hasPeer = idOf(v, "peer_id")
+	m.offerID, m.hasOffer = idOf(v, "offer_id")
 	m.offer = sdpOf(v, "offer")
 	m.answer = sdpOf(v, "answer")
 	if n, ok := v.Number("interval"); ok {
@@ -206,12 +184,8 @@ func parseMessage(data []byte) (*message, error) {
 	if n, ok := v.Number("min interval"); ok {
 		m.minInterval = seconds(n)
 	}
-	if n, ok := v.Number("complete"); ok {
-		m.complete = count(n)
-	}
-	if n, ok := v.Number("incomplete"); ok {
-		m.incomplete = count(n)
-	}
+	m.complete = countOf(v, "complete", -1)
+	m.incomplete = countOf(v, "incomplete", -1)
 	m.failure, _ = v.String("failure reason")
 	m.warning, _ = v.String("warning message")
 	m.trackerID, _ = v.String("tracker id")
@@ -223,20 +197,29 @@ func parseMessage(data []byte) (*message, error) {
 			if !ok || (f.Kind != minijson.Object && f.Kind != minijson.Null) {
 				continue
 			}
-			var r tracker.ScrapeResult
-			if n, ok := f.Number("complete"); ok {
-				r.Complete = count(n)
-			}
-			if n, ok := f.Number("incomplete"); ok {
-				r.Incomplete = count(n)
-			}
-			if n, ok := f.Number("downloaded"); ok {
-				r.Downloaded = count(n)
-			}
-			m.files[metainfo.Hash(h)] = r
+			m.files[metainfo.Hash(h)] = tracker.ScrapeResult{Complete: countOf(f, "complete", 0),
+				Incomplete: countOf(f, "incomplete", 0), Downloaded: countOf(f, "downloaded", 0)}
 		}
 	}
 	return m, nil
+}
+
+// idOf reads member key, a binary string of 20 bytes.
+func idOf(v minijson.Value, key string) (id20, bool) {
+	s, ok := v.String(key)
+	if !ok {
+		return id20{}, false
+	}
+	return parseID20(s)
+}
+
+// countOf reads member key, a count, or returns absent.
+func countOf(v minijson.Value, key string, absent int) int {
+	n, ok := v.Number(key)
+	if !ok {
+		return absent
+	}
+	return count(n)
 }
 
 // sdpOf returns the sdp of the session description object in member key
