@@ -35,13 +35,9 @@ func (e *engine) jsObject() js.Value {
 		}))
 	}
 	method("start", func(args []js.Value) (any, error) {
-		v, err := jsonArg(args, 0)
+		opts, err := optionsArg(args, 0, startOptionsOf)
 		if err != nil {
 			return nil, err
-		}
-		opts, err := startOptionsOf(v)
-		if err != nil {
-			return nil, fmt.Errorf("swarmcast: options: %w", err)
 		}
 		if err := e.start(opts); err != nil {
 			return nil, err
@@ -52,13 +48,9 @@ func (e *engine) jsObject() js.Value {
 		if len(args) < 1 {
 			return nil, errors.New("swarmcast: add needs a magnet link or a torrent's bytes")
 		}
-		v, err := jsonArg(args, 1)
+		opts, err := optionsArg(args, 1, addOptionsOf)
 		if err != nil {
 			return nil, err
-		}
-		opts, err := addOptionsOf(v)
-		if err != nil {
-			return nil, fmt.Errorf("swarmcast: options: %w", err)
 		}
 		var t *torrent.Torrent
 		if args[0].Type() == js.TypeString {
@@ -127,13 +119,9 @@ func (e *engine) jsObject() js.Value {
 		if len(args) < 2 {
 			return nil, errors.New("swarmcast: seed needs a Blob and a name")
 		}
-		v, err := jsonArg(args, 2)
+		opts, err := optionsArg(args, 2, addOptionsOf)
 		if err != nil {
 			return nil, err
-		}
-		opts, err := addOptionsOf(v)
-		if err != nil {
-			return nil, fmt.Errorf("swarmcast: options: %w", err)
 		}
 		blob := args[0]
 		r, err := newBlobReader(blob)
@@ -201,20 +189,26 @@ func promise(fn func() (any, error)) js.Value {
 	return p
 }
 
-// jsonArg parses argument i, a JSON text; absent or empty, it is an empty
-// object.
-func jsonArg(args []js.Value, i int) (minijson.Value, error) {
-	if len(args) <= i || args[i].Type() != js.TypeString || args[i].String() == "" {
-		return minijson.Value{Kind: minijson.Object}, nil
+// optionsArg reads argument i, a JSON object of options (absent or empty:
+// none), with read.
+func optionsArg[T any](args []js.Value, i int, read func(minijson.Value) (T, error)) (T, error) {
+	v := minijson.Value{Kind: minijson.Object}
+	if len(args) > i && args[i].Type() == js.TypeString && args[i].String() != "" {
+		var err error
+		if v, err = minijson.Parse([]byte(args[i].String())); err != nil {
+			var zero T
+			return zero, fmt.Errorf("swarmcast: options: %w", err)
+		}
+		if v.Kind != minijson.Object && v.Kind != minijson.Null {
+			var zero T
+			return zero, errors.New("swarmcast: options: want an object")
+		}
 	}
-	v, err := minijson.Parse([]byte(args[i].String()))
+	opts, err := read(v)
 	if err != nil {
-		return v, fmt.Errorf("swarmcast: options: %w", err)
+		return opts, fmt.Errorf("swarmcast: options: %w", err)
 	}
-	if v.Kind != minijson.Object && v.Kind != minijson.Null {
-		return v, errors.New("swarmcast: options: want an object")
-	}
-	return v, nil
+	return opts, nil
 }
 
 // bytesOf copies a Uint8Array or ArrayBuffer into Go.
