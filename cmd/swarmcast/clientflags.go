@@ -104,6 +104,11 @@ func (f *clientFlags) start(dir string, stderr io.Writer) (*session, error) {
 	return &session{lib: c, client: c.Client, listen: c.Addr(), close: c.Close}, nil
 }
 
+// verboseLogger is what -v logs with: every level, as text, to w.
+func verboseLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
 // config is the client's configuration as the flags say.
 func (f *clientFlags) config(dir string, stderr io.Writer) (swarmcast.Config, error) {
 	up, err := parseRate(f.upLimit)
@@ -123,7 +128,7 @@ func (f *clientFlags) config(dir string, stderr io.Writer) (swarmcast.Config, er
 	}
 	var logger *slog.Logger
 	if f.verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		logger = verboseLogger(stderr)
 	}
 	listen := f.listen
 	if !f.listenSet && listen == defaultListen {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -246,7 +245,7 @@ func startDemo(opt demoOptions) (_ *demoSite, err error) {
 	})
 	trCfg := trackerserver.Config{Site: mux}
 	if opt.verbose {
-		trCfg.Logger = slog.New(slog.NewTextHandler(opt.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		trCfg.Logger = verboseLogger(opt.stderr)
 	}
 	tr := trackerserver.New(trCfg)
 	trDone := make(chan error, 1)

@@ -64,7 +64,7 @@ func serveDHTNode(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	var logger *slog.Logger
 	if *verbose {
-		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		logger = verboseLogger(stderr)
 	}
 	ip, _ := netip.ParseAddr(host)
 	n, err := dht.Start(dht.Config{

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -88,7 +87,7 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	if *verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = verboseLogger(stderr)
 	}
 	s := trackerserver.New(cfg)
 	if *natsURLs != "" || *natsEmbedded {
