@@ -188,11 +188,31 @@ func (n *Node) lookup(ih metainfo.Hash, announce bool) int {
 // elsewhere.) A find_node walk always brings nodes back.
 const thinTable = 8
 
-// refillThinTable walks toward our own id when the table is thin.
+// refillThinTable walks toward our own id when the table is thin. The
+// lookups running at once share one walk: one that finds a walk under way
+// waits for it instead of starting its own.
 func (n *Node) refillThinTable() {
 	if n.server.NumNodes() == 0 || n.server.Stats().GoodNodes >= thinTable {
 		return // nothing to walk from (the library's walk would wait forever), or enough
 	}
+	n.refillMu.Lock()
+	if running := n.refilling; running != nil {
+		n.refillMu.Unlock()
+		select {
+		case <-running:
+		case <-n.ctx.Done():
+		}
+		return
+	}
+	done := make(chan struct{})
+	n.refilling = done
+	n.refillMu.Unlock()
+	defer func() {
+		n.refillMu.Lock()
+		n.refilling = nil
+		n.refillMu.Unlock()
+		close(done)
+	}()
 	ctx, cancel := context.WithTimeout(n.ctx, bootstrapTimeout)
 	defer cancel()
 	stats, err := n.server.BootstrapContext(ctx)

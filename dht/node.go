@@ -147,6 +147,10 @@ type Node struct {
 	pinged   map[string]time.Time
 
 	lookups, lookupsDone, lookupsWithPeers, peersFound atomic.Int64
+	// refilling is closed when the running refill walk ends; nil when none
+	// runs (refillThinTable).
+	refillMu  sync.Mutex
+	refilling chan struct{}
 	// resolved closes once n.boot is set, bootPinged once the bootstrap nodes
 	// answered or timed out, bootstrapped once the walk to our id ended.
 	resolved, bootPinged, bootstrapped chan struct{}
