@@ -19,8 +19,9 @@ func (o *platformOptions) fill() {}
 
 // get reads len(dst) bytes of the file at u from offset off with fetch,
 // reading the body as a stream so that an origin that ignores Range costs
-// no more than the bytes asked for. A cancelled ctx aborts the fetch.
-func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
+// no more than the bytes asked for, and calling got with the bytes read so
+// far as they arrive. A cancelled ctx aborts the fetch.
+func (c *conn) get(ctx context.Context, u string, off int64, dst []byte, got func(n int)) error {
 	ctx, cancel := context.WithTimeout(ctx, getTimeout(len(dst)))
 	defer cancel()
 	fetch := js.Global().Get("fetch")
@@ -70,6 +71,7 @@ func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
 			return fmt.Errorf("GET %s: the body ended after %d of %d bytes", u, n, len(dst))
 		}
 		n += js.CopyBytesToGo(dst[n:], chunk.Get("value"))
+		got(n)
 	}
 	return nil
 }

@@ -20,9 +20,10 @@ func (o *platformOptions) fill() {
 	}
 }
 
-// get reads len(dst) bytes of the file at u from offset off. An origin that
-// stalls fails the request after 30 s plus 1 s per 64 KiB asked for.
-func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
+// get reads len(dst) bytes of the file at u from offset off, calling got
+// with the bytes read so far as they arrive. An origin that stalls fails
+// the request after 30 s plus 1 s per 64 KiB asked for.
+func (c *conn) get(ctx context.Context, u string, off int64, dst []byte, got func(n int)) error {
 	ctx, cancel := context.WithTimeout(ctx, getTimeout(len(dst)))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
@@ -39,8 +40,18 @@ func (c *conn) get(ctx context.Context, u string, off int64, dst []byte) error {
 	if err := checkStatus(u, resp.StatusCode, resp.Status, resp.Header.Get("Content-Range"), false, off); err != nil {
 		return err
 	}
-	if _, err := io.ReadFull(resp.Body, dst); err != nil {
-		return fmt.Errorf("GET %s: %w", u, err)
+	for n := 0; n < len(dst); {
+		k, err := resp.Body.Read(dst[n:])
+		if k > 0 {
+			n += k
+			got(n)
+		}
+		if err != nil && n < len(dst) {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return fmt.Errorf("GET %s: %w", u, err)
+		}
 	}
 	return nil
 }

@@ -23,7 +23,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/url"
 	"strings"
 	"sync"
@@ -266,8 +265,16 @@ func (c *conn) send(ms ...peerwire.Message) error {
 	return c.enc.Flush()
 }
 
+// minShare is the smallest batch take makes to leave work for the other
+// fetchers: below it, a Range request's round trip costs more than running
+// it beside others gains.
+const minShare = 256 << 10
+
 // take waits for requests and takes the first with those that follow it
-// in the torrent's bytes, up to MaxRequestBytes.
+// in the torrent's bytes, up to MaxRequestBytes and, when more is queued,
+// to a share of the queue: the fetchers run side by side on what the engine
+// asked for, so an origin (or a path) that limits each response still
+// gives Parallel times that rate.
 func (c *conn) take() ([]request, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -277,10 +284,15 @@ func (c *conn) take() ([]request, bool) {
 	if c.closed {
 		return nil, false
 	}
+	var queued int64
+	for _, r := range c.queue {
+		queued += int64(r.length)
+	}
+	limit := min(c.opt.MaxRequestBytes, max(minShare, (queued+int64(c.opt.Parallel)-1)/int64(c.opt.Parallel)))
 	batch := []request{c.queue[0]}
 	c.queue = c.queue[1:]
 	size := int64(batch[0].length)
-	for size < c.opt.MaxRequestBytes {
+	for size < limit {
 		last := batch[len(batch)-1]
 		next := c.offset(last) + int64(last.length)
 		j := -1
@@ -307,7 +319,11 @@ func (c *conn) offset(r request) int64 {
 	return int64(r.index)*c.info.PieceLength + int64(r.begin)
 }
 
-// fetcher fetches batches of requests until the conn closes.
+// fetcher fetches batches of requests until the conn closes. Each block is
+// handed to the engine as soon as its bytes have arrived, not at the end of
+// its batch: a reader waiting on the first block of a 1 MiB range from an
+// origin sending 1 MB/s waits milliseconds, not a second, and the swarm can
+// have the piece as soon as it is verified.
 func (c *conn) fetcher() {
 	for {
 		batch, ok := c.take()
@@ -330,79 +346,103 @@ func (c *conn) fetcher() {
 			c.inflight[r] = f
 		}
 		c.mu.Unlock()
-		err := c.fetch(ctx, start, buf)
+		next := 0      // batch[next] is the first block not handed on yet
+		var at int64   // its offset in buf
+		var werr error // the engine's side failed
+		deliver := func(filled int64) {
+			for werr == nil && next < len(batch) && at+int64(batch[next].length) <= filled {
+				r := batch[next]
+				c.mu.Lock()
+				skip := f.cancelled[r]
+				if c.inflight[r] == f {
+					delete(c.inflight, r)
+				}
+				if !skip {
+					f.remaining--
+				}
+				c.mu.Unlock()
+				if !skip {
+					werr = c.writePiece(r, buf[at:at+int64(r.length)])
+				}
+				at += int64(r.length)
+				next++
+			}
+			c.mu.Lock()
+			if f.remaining == 0 && next < len(batch) {
+				cancel() // the rest was cancelled: the origin stops sending it
+			}
+			c.mu.Unlock()
+		}
+		err := c.fetch(ctx, start, buf, deliver)
 		cancel()
+		if werr != nil {
+			c.closeWith(werr)
+			return
+		}
 		c.mu.Lock()
-		for _, r := range batch {
+		var rejects []peerwire.Message
+		for _, r := range batch[next:] {
 			if c.inflight[r] == f {
 				delete(c.inflight, r)
 			}
+			if !f.cancelled[r] {
+				rejects = append(rejects, peerwire.Message{Type: peerwire.RejectRequest, Index: r.index, Begin: r.begin, Length: r.length})
+			}
 		}
-		skip := maps.Clone(f.cancelled)
 		c.mu.Unlock()
-		if len(skip) == len(batch) {
-			continue // the engine cancelled all of it: no answer is due
-		}
-		if err != nil {
-			if c.ctx.Err() != nil {
-				return
-			}
-			rejects := make([]peerwire.Message, 0, len(batch))
-			for _, r := range batch {
-				if !skip[r] {
-					rejects = append(rejects, peerwire.Message{Type: peerwire.RejectRequest, Index: r.index, Begin: r.begin, Length: r.length})
-				}
-			}
-			c.send(rejects...)
-			c.mu.Lock()
-			c.failures++
-			fail := c.failures >= c.opt.MaxFailures
-			c.mu.Unlock()
-			if fail {
-				c.closeWith(&transport.OriginError{URL: c.url, Err: err})
-				return
-			}
-			continue
-		}
-		c.mu.Lock()
-		c.failures = 0
-		c.mu.Unlock()
-		c.encMu.Lock()
-		var off int64
-		for _, r := range batch {
-			if !skip[r] {
-				if err = c.enc.WritePiece(r.index, r.begin, buf[off:off+int64(r.length)]); err != nil {
-					break
-				}
-			}
-			off += int64(r.length)
+		if len(rejects) == 0 {
+			continue // all of it handed on, or cancelled by the engine
 		}
 		if err == nil {
-			err = c.enc.Flush()
+			err = errors.New("the response ended early") // fetch fills buf when it succeeds
 		}
-		c.encMu.Unlock()
-		if err != nil {
-			c.closeWith(err)
+		if c.ctx.Err() != nil {
+			return
+		}
+		c.send(rejects...)
+		c.mu.Lock()
+		c.failures++
+		fail := c.failures >= c.opt.MaxFailures
+		c.mu.Unlock()
+		if fail {
+			c.closeWith(&transport.OriginError{URL: c.url, Err: err})
 			return
 		}
 	}
 }
 
+// writePiece hands one block to the engine and resets the failure count:
+// the origin is serving.
+func (c *conn) writePiece(r request, block []byte) error {
+	c.mu.Lock()
+	c.failures = 0
+	c.mu.Unlock()
+	c.encMu.Lock()
+	defer c.encMu.Unlock()
+	if err := c.enc.WritePiece(r.index, r.begin, block); err != nil {
+		return err
+	}
+	return c.enc.Flush()
+}
+
 // fetch fills buf with the torrent's bytes from offset start, one Range
-// request per file the range touches.
-func (c *conn) fetch(ctx context.Context, start int64, buf []byte) error {
+// request per file the range touches, telling filled how many bytes of buf,
+// from its start, have arrived each time more have.
+func (c *conn) fetch(ctx context.Context, start int64, buf []byte, filled func(int64)) error {
 	end := start + int64(len(buf))
 	for _, f := range c.files {
 		lo, hi := max(start, f.Offset), min(end, f.Offset+f.Length)
 		if lo >= hi {
 			continue
 		}
-		dst := buf[lo-start : hi-start]
+		base := lo - start
+		dst := buf[base : hi-start]
 		if f.IsPadding() {
 			clear(dst)
+			filled(hi - start)
 			continue
 		}
-		if err := c.get(ctx, c.fileURL(f), lo-f.Offset, dst); err != nil {
+		if err := c.get(ctx, c.fileURL(f), lo-f.Offset, dst, func(n int) { filled(base + int64(n)) }); err != nil {
 			return err
 		}
 	}

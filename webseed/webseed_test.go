@@ -2,6 +2,8 @@ package webseed_test
 
 import (
 	"bytes"
+	"context"
+	"crypto/sha1"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/metainfo"
+	"github.com/swarmcast/swarmcast/peerwire"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/torrent"
 	"github.com/swarmcast/swarmcast/transport"
@@ -401,6 +404,39 @@ func TestOriginWaitsForTheSwarmAtStart(t *testing.T) {
 	t.Logf("origin %d bytes, peer %d bytes", st.Downloaded[transport.WebSeed], st.Downloaded[transport.TCP])
 }
 
+// A reader's window beyond what it needs next waits for the swarm too: a
+// player that has read its first bytes does not have the origin send the
+// rest of its readahead while a peer with everything is connecting.
+func TestReaderWindowWaitsForTheSwarmAtStart(t *testing.T) {
+	srv := t.TempDir()
+	mi, data := content(t, srv, "clip", map[string]int{"c.bin": 8 << 20}, 16<<10)
+	o := newOrigin(t, srv)
+	mi.URLList = metainfo.URLList{o.URL + "/clip/c.bin"}
+	addr := seed(t, filepath.Join(srv, "clip"), mi)
+	dst, tt := leech(t, mi, slowPath(t, addr, time.Second))
+	r := tt.NewReader()
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r.SetContext(ctx)
+	head := make([]byte, 64<<10)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(head, data["c.bin"][:len(head)]) {
+		t.Fatal("the reader's first bytes differ from the file's")
+	}
+	waitComplete(t, tt)
+	checkFiles(t, dst, data)
+	st := tt.Stats()
+	// The reader's window is 2 MiB at first; the origin may send what is
+	// within 256 KiB of the reader's position.
+	if ws := st.Downloaded[transport.WebSeed]; ws > 1<<20 {
+		t.Fatalf("the origin served %d bytes of a reader's window while a peer was on its way (tcp %d)", ws, st.Downloaded[transport.TCP])
+	}
+	t.Logf("origin %d bytes, peer %d bytes", st.Downloaded[transport.WebSeed], st.Downloaded[transport.TCP])
+}
+
 // slowPath returns an address that reaches addr, each connection only
 // after delay.
 func slowPath(t *testing.T, addr string, delay time.Duration) string {
@@ -430,4 +466,70 @@ func slowPath(t *testing.T, addr string, delay time.Duration) string {
 		}
 	}()
 	return l.Addr().String()
+}
+
+// Blocks are handed to the engine as their bytes arrive, not when the whole
+// Range response has: an origin that sends the first block of a 1 MiB range
+// and then stalls has that block read at once.
+func TestBlocksHandedOnAsTheyArrive(t *testing.T) {
+	const pieceLength = 1 << 20
+	data := make([]byte, pieceLength)
+	rand.NewChaCha8([32]byte{7}).Read(data)
+	sum := sha1.Sum(data)
+	info := &metainfo.Info{Name: "f", PieceLength: pieceLength, Length: pieceLength, Pieces: sum[:]}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Range", "bytes 0-1048575/1048576")
+		w.WriteHeader(http.StatusPartialContent)
+		w.Write(data[:20<<10])
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+			w.Write(data[20<<10:])
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	conn, err := webseed.New(srv.URL+"/f", metainfo.Hash{1}, info, webseed.Options{Parallel: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := peerwire.WriteHandshake(conn, peerwire.Handshake{InfoHash: metainfo.Hash{1}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := peerwire.ReadHandshake(conn); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan peerwire.Message, 1)
+	go func() {
+		dec := peerwire.NewDecoder(conn)
+		for {
+			var m peerwire.Message
+			if dec.Decode(&m) != nil {
+				return
+			}
+			if m.Type == peerwire.Piece {
+				m.Piece = bytes.Clone(m.Piece)
+				got <- m
+				return
+			}
+		}
+	}()
+	enc := peerwire.NewEncoder(conn)
+	for b := uint32(0); b < pieceLength/(16<<10); b++ {
+		enc.WriteMessage(peerwire.Message{Type: peerwire.Request, Index: 0, Begin: b * 16 << 10, Length: 16 << 10})
+	}
+	if err := enc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if m.Begin != 0 || !bytes.Equal(m.Piece, data[:16<<10]) {
+			t.Fatalf("first block: begin %d, %d bytes, want the range's first 16 KiB", m.Begin, len(m.Piece))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first block's bytes arrived 5 s ago and it was not handed on: blocks wait for the whole response")
+	}
 }
