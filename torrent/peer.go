@@ -149,8 +149,8 @@ func (p *peer) canRequest(i int) bool {
 	if p.webSeed {
 		t := p.t
 		nobody := t.picker.Avail(i) <= t.webSeedPeers // no connected peer has it
-		switch {
-		case t.picker.Priority(i) >= picker.Readahead:
+		switch pr := t.picker.Priority(i); {
+		case pr == picker.Now || (pr == picker.Readahead && t.nearReader(i)):
 			// A reader waits on it: at once, unless a peer brings it.
 			return nobody || t.peersServing == 0
 		case t.originStartHeld:

@@ -78,6 +78,11 @@ type Torrent struct {
 	originPeerHeld  bool      // a peer with pieces just connected: the origin waits for it
 	originHoldUntil time.Time // until when
 	originFrom      time.Time // when the info was known and web seeds started
+	// What trackers said of the swarm (trackers.go): an answer came, and
+	// one told of other peers. A torrent alone in its swarm does not hold
+	// the origin back for peers that will not come.
+	trackerAnswered atomic.Bool
+	othersTold      atomic.Bool
 	localServing    []*peer   // local peers unchoking us (tick; at most maxLocalServing)
 	peersServing    int       // other peers unchoking us (recounted every tick)
 	cands           *candidateList

@@ -127,6 +127,16 @@ func (t *Torrent) trackerResult(u string, resp *tracker.AnnounceResponse, err er
 	ti.Announces++
 	ti.LastError = ""
 	ti.LastPeers, ti.Seeders, ti.Leechers = len(resp.Peers), int(resp.Seeders), int(resp.Leechers)
+	// A tracker counts the announcing peer among its leechers (or seeders,
+	// once complete); a count it did not give (-1) may hide others.
+	if len(resp.Peers) > 0 || resp.Seeders != 0 || resp.Leechers < 0 || resp.Leechers > 1 {
+		t.othersTold.Store(true)
+	}
+	if !t.trackerAnswered.Swap(true) && !t.othersTold.Load() {
+		// Alone so far: the origin need not wait for the rest of the start's
+		// grace. Once per torrent.
+		go t.do(t.releaseOrigin)
+	}
 }
 
 // trackerNext records when the announcer of u means to announce next.

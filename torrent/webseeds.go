@@ -49,12 +49,48 @@ func (t *Torrent) holdOrigin(until time.Time) {
 
 // updateOriginHold says whether the origin waits for the swarm now: for a
 // moment after a peer with pieces connected (holdOrigin), and for the first
-// moment of the torrent's data when peers are on their way (trackers to
-// ask, addresses to dial, peers connected).
+// moment of the torrent's data when peers are on their way (trackers not
+// yet answered, or that told of other peers; addresses to dial; peers
+// connected).
 func (t *Torrent) updateOriginHold(now time.Time) {
-	swarm := len(t.announceWakes) > 0 || t.cands.len() > 0 || len(t.peers) > t.webSeedPeers
+	asking := len(t.announceWakes) > 0 && (!t.trackerAnswered.Load() || t.othersTold.Load())
+	swarm := asking || t.cands.len() > 0 || len(t.peers) > t.webSeedPeers
 	t.originPeerHeld = now.Before(t.originHoldUntil)
 	t.originStartHeld = swarm && now.Before(t.originFrom.Add(originGrace))
+}
+
+// releaseOrigin looks again at the origin's hold and tops up the web
+// seeds' requests, when a tracker said we are alone. Owner goroutine.
+func (t *Torrent) releaseOrigin() {
+	t.updateOriginHold(time.Now())
+	if t.originStartHeld {
+		return
+	}
+	for p := range t.peers {
+		if p.webSeed {
+			t.fillRequests(p)
+		}
+	}
+}
+
+// originNear is how far past a reader's position the origin is asked at
+// once for pieces no peer brings: what a player needs in the next moment.
+// The rest of a reader's window waits for the swarm as any piece does
+// (peer.canRequest), so that viewers who start together do not each fetch
+// their whole readahead from the origin while their peers connect.
+const originNear = 256 << 10
+
+// nearReader reports whether piece i is within originNear of a reader's
+// position.
+func (t *Torrent) nearReader(i int) bool {
+	pl := t.info.PieceLength
+	k := int((originNear + pl - 1) / pl)
+	for _, w := range t.readers {
+		if i >= w.first && i < w.first+k {
+			return true
+		}
+	}
+	return false
 }
 
 // waitForPeer holds the origin for a moment when p, just connected, has

@@ -98,3 +98,29 @@ func withTrackers(cfg *torrent.Config) {
 	schemes := tracker.Schemes{"http": httptracker.Opener(httptracker.Config{})}
 	cfg.Tracker = func(u string) (tracker.Client, error) { return tracker.New(u, tracker.Config{Schemes: schemes}) }
 }
+
+// A viewer whose tracker says nobody else is in the swarm does not hold the
+// origin back for peers: it is served as soon as the tracker has answered,
+// not after the start's grace (2 s) for a swarm that is not there.
+func TestOriginAtOnceWhenTheTrackerSaysAlone(t *testing.T) {
+	srv := t.TempDir()
+	mi, data := content(t, srv, "solo", map[string]int{"s.bin": 4 << 20}, 64<<10)
+	o := newOrigin(t, srv)
+	mi.URLList = metainfo.URLList{o.URL + "/solo/s.bin"}
+	mi.Announce = startTracker(t)
+	c, _ := newClient(t, t.TempDir(), withTrackers)
+	start := time.Now()
+	tt, err := c.AddTorrent(mi, torrent.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := start.Add(1500 * time.Millisecond)
+	for tt.Stats().Downloaded[transport.WebSeed] < int64(len(data["s.bin"]))/2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%v after the start the origin had sent %d bytes of %d; the tracker said nobody else was there: %+v",
+				time.Since(start).Round(time.Millisecond), tt.Stats().Downloaded[transport.WebSeed], len(data["s.bin"]), tt.Trackers())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	waitComplete(t, tt)
+}
