@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"os"
@@ -183,5 +184,52 @@ func TestListenAsWritten(t *testing.T) {
 	code, _, errs = runCLI(t, "download", tf, "-o", t.TempDir(), "--peer", addr, "--json", "--no-lsd")
 	if code != 0 || !strings.Contains(errs, "port 6881 is taken") || !strings.Contains(errs, "instead") {
 		t.Fatalf("default port taken: exit %d, %q", code, errs)
+	}
+}
+
+// The --json progress lines say how many bytes came from and went to peers
+// on our own network, and how many were wasted: a download from a seed on
+// loopback named local (--local-network) has every byte local.
+func TestProgressLineCountsLocalBytes(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 1<<20)
+	fastFill(data)
+	os.WriteFile(filepath.Join(dir, "near.bin"), data, 0o644)
+	mi, _, err := metainfo.Create(filepath.Join(dir, "near.bin"), metainfo.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := filepath.Join(dir, "near.torrent")
+	if err := writeFileAtomic(tf, mi); err != nil {
+		t.Fatal(err)
+	}
+	l, err := tcp.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seeder := torrent.NewClient(torrent.Config{Storage: storage.NewFile(dir)})
+	defer seeder.Close()
+	go seeder.Serve(l)
+	if _, err := seeder.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
+		t.Fatal(err)
+	}
+	code, _, progress := runCLI(t, "download", tf, "-o", t.TempDir(), "--peer", l.Addr(), "--listen", "127.0.0.1:0",
+		"--json", "--no-lsd", "--local-network", "127.0.0.0/8")
+	if code != 0 {
+		t.Fatalf("download exit %d: %s", code, progress)
+	}
+	// Progress goes to stderr, one JSON object a line, the last at the end.
+	lines := strings.Split(strings.TrimSpace(progress), "\n")
+	var last map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil {
+		t.Fatalf("last progress line %q: %v", lines[len(lines)-1], err)
+	}
+	for _, k := range []string{"downloadedLocal", "uploadedLocal", "wasted"} {
+		if _, ok := last[k]; !ok {
+			t.Errorf("the progress line has no %q: %v", k, last)
+		}
+	}
+	if got := last["downloadedLocal"]; got != float64(len(data)) {
+		t.Errorf("downloadedLocal %v, want %d (the only peer is on loopback, named local): %v", got, len(data), last)
 	}
 }

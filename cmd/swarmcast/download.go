@@ -239,11 +239,16 @@ type progressLine struct {
 	UploadRate   float64          `json:"uploadSpeed"`
 	Peers        int              `json:"numPeers"`
 	BySource     map[string]int64 `json:"downloadedBySource"`
-	Addresses    map[string]int   `json:"addressesBySource,omitempty"` // known peer addresses by who gave them (dht, tracker, ...)
-	Complete     bool             `json:"done"`
-	Error        string           `json:"error,omitempty"`
-	PeersFailing int              `json:"peersFailing"`
-	LastError    string           `json:"lastError,omitempty"`
+	// Bytes exchanged with peers on our own network (--local-network, LSD).
+	DownloadedLocal int64 `json:"downloadedLocal"`
+	UploadedLocal   int64 `json:"uploadedLocal"`
+	// Bytes received that were not used: duplicates and late blocks.
+	Wasted       int64          `json:"wasted"`
+	Addresses    map[string]int `json:"addressesBySource,omitempty"` // known peer addresses by who gave them (dht, tracker, ...)
+	Complete     bool           `json:"done"`
+	Error        string         `json:"error,omitempty"`
+	PeersFailing int            `json:"peersFailing"`
+	LastError    string         `json:"lastError,omitempty"`
 }
 
 func (r *reporter) report(t *torrent.Torrent, final bool) {
@@ -263,6 +268,7 @@ func (r *reporter) report(t *torrent.Torrent, final bool) {
 			Time: time.Now().UTC().Format(time.RFC3339), InfoHash: s.InfoHash, Name: s.Name, Progress: progress,
 			Length: s.BytesWanted, BytesLeft: s.BytesLeft, Downloaded: s.DownloadedTotal, Uploaded: s.UploadedTotal,
 			DownloadRate: s.DownloadRate, UploadRate: s.UploadRate, Peers: s.Peers, BySource: s.Downloaded, Addresses: s.CandidatesBySource,
+			DownloadedLocal: s.DownloadedLocal, UploadedLocal: s.UploadedLocal, Wasted: s.Wasted,
 			Complete: s.Complete, Error: s.Error, PeersFailing: s.PeersFailing, LastError: s.LastError,
 		})
 		fmt.Fprintf(r.w, "%s\n", b)
