@@ -26,13 +26,17 @@ const (
 	// announce interval in which they refill.
 	DefaultClusterHeartbeat = time.Second
 	// DefaultClusterTimeout bounds a forwarded request. A forward over
-	// loopback NATS takes about 100 µs; 2 s covers a NATS reconnect, and a
-	// client waits no longer than an HTTP tracker answering slowly.
+	// loopback NATS takes about 100 µs plus up to two flush delays (the
+	// request and its reply travel in batches); 2 s covers a NATS
+	// reconnect, and a client waits no longer than an HTTP tracker
+	// answering slowly.
 	DefaultClusterTimeout = 2 * time.Second
-	// DefaultClusterWorkers is how many subscribers serve forwarded
-	// requests (a NATS queue group): each handles its messages in order, so
-	// a few let requests for different swarms run in parallel on a few
-	// cores.
+	// DefaultClusterWorkers is how many subscribers serve requests sent
+	// alone on an instance's request subject (a NATS queue group): each
+	// handles its messages in order, so a few let requests for different
+	// swarms run in parallel on a few cores. Instances send each other
+	// their requests in batches on the sockets subject instead
+	// (clusterbatch.go), where one subscriber serves them in order.
 	DefaultClusterWorkers = 4
 	// DefaultClusterPendingMsgs and DefaultClusterPendingBytes bound what
 	// waits in each subscription; NATS drops past them (a slow consumer),
@@ -70,6 +74,10 @@ type ClusterConfig struct {
 	Workers      int
 	PendingMsgs  int
 	PendingBytes int
+	// FlushDelay is how long offers and answers for another instance wait
+	// for others to travel with them (clusterbatch.go); zero means
+	// DefaultClusterFlushDelay.
+	FlushDelay time.Duration
 }
 
 // ErrNoCluster is returned by JoinCluster without a NATS connection.
@@ -94,6 +102,9 @@ type cluster struct {
 	seen     map[uint64]int64 // other instances, by their last heartbeat (server clock)
 	hello    chan struct{}    // a newcomer asked for a heartbeat
 	ctr      clusterCounters
+	routes   *routeBatcher
+	calls    callTable
+	scratch  requestScratch // onRoute's, for the calls it serves
 	latency  latencyHist
 	bufPool  sync.Pool
 	subjects sync.Map // instance → its request and socket subjects
@@ -142,6 +153,9 @@ func (s *Server) JoinCluster(cfg ClusterConfig) error {
 	if cfg.PendingBytes <= 0 {
 		cfg.PendingBytes = DefaultClusterPendingBytes
 	}
+	if cfg.FlushDelay <= 0 {
+		cfg.FlushDelay = DefaultClusterFlushDelay
+	}
 	s.mu.Lock()
 	if s.cluster != nil || s.started || s.shuttingDown {
 		s.mu.Unlock()
@@ -163,7 +177,9 @@ func (s *Server) JoinCluster(cfg ClusterConfig) error {
 		hello:  make(chan struct{}, 1),
 	}
 	cl.reqSubj, cl.wsSubj = cl.subjectsOf(inst)
+	cl.routes = newRouteBatcher(cl.nc.Publish, cfg.FlushDelay, &cl.ctr)
 	cl.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
+	cl.calls.m = make(map[uint64]*call)
 	s.inst = inst
 	cl.live.Store(&[]uint64{inst})
 
@@ -192,11 +208,10 @@ func (s *Server) JoinCluster(cfg ClusterConfig) error {
 		var scratch requestScratch
 		err = subscribe(cl.reqSubj, "owner", func(m *nats.Msg) { cl.serveRequest(m, &scratch) })
 	}
-	for range 2 {
-		if err != nil {
-			break
-		}
-		err = subscribe(cl.wsSubj, "sockets", cl.onRoute)
+	if err == nil {
+		// One subscriber: messages for one socket are delivered in the
+		// order they were sent.
+		err = subscribe(cl.wsSubj, "", cl.onRoute)
 	}
 	if err != nil {
 		cl.unsubscribe()
@@ -226,8 +241,12 @@ func (s *Server) JoinCluster(cfg ClusterConfig) error {
 	s.mu.Lock()
 	s.cluster = cl
 	s.mu.Unlock()
-	s.bgWG.Add(1)
+	s.bgWG.Add(2)
 	go cl.run()
+	go func() {
+		defer s.bgWG.Done()
+		cl.routes.run(s.done)
+	}()
 	return nil
 }
 
@@ -347,6 +366,7 @@ func (cl *cluster) gone(inst uint64, now int64) {
 	n := cl.s.store.removeInstance(inst, now)
 	cl.ctr.peersOfTheDead.Add(uint64(n))
 	cl.subjects.Delete(inst)
+	cl.routes.forget(inst)
 	cl.s.log.Info("trackerserver: instance left", "instance", strconv.FormatUint(inst, 16), "peers", n)
 }
 
@@ -400,30 +420,107 @@ func (cl *cluster) putBuf(b *[]byte) {
 	}
 }
 
-// request sends a request to inst and waits for its reply.
-func (cl *cluster) request(inst uint64, data []byte) (*nats.Msg, error) {
-	req, _ := cl.subjectsOf(inst)
+// callTable holds this instance's calls waiting for their replies.
+type callTable struct {
+	mu   sync.Mutex
+	next uint64
+	m    map[uint64]*call
+	pool sync.Pool
+}
+
+// call is one request waiting for its reply; calls are pooled.
+type call struct {
+	seq   uint64
+	reply chan []byte // the reply message; it aliases a NATS message, which is not reused
+	timer *time.Timer
+}
+
+func (ct *callTable) start() *call {
+	c, _ := ct.pool.Get().(*call)
+	if c == nil {
+		c = &call{reply: make(chan []byte, 1), timer: time.NewTimer(time.Hour)}
+		c.timer.Stop()
+	}
+	ct.mu.Lock()
+	ct.next++
+	c.seq = ct.next
+	ct.m[c.seq] = c
+	ct.mu.Unlock()
+	return c
+}
+
+// cancel forgets a call; it reports false when its reply was taken first
+// (and is, or will at once be, in c.reply).
+func (ct *callTable) cancel(c *call) bool {
+	ct.mu.Lock()
+	_, ok := ct.m[c.seq]
+	delete(ct.m, c.seq)
+	ct.mu.Unlock()
+	return ok
+}
+
+// finish hands a reply to its call, if it still waits.
+func (ct *callTable) finish(seq uint64, reply []byte) bool {
+	ct.mu.Lock()
+	c := ct.m[seq]
+	delete(ct.m, seq)
+	ct.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.reply <- reply // never blocks: one reply per call, and the call took the last
+	return true
+}
+
+// request sends the call msg (made with c's number) to inst in the next
+// batch for it and waits for the reply, which travels back in a batch too,
+// until the timeout or the server's shutdown. The call is done when it
+// returns. A request costs no NATS message of its own: it travels with
+// whatever else goes to that instance meanwhile, and so does its reply.
+func (cl *cluster) request(inst uint64, c *call, msg []byte) ([]byte, error) {
 	cl.ctr.forwarded.Add(1)
 	start := time.Now()
-	m, err := cl.nc.Request(req, data, cl.cfg.Timeout)
+	var reply []byte
+	var err error = errClusterUnavailable
+	sent := cl.nc.IsConnected() && cl.queue(inst, msg)
+	if sent {
+		c.timer.Reset(cl.cfg.Timeout)
+		select {
+		case reply = <-c.reply:
+			err = nil
+		case <-c.timer.C:
+		case <-cl.s.done:
+		}
+		c.timer.Stop()
+	}
+	if err != nil && !cl.calls.cancel(c) {
+		// The reply came as the wait ended (or, never sent, a stray reply
+		// with its number): take it, so that the pooled call is clean.
+		if r := <-c.reply; sent {
+			reply, err = r, nil
+		}
+	}
+	cl.calls.pool.Put(c)
 	if err != nil {
 		cl.ctr.forwardFailed.Add(1)
-		cl.s.log.Debug("trackerserver: forward failed", "instance", strconv.FormatUint(inst, 16), "err", err)
-		return nil, errClusterUnavailable
+		cl.s.log.Debug("trackerserver: forward failed", "instance", strconv.FormatUint(inst, 16))
+		return nil, err
 	}
 	cl.latency.observe(time.Since(start))
-	return m, nil
+	return reply, nil
 }
 
 func (cl *cluster) forwardAnnounce(owner uint64, p *announceParams, dst []pickedPeer) (announceResult, error) {
+	c := cl.calls.start()
 	bp := cl.getBuf()
-	*bp = appendAnnounceRequest((*bp)[:0], p)
-	m, err := cl.request(owner, *bp)
+	*bp = appendCallHeader((*bp)[:0], c.seq, cl.s.inst)
+	*bp = appendAnnounceRequest(*bp, p)
+	reply, err := cl.request(owner, c, *bp)
 	cl.putBuf(bp)
 	if err != nil {
 		return announceResult{picked: dst}, err
 	}
-	res, err := decodeAnnounceReply(m.Data, dst)
+	res, err := decodeAnnounceReply(reply, dst)
 	if errors.Is(err, errClusterMessage) {
 		cl.ctr.bad.Add(1)
 		return res, errClusterUnavailable
@@ -435,14 +532,16 @@ func (cl *cluster) forwardAnnounce(owner uint64, p *announceParams, dst []picked
 }
 
 func (cl *cluster) forwardScrape(owner uint64, pr proto, hashes [][20]byte, dst []scrapeCounts) ([]scrapeCounts, error) {
+	c := cl.calls.start()
 	bp := cl.getBuf()
-	*bp = appendScrapeRequest((*bp)[:0], pr, hashes)
-	m, err := cl.request(owner, *bp)
+	*bp = appendCallHeader((*bp)[:0], c.seq, cl.s.inst)
+	*bp = appendScrapeRequest(*bp, pr, hashes)
+	reply, err := cl.request(owner, c, *bp)
 	cl.putBuf(bp)
 	if err != nil {
 		return dst, err
 	}
-	dst, err = decodeScrapeReply(m.Data, len(hashes), dst)
+	dst, err = decodeScrapeReply(reply, len(hashes), dst)
 	if err != nil {
 		cl.ctr.bad.Add(1)
 		return dst, errClusterUnavailable
@@ -451,44 +550,50 @@ func (cl *cluster) forwardScrape(owner uint64, pr proto, hashes [][20]byte, dst 
 }
 
 // offerBatch collects the offers of one announce for one other instance,
-// sent as one message: with 5 offers and a few instances, 1–2 messages per
+// queued as one message: with 5 offers and a few instances, 1–2 messages per
 // announce instead of 5.
 type offerBatch struct {
 	inst uint64
 	b    []byte
 }
 
-// flushOffers sends the batches and empties them for reuse.
+// flushOffers queues the batches and empties them for reuse.
 func (cl *cluster) flushOffers(batches []offerBatch) []offerBatch {
 	for i := range batches {
-		cl.publishRoute(batches[i].inst, batches[i].b)
+		cl.queueRoute(batches[i].inst, batches[i].b)
 		batches[i].b = batches[i].b[:0]
 	}
 	return batches[:0]
 }
 
-// routeAnswer sends an answer to a socket of another instance.
+// routeAnswer queues an answer for a socket of another instance.
 func (cl *cluster) routeAnswer(to connRef, out *outMsg) bool {
 	bp := cl.getBuf()
 	*bp = appendAnswerRoute((*bp)[:0], to.id, out.b)
-	ok := cl.publishRoute(to.inst, *bp)
+	ok := cl.queueRoute(to.inst, *bp)
 	cl.putBuf(bp)
 	putOut(out)
 	return ok
 }
 
-func (cl *cluster) publishRoute(inst uint64, data []byte) bool {
+// queueRoute queues a copy of an offers or answer message for instance
+// inst, published in a batch shortly (routedOut counts it then).
+func (cl *cluster) queueRoute(inst uint64, msg []byte) bool {
 	if !cl.isLive(inst) {
 		cl.ctr.routeDropped.Add(1)
 		return false
 	}
 	_, ws := cl.subjectsOf(inst)
-	if err := cl.nc.Publish(ws, data); err != nil {
-		cl.ctr.routeDropped.Add(1)
+	return cl.routes.add(inst, ws, msg, true)
+}
+
+// queue queues a copy of a call, reply or removal for instance inst.
+func (cl *cluster) queue(inst uint64, msg []byte) bool {
+	if !cl.isLive(inst) {
 		return false
 	}
-	cl.ctr.routedOut.Add(1)
-	return true
+	_, ws := cl.subjectsOf(inst)
+	return cl.routes.add(inst, ws, msg, false)
 }
 
 func (cl *cluster) isLive(inst uint64) bool {
@@ -496,11 +601,63 @@ func (cl *cluster) isLive(inst uint64) bool {
 	return ok
 }
 
-// onRoute delivers an offer or answer from another instance to its socket.
+// onRoute takes what another instance sent this one's sockets subject: a
+// batch, or one message. Offers and answers go to their sockets, calls and
+// removals are served (as on the request subject), replies go to the calls
+// that wait for them.
 func (cl *cluster) onRoute(m *nats.Msg) {
+	if len(m.Data) < 2 || m.Data[1] != opBatch {
+		cl.route(m.Data)
+		return
+	}
+	var items [64][]byte
+	msgs, err := decodeBatch(m.Data, items[:0])
+	if err != nil {
+		cl.ctr.bad.Add(1)
+		return
+	}
+	for _, b := range msgs {
+		cl.route(b)
+	}
+}
+
+// route handles one message of a batch.
+func (cl *cluster) route(b []byte) {
+	var op uint8
+	if len(b) >= 2 {
+		op = b[1]
+	}
+	switch op {
+	case opCall:
+		seq, from, req, err := decodeCall(b)
+		if err != nil {
+			cl.ctr.bad.Add(1)
+			return
+		}
+		reply, ok := cl.serve(req, &cl.scratch)
+		if !ok {
+			return
+		}
+		sc := &cl.scratch
+		sc.call = appendReplyHeader(sc.call[:0], seq)
+		sc.call = append(sc.call, reply...)
+		cl.queue(from, sc.call)
+		return
+	case opReply:
+		seq, reply, err := decodeReply(b)
+		if err != nil {
+			cl.ctr.bad.Add(1)
+			return
+		}
+		cl.calls.finish(seq, reply) // a reply after its call's timeout finds no call
+		return
+	case opRemove:
+		cl.serve(b, &cl.scratch)
+		return
+	}
 	var offers [16]routeOffer
 	r := wireRoute{offers: offers[:0]}
-	if err := decodeRoute(m.Data, &r); err != nil {
+	if err := decodeRoute(b, &r); err != nil {
 		cl.ctr.bad.Add(1)
 		return
 	}
@@ -537,18 +694,27 @@ type requestScratch struct {
 	hashes [][20]byte
 	counts []scrapeCounts
 	out    []byte
+	call   []byte // a reply with its call's header
 }
 
-// serveRequest serves another instance's request for a swarm this one owns.
-// It serves it whoever owns the swarm by now: during a change of
-// membership two instances may briefly disagree, and an answer from the
-// old owner is better than none.
+// serveRequest serves a request sent alone on the request subject, with a
+// NATS reply subject. Instances send theirs in batches (opCall); this
+// subject serves whoever asks with a plain NATS request.
 func (cl *cluster) serveRequest(m *nats.Msg, sc *requestScratch) {
+	if reply, ok := cl.serve(m.Data, sc); ok && m.Reply != "" {
+		m.Respond(reply)
+	}
+}
+
+// serve serves another instance's request for a swarm this one owns, and
+// returns the reply to send, if any (in sc). It serves it whoever owns the
+// swarm by now: during a change of membership two instances may briefly
+// disagree, and an answer from the old owner is better than none.
+func (cl *cluster) serve(b []byte, sc *requestScratch) ([]byte, bool) {
 	s := cl.s
-	b := m.Data
 	if len(b) < 2 || b[0] != wireVersion {
 		cl.ctr.bad.Add(1)
-		return
+		return nil, false
 	}
 	cl.ctr.served.Add(1)
 	switch b[1] {
@@ -591,7 +757,7 @@ func (cl *cluster) serveRequest(m *nats.Msg, sc *requestScratch) {
 		sc.hashes = hashes
 		if err != nil {
 			cl.ctr.bad.Add(1)
-			return
+			return nil, false
 		}
 		sc.counts = sc.counts[:0]
 		for i := range hashes {
@@ -602,17 +768,15 @@ func (cl *cluster) serveRequest(m *nats.Msg, sc *requestScratch) {
 		ih, id, ref, err := decodeRemoveRequest(b[2:])
 		if err != nil {
 			cl.ctr.bad.Add(1)
-			return
+			return nil, false
 		}
 		s.store.removeConn(&ih, &id, ref, s.now())
-		return
+		return nil, false
 	default:
 		cl.ctr.bad.Add(1)
-		return
+		return nil, false
 	}
-	if m.Reply != "" {
-		m.Respond(sc.out)
-	}
+	return sc.out, true
 }
 
 // The Server's routing: with no cluster, straight to the store.
@@ -693,8 +857,7 @@ func (s *Server) removeConn(ih, id *[20]byte, c connRef, now int64) {
 	}
 	bp := cl.getBuf()
 	*bp = appendRemoveRequest((*bp)[:0], ih, id, c)
-	req, _ := cl.subjectsOf(owner)
-	cl.nc.Publish(req, *bp) // no reply: the entry expires anyway if this is lost
+	cl.queue(owner, *bp) // no reply: the entry expires anyway if this is lost
 	cl.putBuf(bp)
 }
 

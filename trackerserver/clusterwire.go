@@ -18,14 +18,17 @@ const wireVersion = 1
 
 // Operations.
 const (
-	opAnnounce  = 1 // request: announce; reply: announceResult
-	opScrape    = 2 // request: scrape counts
-	opRemove    = 3 // request, no reply: a closed socket's peer leaves a swarm
-	opOffer     = 4 // route: an offer for a socket
-	opAnswer    = 5 // route: an answer for a socket
-	opHeartbeat = 6 // membership: alive
-	opLeaving   = 7 // membership: shutting down
-	opHello     = 8 // membership: just joined, heartbeat now please
+	opAnnounce  = 1  // request: announce; reply: announceResult
+	opScrape    = 2  // request: scrape counts
+	opRemove    = 3  // request, no reply: a closed socket's peer leaves a swarm
+	opOffer     = 4  // route: an offer for a socket
+	opAnswer    = 5  // route: an answer for a socket
+	opHeartbeat = 6  // membership: alive
+	opLeaving   = 7  // membership: shutting down
+	opHello     = 8  // membership: just joined, heartbeat now please
+	opBatch     = 9  // route: several route messages for one instance, in order
+	opCall      = 10 // route: a request (announce, scrape) to be answered by an opReply
+	opReply     = 11 // route: the reply to an opCall
 )
 
 // Reply status.
@@ -488,6 +491,96 @@ func decodeRoute(b []byte, m *wireRoute) error {
 		return errClusterMessage
 	}
 	return nil
+}
+
+// A batch is the version, opBatch, a 16-bit count and that many messages,
+// each a 32-bit length and a whole route message (offers or an answer; never
+// a batch).
+
+// batchItemOverhead is what a batch adds to each message: its length.
+const batchItemOverhead = 4
+
+// batchCountAt is where appendBatchHeader puts the count.
+const batchCountAt = 2
+
+func appendBatchHeader(b []byte) []byte { return append(b, wireVersion, opBatch, 0, 0) }
+
+// appendBatchItem adds msg to the batch b, and counts it in the header. The
+// caller keeps the count within maxBatchItems.
+func appendBatchItem(b []byte, msg []byte) []byte {
+	binary.BigEndian.PutUint16(b[batchCountAt:], binary.BigEndian.Uint16(b[batchCountAt:])+1)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(msg)))
+	return append(b, msg...)
+}
+
+// decodeBatch appends a batch's messages to dst; they alias b. Each is at
+// least a version and an operation long; what they hold is decodeRoute's to
+// check.
+func decodeBatch(b []byte, dst [][]byte) ([][]byte, error) {
+	r := wireReader{b: b}
+	if r.u8() != wireVersion || r.u8() != opBatch {
+		return dst, errClusterMessage
+	}
+	n := int(r.u16())
+	if n == 0 || n > maxBatchItems {
+		return dst, errClusterMessage
+	}
+	for range n {
+		msg := r.take(int(r.u32()))
+		if r.bad || len(msg) < 2 || msg[1] == opBatch {
+			return dst, errClusterMessage
+		}
+		dst = append(dst, msg)
+	}
+	if len(r.b) != 0 {
+		return dst, errClusterMessage
+	}
+	return dst, nil
+}
+
+// A call is a request sent in a batch: the version, opCall, the caller's
+// number for it and the calling instance, then the request message (an
+// announce or a scrape, as sent alone). The reply is the version, opReply,
+// the call's number and the reply message.
+const callHeaderLen = 2 + 8 + 8
+
+func appendCallHeader(b []byte, seq, from uint64) []byte {
+	b = append(b, wireVersion, opCall)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	return binary.BigEndian.AppendUint64(b, from)
+}
+
+// decodeCall splits a call into its number, caller and request; the
+// request aliases b, and only its version and operation are checked.
+func decodeCall(b []byte) (seq, from uint64, req []byte, err error) {
+	r := wireReader{b: b}
+	if r.u8() != wireVersion || r.u8() != opCall {
+		return 0, 0, nil, errClusterMessage
+	}
+	seq, from = r.u64(), r.u64()
+	if r.bad || from == 0 || len(r.b) < 2 || r.b[0] != wireVersion || (r.b[1] != opAnnounce && r.b[1] != opScrape) {
+		return 0, 0, nil, errClusterMessage
+	}
+	return seq, from, r.b, nil
+}
+
+func appendReplyHeader(b []byte, seq uint64) []byte {
+	b = append(b, wireVersion, opReply)
+	return binary.BigEndian.AppendUint64(b, seq)
+}
+
+// decodeReply splits a reply into its call's number and the reply
+// message, which aliases b and is the caller's to check.
+func decodeReply(b []byte) (seq uint64, reply []byte, err error) {
+	r := wireReader{b: b}
+	if r.u8() != wireVersion || r.u8() != opReply {
+		return 0, nil, errClusterMessage
+	}
+	seq = r.u64()
+	if r.bad || len(r.b) < 2 {
+		return 0, nil, errClusterMessage
+	}
+	return seq, r.b, nil
 }
 
 func appendHeartbeat(b []byte, op uint8, inst uint64) []byte {

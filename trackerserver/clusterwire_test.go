@@ -30,6 +30,13 @@ func wireSeeds(tb testing.TB) [][]byte {
 			[]byte(`{"action":"announce"}`)), 13, []byte(`"abd"`), []byte(`{"action":"announce"}`)),
 		appendAnswerRoute(nil, 12, []byte(`{"action":"announce"}`)),
 		appendHeartbeat(nil, opHeartbeat, 99),
+		append(appendCallHeader(nil, 41, 7), appendAnnounceRequest(nil, &ws)...),
+		append(appendCallHeader(nil, 42, 7), appendScrapeRequest(nil, protoWS, [][20]byte{ih})...),
+		append(appendReplyHeader(nil, 41), appendAnnounceReply(nil, &res, nil)...),
+		appendBatchItem(appendBatchItem(appendBatchItem(appendBatchHeader(nil),
+			appendAnswerRoute(nil, 12, []byte(`{"action":"announce"}`))),
+			append(appendCallHeader(nil, 43, 7), appendAnnounceRequest(nil, &httpP)...)),
+			appendRemoveRequest(nil, &ih, &id, connRef{3, 4})),
 	}
 }
 
@@ -103,6 +110,26 @@ func decodeAny(b []byte, reply bool) error {
 	case opOffer, opAnswer:
 		var r wireRoute
 		return decodeRoute(b, &r)
+	case opCall:
+		_, _, req, err := decodeCall(b)
+		if err != nil {
+			return err
+		}
+		return decodeAny(req, false)
+	case opReply:
+		_, reply, err := decodeReply(b)
+		if err != nil {
+			return err
+		}
+		return decodeAny(reply, true)
+	case opBatch:
+		msgs, err := decodeBatch(b, nil)
+		for _, m := range msgs {
+			if err == nil {
+				err = decodeAny(m, false)
+			}
+		}
+		return err
 	default:
 		_, _, err := decodeHeartbeat(b)
 		return err
@@ -153,6 +180,25 @@ func FuzzClusterWire(f *testing.F) {
 			}
 			if !bytes.Equal(got, b) {
 				t.Fatalf("route does not round-trip:\n%x\n%x", b, got)
+			}
+		}
+		if msgs, err := decodeBatch(b, nil); err == nil {
+			got := appendBatchHeader(nil)
+			for _, m := range msgs {
+				got = appendBatchItem(got, m)
+			}
+			if !bytes.Equal(got, b) {
+				t.Fatalf("batch does not round-trip:\n%x\n%x", b, got)
+			}
+		}
+		if seq, from, req, err := decodeCall(b); err == nil {
+			if got := append(appendCallHeader(nil, seq, from), req...); !bytes.Equal(got, b) {
+				t.Fatalf("call does not round-trip:\n%x\n%x", b, got)
+			}
+		}
+		if seq, reply, err := decodeReply(b); err == nil {
+			if got := append(appendReplyHeader(nil, seq), reply...); !bytes.Equal(got, b) {
+				t.Fatalf("reply does not round-trip:\n%x\n%x", b, got)
 			}
 		}
 	})

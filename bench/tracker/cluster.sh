@@ -18,6 +18,7 @@
 #                 capacity is the highest rate it sustains (every announce sent, at least 95% of the rate,
 #                 median offer-relay latency at most P50_MS), as bench/tracker/tracker.sh measures it
 #   P50_MS=20
+#   FLUSH_DELAY=  the instances' --nats-flush-delay (empty: its default)
 #   SWARMCAST_BIN=          use this swarmcast binary instead of building one from the work tree
 set -euo pipefail
 
@@ -37,6 +38,7 @@ SETUPS=${SETUPS:-plain 1 2 3}
 RATES=${RATES:-}
 P50_MS=${P50_MS:-20}
 SWARMCAST_BIN=${SWARMCAST_BIN:-}
+FLUSH_DELAY=${FLUSH_DELAY:-}
 KEEP_LOGS=${KEEP_LOGS:-}
 for v in CLIENTS TORRENTS OFFERS RATE; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
@@ -84,7 +86,7 @@ run_setup() {
 		if [[ $setup == plain ]]; then
 			spawn "$tmp" "$log" "$swarmcast" tracker --http "127.0.0.1:$port"
 		else
-			spawn "$tmp" "$log" "$swarmcast" tracker --http "127.0.0.1:$port" --nats "nats://127.0.0.1:$natsport"
+			spawn "$tmp" "$log" "$swarmcast" tracker --http "127.0.0.1:$port" --nats "nats://127.0.0.1:$natsport" ${FLUSH_DELAY:+--nats-flush-delay "$FLUSH_DELAY"}
 		fi
 		pids+=("$spawned")
 		urls+=("ws://127.0.0.1:$port")

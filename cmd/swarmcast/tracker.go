@@ -45,6 +45,7 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	natsURLs := fs.String("nats", "", "join a tracker cluster over the NATS server(s) at `URL[,URL...]`: instances act as one tracker")
 	natsEmbedded := fs.Bool("nats-embedded", false, "join a tracker cluster over a NATS server run inside this process on --nats-listen, or over the one another tracker of this host already runs there")
 	natsListen := fs.String("nats-listen", defaultNATSEmbeddedAddr, "with --nats-embedded, serve NATS on `ADDR`")
+	natsFlushDelay := fs.Duration("nats-flush-delay", trackerserver.DefaultClusterFlushDelay, "in a cluster, let offers and answers for another instance wait up to `DELAY` to travel together (less CPU, more latency)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -57,6 +58,9 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *natsURLs != "" && *natsEmbedded {
 		return fmt.Errorf("%w: give --nats URL or --nats-embedded, not both", errUsage)
+	}
+	if *natsFlushDelay <= 0 || *natsFlushDelay > time.Second {
+		return fmt.Errorf("%w: --nats-flush-delay %v: give a duration above 0 and at most 1s", errUsage, *natsFlushDelay)
 	}
 	if *interval < time.Second {
 		return fmt.Errorf("%w: --interval %v is too short; use at least 1s", errUsage, *interval)
@@ -91,7 +95,7 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	s := trackerserver.New(cfg)
 	if *natsURLs != "" || *natsEmbedded {
-		tc, err := joinTrackerCluster(s, *natsURLs, *natsEmbedded, *natsListen, stdout, cfg.Logger)
+		tc, err := joinTrackerCluster(s, *natsURLs, *natsEmbedded, *natsListen, *natsFlushDelay, stdout, cfg.Logger)
 		if err != nil {
 			s.Close()
 			return err

@@ -116,6 +116,8 @@ func TestTrackerCommandErrors(t *testing.T) {
 		{[]string{"extra"}, true, "no arguments"},
 		{[]string{"--http", ""}, true, "nothing to serve"},
 		{[]string{"--interval", "10ms"}, true, "too short"},
+		{[]string{"--nats-flush-delay", "0s"}, true, "--nats-flush-delay"},
+		{[]string{"--nats-flush-delay", "2s"}, true, "--nats-flush-delay"},
 		{[]string{"--bogus"}, false, "not defined"},
 		{[]string{"--http", "256.0.0.1:1"}, false, "HTTP"},
 		{[]string{"--stats-allow", "10.0.0.0/99"}, true, "--stats-allow"},

@@ -53,8 +53,8 @@ type trackerCluster struct {
 // joinTrackerCluster connects to NATS (urls, comma-separated, as nats.go
 // takes them) or, with embedded, serves NATS on embeddedAddr, or uses the
 // server another tracker of this host already serves there; then s joins
-// the cluster.
-func joinTrackerCluster(s *trackerserver.Server, urls string, embedded bool, embeddedAddr string, stdout io.Writer, log *slog.Logger) (*trackerCluster, error) {
+// the cluster, batching what it routes to another instance over flushDelay.
+func joinTrackerCluster(s *trackerserver.Server, urls string, embedded bool, embeddedAddr string, flushDelay time.Duration, stdout io.Writer, log *slog.Logger) (*trackerCluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -83,7 +83,7 @@ func joinTrackerCluster(s *trackerserver.Server, urls string, embedded bool, emb
 		return nil, fmt.Errorf("--nats %s: %w (is a NATS server running there?)", urls, err)
 	}
 	tc.nc = nc
-	if err := s.JoinCluster(trackerserver.ClusterConfig{Conn: nc}); err != nil {
+	if err := s.JoinCluster(trackerserver.ClusterConfig{Conn: nc, FlushDelay: flushDelay}); err != nil {
 		nc.Close()
 		tc.closeServer()
 		return nil, err

@@ -1,0 +1,238 @@
+package trackerserver
+
+import (
+	"sync"
+	"time"
+)
+
+// Nothing for another instance is published alone: offers, answers, calls
+// (forwarded requests), their replies and removals go into that instance's
+// outbox, and one sender goroutine publishes each outbox as one NATS message
+// (a batch) a short delay after the first of them was queued. Each NATS
+// message costs every process it crosses (this one, nats-server, the
+// destination) a few goroutine wake-ups and system calls whatever its size,
+// and on a busy machine these cost far more than its bytes: in one run of
+// bench/tracker/cluster.sh, nats-server spent about 80 µs of CPU per
+// message. A batch costs what one message does.
+//
+// Order: the sender alone publishes, oldest batch first, and the destination
+// reads its subject with one subscriber, so messages for one socket arrive
+// in the order they were queued.
+//
+// Bounds: a batch holds at most maxBatchBytes (or one message bigger than
+// that) and maxBatchItems messages; a full batch is published at once. What
+// waits for the sender per destination is at most maxOutboxBytes: past it, a
+// message is dropped and counted (routeDropped; a call fails instead), as a
+// socket's full queue drops.
+const (
+	// DefaultClusterFlushDelay is how long the first message queued for an
+	// instance waits for others to join it. It adds at most this much to
+	// each crossing (an offer relayed for a forwarded announce crosses up
+	// to three: the call, its reply, the offer); the gain grows with the
+	// rate (the messages of a delay cost one). With bench/tracker/cluster.sh
+	// (500 announces/s, three instances) 1 ms and 4 ms did no better than
+	// 2 ms within the noise; see "Cost, measured" in docs/ARCHITECTURE.md.
+	DefaultClusterFlushDelay = 2 * time.Millisecond
+	// maxBatchBytes bounds a batch: 64 KiB is 30 or so offers with their
+	// SDP, far below NATS's default 1 MiB payload limit.
+	maxBatchBytes = 64 << 10
+	// maxBatchItems bounds the messages of a batch (the count is 16 bits).
+	maxBatchItems = 1024
+	// maxOutboxBytes bounds what waits for the sender per destination: a
+	// second of one instance's offers at a few thousand announces a second.
+	maxOutboxBytes = 4 << 20
+	// maxSpareBatches bounds the batch buffers kept for reuse.
+	maxSpareBatches = 16
+)
+
+// routeBatcher holds the outboxes and runs their sender.
+type routeBatcher struct {
+	// publish sends a batch to a subject (nats.Conn.Publish; tests stub it).
+	publish func(subj string, data []byte) error
+	delay   time.Duration
+	ctr     *clusterCounters
+
+	mu      sync.Mutex
+	boxes   map[uint64]*outbox
+	pending bool     // some outbox holds messages the sender has not taken
+	ticking bool     // the sender flushes every delay, and needs no kick
+	spare   [][]byte // batch buffers for reuse
+	kick    chan struct{}
+	full    chan struct{}
+
+	taken []sealedBatch // the sender's
+}
+
+// outbox is what waits for one destination instance.
+type outbox struct {
+	subj   string
+	cur    []byte        // the batch being filled; empty when n is 0
+	n      int           // messages in cur
+	routes int           // of which offers and answers
+	sealed []sealedBatch // full batches, oldest first
+	bytes  int           // queued in cur and sealed
+}
+
+type sealedBatch struct {
+	subj   string
+	b      []byte
+	n      int
+	routes int // offers and answers among the n messages (RoutedOut counts these)
+}
+
+func newRouteBatcher(publish func(string, []byte) error, delay time.Duration, ctr *clusterCounters) *routeBatcher {
+	return &routeBatcher{
+		publish: publish,
+		delay:   delay,
+		ctr:     ctr,
+		boxes:   make(map[uint64]*outbox),
+		kick:    make(chan struct{}, 1),
+		full:    make(chan struct{}, 1),
+	}
+}
+
+// add queues a copy of msg (one encoded message) for instance inst on
+// subject subj; route says it is an offer or answer (counted in RoutedOut
+// or RouteDropped). It reports false when inst's outbox is full.
+func (rb *routeBatcher) add(inst uint64, subj string, msg []byte, route bool) bool {
+	size := batchItemOverhead + len(msg)
+	rb.mu.Lock()
+	ob := rb.boxes[inst]
+	if ob == nil {
+		ob = &outbox{subj: subj}
+		rb.boxes[inst] = ob
+	}
+	if ob.bytes+size > maxOutboxBytes {
+		rb.mu.Unlock()
+		if route {
+			rb.ctr.routeDropped.Add(1)
+		}
+		return false
+	}
+	if ob.n > 0 && (len(ob.cur)+size > maxBatchBytes || ob.n == maxBatchItems) {
+		ob.sealed = append(ob.sealed, sealedBatch{subj: ob.subj, b: ob.cur, n: ob.n, routes: ob.routes})
+		ob.cur, ob.n, ob.routes = rb.spareLocked(), 0, 0
+		signal(rb.full)
+	}
+	if ob.n == 0 {
+		ob.cur = appendBatchHeader(ob.cur[:0])
+	}
+	ob.cur = appendBatchItem(ob.cur, msg)
+	ob.n++
+	if route {
+		ob.routes++
+	}
+	ob.bytes += size
+	if !rb.pending {
+		rb.pending = true
+		if !rb.ticking {
+			signal(rb.kick)
+		}
+	}
+	rb.mu.Unlock()
+	return true
+}
+
+// signal wakes whoever waits on c, if it is not already woken.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func (rb *routeBatcher) spareLocked() []byte {
+	if n := len(rb.spare); n > 0 {
+		b := rb.spare[n-1]
+		rb.spare = rb.spare[:n-1]
+		return b
+	}
+	return make([]byte, 0, 4096)
+}
+
+// forget drops what waits for an instance that left, counting it.
+func (rb *routeBatcher) forget(inst uint64) {
+	rb.mu.Lock()
+	if ob := rb.boxes[inst]; ob != nil {
+		n := ob.routes
+		for _, sb := range ob.sealed {
+			n += sb.routes
+		}
+		rb.ctr.routeDropped.Add(uint64(n))
+		delete(rb.boxes, inst)
+	}
+	rb.mu.Unlock()
+}
+
+// run publishes the outboxes until done is closed, then once more. It
+// sleeps until a message is queued; then it publishes what is queued every
+// delay (at once when a batch is full) until a delay passes with nothing
+// queued. Under steady traffic it wakes once a delay, by its timer alone.
+func (rb *routeBatcher) run(done <-chan struct{}) {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
+	for {
+		full := false
+		select {
+		case <-done:
+			rb.flush()
+			return
+		case <-rb.kick:
+		case <-rb.full:
+			full = true
+		}
+		for ticking := true; ticking; full = false {
+			if !full {
+				t.Reset(rb.delay)
+				select {
+				case <-t.C:
+				case <-rb.full:
+					t.Stop()
+				case <-done:
+					rb.flush()
+					return
+				}
+			}
+			ticking = rb.flush()
+		}
+	}
+}
+
+// flush publishes every batch queued, each outbox's oldest first. It
+// reports whether there was any; when there was none, the sender stops
+// ticking (and a message queued from then on kicks it).
+func (rb *routeBatcher) flush() bool {
+	rb.mu.Lock()
+	rb.ticking = rb.pending
+	rb.pending = false
+	taken := rb.taken[:0]
+	for _, ob := range rb.boxes {
+		taken = append(taken, ob.sealed...)
+		clear(ob.sealed)
+		ob.sealed = ob.sealed[:0]
+		if ob.n > 0 {
+			taken = append(taken, sealedBatch{subj: ob.subj, b: ob.cur, n: ob.n, routes: ob.routes})
+			ob.cur, ob.n, ob.routes = rb.spareLocked(), 0, 0
+		}
+		ob.bytes = 0
+	}
+	rb.mu.Unlock()
+	for _, sb := range taken {
+		if err := rb.publish(sb.subj, sb.b); err != nil {
+			rb.ctr.routeDropped.Add(uint64(sb.routes))
+		} else {
+			rb.ctr.routedOut.Add(uint64(sb.routes))
+		}
+	}
+	rb.mu.Lock()
+	for i := range taken {
+		if len(rb.spare) < maxSpareBatches && cap(taken[i].b) <= 2*maxBatchBytes {
+			rb.spare = append(rb.spare, taken[i].b[:0])
+		}
+		taken[i] = sealedBatch{}
+	}
+	rb.mu.Unlock()
+	rb.taken = taken[:0]
+	return len(taken) > 0
+}

@@ -1,0 +1,295 @@
+package trackerserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// batchSink records what a routeBatcher publishes; a closed gate lets
+// publish return, an open one holds it (a destination that does not keep up).
+type batchSink struct {
+	mu      sync.Mutex
+	batches [][]byte
+	subj    []string
+	got     chan struct{} // a batch was published
+	gate    chan struct{}
+}
+
+func newBatchSink() *batchSink {
+	g := make(chan struct{})
+	close(g)
+	return &batchSink{got: make(chan struct{}, 1<<10), gate: g}
+}
+
+func (k *batchSink) publish(subj string, b []byte) error {
+	<-k.gate
+	k.mu.Lock()
+	k.batches = append(k.batches, bytes.Clone(b))
+	k.subj = append(k.subj, subj)
+	k.mu.Unlock()
+	k.got <- struct{}{}
+	return nil
+}
+
+// wait waits for n more batches.
+func (k *batchSink) wait(t *testing.T, n int) {
+	t.Helper()
+	for range n {
+		select {
+		case <-k.got:
+		case <-time.After(testTimeout):
+			t.Fatalf("no batch published within %v", testTimeout)
+		}
+	}
+}
+
+// items decodes every batch published, in order.
+func (k *batchSink) items(t *testing.T) [][]byte {
+	t.Helper()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	var all [][]byte
+	for _, b := range k.batches {
+		var err error
+		if all, err = decodeBatch(b, all); err != nil {
+			t.Fatalf("published batch: %v", err)
+		}
+	}
+	return all
+}
+
+// startBatcher runs a batcher's sender until the test ends.
+func startBatcher(t *testing.T, k *batchSink, delay time.Duration) (*routeBatcher, *clusterCounters) {
+	ctr := new(clusterCounters)
+	rb := newRouteBatcher(k.publish, delay, ctr)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		rb.run(done)
+	}()
+	t.Cleanup(func() {
+		close(done)
+		<-stopped
+	})
+	return rb, ctr
+}
+
+func answerItem(i int, size int) []byte {
+	payload := fmt.Appendf(nil, `{"n":%d,"pad":"`, i)
+	payload = append(payload, bytes.Repeat([]byte("x"), max(0, size-len(payload)-2))...)
+	payload = append(payload, `"}`...)
+	return appendAnswerRoute(nil, 7, payload)
+}
+
+// TestRouteBatchFills: a batch that reaches its byte or count bound is
+// published at once, not after the delay, and the rest follows in order.
+func TestRouteBatchFills(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		size, n    int
+		firstBatch int // messages in the first, full batch
+	}{
+		{"bytes", 20 << 10, 4, maxBatchBytes / (20<<10 + batchItemOverhead)},
+		{"count", 40, maxBatchItems + 1, maxBatchItems},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newBatchSink()
+			rb, ctr := startBatcher(t, k, time.Hour) // only a full batch goes
+			var want [][]byte
+			for i := range tc.n {
+				m := answerItem(i, tc.size)
+				want = append(want, m)
+				if !rb.add(2, "dst", m, true) {
+					t.Fatalf("message %d refused", i)
+				}
+			}
+			k.wait(t, 1)
+			got := k.items(t)
+			if len(got) < tc.firstBatch {
+				t.Fatalf("first batch holds %d messages, want %d", len(got), tc.firstBatch)
+			}
+			for i := range got {
+				if !bytes.Equal(got[i], want[i]) {
+					t.Fatalf("message %d differs", i)
+				}
+			}
+			k.mu.Lock()
+			first := len(k.batches[0])
+			k.mu.Unlock()
+			if first > maxBatchBytes {
+				t.Fatalf("batch of %d bytes, bound %d", first, maxBatchBytes)
+			}
+			if out := ctr.routedOut.Load(); out != uint64(len(got)) {
+				t.Fatalf("routedOut %d after %d messages published", out, len(got))
+			}
+		})
+	}
+}
+
+// TestRouteBatchTimer: messages that fill no batch are published together
+// when the delay has passed, one batch per destination.
+func TestRouteBatchTimer(t *testing.T) {
+	k := newBatchSink()
+	ctr := new(clusterCounters)
+	rb := newRouteBatcher(k.publish, 5*time.Millisecond, ctr)
+	// Queued before the sender starts: they are all there when its delay ends.
+	for i := range 3 {
+		rb.add(2, "two", answerItem(i, 50), true)
+	}
+	rb.add(3, "three", answerItem(9, 50), false)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(stopped)
+		rb.run(done)
+	}()
+	k.wait(t, 2)
+	if d := time.Since(start); d < 5*time.Millisecond {
+		t.Fatalf("published after %v, before the delay", d)
+	}
+	close(done)
+	<-stopped
+	k.mu.Lock()
+	counts := map[string]int{}
+	for i, b := range k.batches {
+		items, err := decodeBatch(b, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		counts[k.subj[i]] += len(items)
+	}
+	nb := len(k.batches)
+	k.mu.Unlock()
+	if nb != 2 || counts["two"] != 3 || counts["three"] != 1 {
+		t.Fatalf("%d batches, messages per subject %v; want 2 batches, 3 and 1", nb, counts)
+	}
+	// The removal-like message (not an offer or answer) is not a route.
+	if out := ctr.routedOut.Load(); out != 3 {
+		t.Fatalf("routedOut %d, want 3", out)
+	}
+}
+
+// TestRouteBatchSlowDestination: while the sender cannot publish, what
+// waits for an instance stays within maxOutboxBytes: further messages are
+// refused and counted as dropped; the rest goes once publishing resumes.
+func TestRouteBatchSlowDestination(t *testing.T) {
+	k := newBatchSink()
+	k.gate = make(chan struct{}) // publish blocks
+	rb, ctr := startBatcher(t, k, time.Millisecond)
+	const size = 32 << 10
+	sent, refused := 0, 0
+	// The first batches fill and go to the sender, which blocks on the
+	// first; after that the outbox fills.
+	for i := range 4 * maxOutboxBytes / size {
+		if rb.add(2, "dst", answerItem(i, size), true) {
+			sent++
+		} else {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("nothing refused past the outbox's bound")
+	}
+	if got := ctr.routeDropped.Load(); got != uint64(refused) {
+		t.Fatalf("routeDropped %d, %d refused", got, refused)
+	}
+	// What the blocked sender took, and what waits behind it.
+	if bound := 2*maxOutboxBytes/size + 2; sent > bound {
+		t.Fatalf("%d messages queued, bound %d", sent, bound)
+	}
+	close(k.gate)
+	waitFor(t, "the queued messages to be published", func() bool { return ctr.routedOut.Load() == uint64(sent) })
+	// Order held through the stall.
+	prev := -1
+	for _, m := range k.items(t) {
+		var r wireRoute
+		if err := decodeRoute(m, &r); err != nil {
+			t.Fatal(err)
+		}
+		var v struct{ N int }
+		if err := json.Unmarshal(r.payload, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v.N <= prev {
+			t.Fatalf("message %d after %d", v.N, prev)
+		}
+		prev = v.N
+	}
+}
+
+// TestClusterRouteOrder: messages routed from one instance to a socket of
+// another arrive in the order they were sent, across many batches.
+func TestClusterRouteOrder(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startCluster(t, n.url(), 2, Config{MaxQueuedBytes: 4 << 20})
+	ih := ownedBy(t, in, in[1], 5)
+	w := dialWS(t, in[1].wsURL("/"), hash20(0xC1))
+	w.announce(ih, nil)
+	w.recv()
+	var target *wsConn
+	in[1].conns.each(func(c *wsConn) { target = c })
+	if target == nil {
+		t.Fatal("no socket on instance 1")
+	}
+	// Rounds the test client's buffer holds (it drops past 256); messages
+	// of 1 KiB, so that a round spans several batches (maxBatchBytes).
+	const rounds, perRound = 5, 200
+	pad := bytes.Repeat([]byte("x"), 1<<10)
+	for r := range rounds {
+		for i := r * perRound; i < (r+1)*perRound; i++ {
+			out := getOut()
+			out.b = fmt.Appendf(out.b, `{"n":%d,"pad":"%s"}`, i, pad)
+			in[0].cluster.routeAnswer(connRef{inst: in[1].inst, id: target.regID}, out)
+		}
+		for i := r * perRound; i < (r+1)*perRound; i++ {
+			if m := w.recv(); m["n"] != float64(i) {
+				t.Fatalf("message %d: got n=%v", i, m["n"])
+			}
+		}
+	}
+	const count = rounds * perRound
+	if st := in[0].Stats().Cluster; st.RoutedOut != count || st.RouteDropped != 0 {
+		t.Fatalf("instance 0 routed %d, dropped %d; want %d, 0", st.RoutedOut, st.RouteDropped, count)
+	}
+}
+
+// TestCallTable: a reply reaches its call once; a reply after its call gave
+// up finds nothing, and leaves nothing in the pooled call.
+func TestCallTable(t *testing.T) {
+	ct := callTable{m: make(map[uint64]*call)}
+	c := ct.start()
+	if !ct.finish(c.seq, []byte("r1")) {
+		t.Fatal("reply to a waiting call not taken")
+	}
+	if got := <-c.reply; string(got) != "r1" {
+		t.Fatalf("reply %q", got)
+	}
+	if ct.finish(c.seq, []byte("again")) {
+		t.Fatal("a second reply was taken")
+	}
+	first := c.seq
+	ct.pool.Put(c)
+	c2 := ct.start()
+	if c2.seq == first {
+		t.Fatal("a call number was used twice")
+	}
+	if !ct.cancel(c2) {
+		t.Fatal("cancel of a waiting call")
+	}
+	if ct.finish(c2.seq, []byte("late")) {
+		t.Fatal("a reply after the call gave up was taken")
+	}
+	select {
+	case r := <-c2.reply:
+		t.Fatalf("stale reply %q in a cancelled call", r)
+	default:
+	}
+	if len(ct.m) != 0 {
+		t.Fatalf("%d calls left in the table", len(ct.m))
+	}
+}
