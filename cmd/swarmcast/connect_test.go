@@ -191,29 +191,8 @@ func TestListenAsWritten(t *testing.T) {
 // on our own network, and how many were wasted: a download from a seed on
 // loopback named local (--local-network) has every byte local.
 func TestProgressLineCountsLocalBytes(t *testing.T) {
-	dir := t.TempDir()
-	data := make([]byte, 1<<20)
-	fastFill(data)
-	os.WriteFile(filepath.Join(dir, "near.bin"), data, 0o644)
-	mi, _, err := metainfo.Create(filepath.Join(dir, "near.bin"), metainfo.CreateOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tf := filepath.Join(dir, "near.torrent")
-	if err := writeFileAtomic(tf, mi); err != nil {
-		t.Fatal(err)
-	}
-	l, err := tcp.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	seeder := torrent.NewClient(torrent.Config{Storage: storage.NewFile(dir)})
-	defer seeder.Close()
-	go seeder.Serve(l)
-	if _, err := seeder.AddTorrent(mi, torrent.AddOptions{AssumeComplete: true}); err != nil {
-		t.Fatal(err)
-	}
-	code, _, progress := runCLI(t, "download", tf, "-o", t.TempDir(), "--peer", l.Addr(), "--listen", "127.0.0.1:0",
+	tf, data, addr := seedInProcess(t)
+	code, _, progress := runCLI(t, "download", tf, "-o", t.TempDir(), "--peer", addr, "--listen", "127.0.0.1:0",
 		"--json", "--no-lsd", "--local-network", "127.0.0.0/8")
 	if code != 0 {
 		t.Fatalf("download exit %d: %s", code, progress)
