@@ -358,20 +358,18 @@ func (c *conn) fetcher() {
 					delete(c.inflight, r)
 				}
 				if !skip {
-					f.remaining--
+					c.failures = 0 // the origin is serving
+					if f.remaining--; f.remaining == 0 && next+1 < len(batch) {
+						cancel() // the rest was cancelled: the origin stops sending it
+					}
 				}
 				c.mu.Unlock()
 				if !skip {
-					werr = c.writePiece(r, buf[at:at+int64(r.length)])
+					werr = c.send(peerwire.Message{Type: peerwire.Piece, Index: r.index, Begin: r.begin, Piece: buf[at : at+int64(r.length)]})
 				}
 				at += int64(r.length)
 				next++
 			}
-			c.mu.Lock()
-			if f.remaining == 0 && next < len(batch) {
-				cancel() // the rest was cancelled: the origin stops sending it
-			}
-			c.mu.Unlock()
 		}
 		err := c.fetch(ctx, start, buf, deliver)
 		cancel()
@@ -409,20 +407,6 @@ func (c *conn) fetcher() {
 			return
 		}
 	}
-}
-
-// writePiece hands one block to the engine and resets the failure count:
-// the origin is serving.
-func (c *conn) writePiece(r request, block []byte) error {
-	c.mu.Lock()
-	c.failures = 0
-	c.mu.Unlock()
-	c.encMu.Lock()
-	defer c.encMu.Unlock()
-	if err := c.enc.WritePiece(r.index, r.begin, block); err != nil {
-		return err
-	}
-	return c.enc.Flush()
 }
 
 // fetch fills buf with the torrent's bytes from offset start, one Range
