@@ -389,12 +389,7 @@ func TestOriginRangesCancelledForPeers(t *testing.T) {
 // still brings most of the data, though the origin is fast and idle
 // meanwhile. (Without the hold, the origin serves the 8 MiB in that second.)
 func TestOriginWaitsForTheSwarmAtStart(t *testing.T) {
-	srv := t.TempDir()
-	mi, data := content(t, srv, "late", map[string]int{"l.bin": 8 << 20}, 128<<10)
-	o := newOrigin(t, srv)
-	mi.URLList = metainfo.URLList{o.URL + "/late/l.bin"}
-	addr := seed(t, filepath.Join(srv, "late"), mi)
-	dst, tt := leech(t, mi, slowPath(t, addr, time.Second))
+	data, dst, tt := leechWithLatePeer(t, 128<<10)
 	waitComplete(t, tt)
 	checkFiles(t, dst, data)
 	st := tt.Stats()
@@ -408,12 +403,7 @@ func TestOriginWaitsForTheSwarmAtStart(t *testing.T) {
 // player that has read its first bytes does not have the origin send the
 // rest of its readahead while a peer with everything is connecting.
 func TestReaderWindowWaitsForTheSwarmAtStart(t *testing.T) {
-	srv := t.TempDir()
-	mi, data := content(t, srv, "clip", map[string]int{"c.bin": 8 << 20}, 16<<10)
-	o := newOrigin(t, srv)
-	mi.URLList = metainfo.URLList{o.URL + "/clip/c.bin"}
-	addr := seed(t, filepath.Join(srv, "clip"), mi)
-	dst, tt := leech(t, mi, slowPath(t, addr, time.Second))
+	data, dst, tt := leechWithLatePeer(t, 16<<10)
 	r := tt.NewReader()
 	defer r.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -423,7 +413,7 @@ func TestReaderWindowWaitsForTheSwarmAtStart(t *testing.T) {
 	if _, err := io.ReadFull(r, head); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(head, data["c.bin"][:len(head)]) {
+	if !bytes.Equal(head, data["l.bin"][:len(head)]) {
 		t.Fatal("the reader's first bytes differ from the file's")
 	}
 	waitComplete(t, tt)
@@ -435,6 +425,22 @@ func TestReaderWindowWaitsForTheSwarmAtStart(t *testing.T) {
 		t.Fatalf("the origin served %d bytes of a reader's window while a peer was on its way (tcp %d)", ws, st.Downloaded[transport.TCP])
 	}
 	t.Logf("origin %d bytes, peer %d bytes", st.Downloaded[transport.WebSeed], st.Downloaded[transport.TCP])
+}
+
+// leechWithLatePeer makes an 8 MiB torrent (late/l.bin) of the given piece
+// length, served by an origin and by a seed that each connection reaches
+// only after a second, and starts a leecher of it: a swarm whose peers take
+// a moment to connect. It returns the data by path, the leecher's folder
+// and its torrent.
+func leechWithLatePeer(t *testing.T, pieceLength int64) (map[string][]byte, string, *torrent.Torrent) {
+	t.Helper()
+	srv := t.TempDir()
+	mi, data := content(t, srv, "late", map[string]int{"l.bin": 8 << 20}, pieceLength)
+	o := newOrigin(t, srv)
+	mi.URLList = metainfo.URLList{o.URL + "/late/l.bin"}
+	addr := seed(t, filepath.Join(srv, "late"), mi)
+	dst, tt := leech(t, mi, slowPath(t, addr, time.Second))
+	return data, dst, tt
 }
 
 // slowPath returns an address that reaches addr, each connection only
