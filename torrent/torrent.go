@@ -83,8 +83,8 @@ type Torrent struct {
 	// the origin back for peers that will not come.
 	trackerAnswered atomic.Bool
 	othersTold      atomic.Bool
-	localServing    []*peer   // local peers unchoking us (tick; at most maxLocalServing)
-	peersServing    int       // other peers unchoking us (recounted every tick)
+	localServing    []*peer // local peers unchoking us (tick; at most maxLocalServing)
+	peersServing    int     // other peers unchoking us (recounted every tick)
 	cands           *candidateList
 	readyBuf        []*candidate
 	halfOpen        int
