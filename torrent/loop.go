@@ -153,6 +153,7 @@ func (t *Torrent) handle(ev event) {
 func (t *Torrent) tick() {
 	now := time.Now()
 	t.updateOriginHold(now)
+	t.updateOriginFollows(now)
 	t.peersServing = 0
 	clear(t.localServing)
 	t.localServing = t.localServing[:0]

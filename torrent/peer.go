@@ -70,6 +70,7 @@ type peer struct {
 	downRate, upRate            float64 // bytes per second, smoothed
 	lastRate                    time.Time
 	lastBlockAt                 time.Time
+	lastWantedHave              time.Time // when it last announced a piece we want (updateOriginFollows)
 	snubbed                     bool
 	lateRequests                int // requests that passed their deadline
 	wantCount                   int // pieces it has that we want (interest)
@@ -158,7 +159,9 @@ func (p *peer) canRequest(i int) bool {
 			// origin would send in that second what peers were about to.
 			return false
 		case nobody:
-			return true
+			// Left to a peer ahead of us that is fetching it: one viewer
+			// asks the origin for it, not each.
+			return !t.leaderBrings(i, pr)
 		case t.peersServing > 0:
 			return false
 		}

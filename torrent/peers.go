@@ -214,7 +214,9 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 			}
 			if t.picker.Wanted(int(m.Index)) {
 				p.wantCount++
+				p.lastWantedHave = time.Now()
 				t.updateInterest(p)
+				t.followOnHave(p)
 			}
 			t.waitForPeer(p)
 			t.fillRequests(p)

@@ -76,13 +76,17 @@ type Torrent struct {
 	webSeedPeers    int       // connected web seeds
 	originStartHeld bool      // the torrent's first moment: the origin sends readers' pieces only (webseeds.go)
 	originPeerHeld  bool      // a peer with pieces just connected: the origin waits for it
+	originLeader    *peer     // a peer ahead of us that gets what we want: the origin waits for it (webseeds.go)
 	originHoldUntil time.Time // until when
 	originFrom      time.Time // when the info was known and web seeds started
-	// What trackers said of the swarm (trackers.go): an answer came, and
-	// one told of other peers. A torrent alone in its swarm does not hold
-	// the origin back for peers that will not come.
+	// What trackers said of the swarm (trackers.go): an answer came, one
+	// told of other peers, and when the first answer came if it did (unix
+	// nanoseconds). A torrent alone in its swarm does not hold the origin
+	// back for peers that will not come; one whose first answer told of
+	// others holds it from then.
 	trackerAnswered atomic.Bool
 	othersTold      atomic.Bool
+	othersFirstAt   atomic.Int64
 	localServing    []*peer // local peers unchoking us (tick; at most maxLocalServing)
 	peersServing    int     // other peers unchoking us (recounted every tick)
 	cands           *candidateList

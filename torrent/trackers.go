@@ -129,13 +129,20 @@ func (t *Torrent) trackerResult(u string, resp *tracker.AnnounceResponse, err er
 	ti.LastPeers, ti.Seeders, ti.Leechers = len(resp.Peers), int(resp.Seeders), int(resp.Leechers)
 	// A tracker counts the announcing peer among its leechers (or seeders,
 	// once complete); a count it did not give (-1) may hide others.
-	if len(resp.Peers) > 0 || resp.Seeders != 0 || resp.Leechers < 0 || resp.Leechers > 1 {
+	others := len(resp.Peers) > 0 || resp.Seeders != 0 || resp.Leechers < 0 || resp.Leechers > 1
+	if others {
 		t.othersTold.Store(true)
 	}
-	if !t.trackerAnswered.Swap(true) && !t.othersTold.Load() {
-		// Alone so far: the origin need not wait for the rest of the start's
-		// grace. Once per torrent.
-		go t.do(t.releaseOrigin)
+	if !t.trackerAnswered.Swap(true) {
+		// Once per torrent, at the first answer: alone so far, the origin
+		// need not wait for the rest of the start's grace; others there,
+		// it waits from now for them to connect.
+		if others {
+			t.othersFirstAt.Store(time.Now().UnixNano())
+			go t.do(t.holdOriginForOthers)
+		} else if !t.othersTold.Load() {
+			go t.do(t.releaseOrigin)
+		}
 	}
 }
 

@@ -124,3 +124,40 @@ func TestOriginAtOnceWhenTheTrackerSaysAlone(t *testing.T) {
 	}
 	waitComplete(t, tt)
 }
+
+// A viewer that comes while the first is still downloading from the origin
+// takes what it lacks from the first as the first gets it, instead of
+// asking the origin for the same bytes: the origin, capped as a busy one
+// is, sends the torrent about once.
+func TestLaterViewerFollowsTheFirst(t *testing.T) {
+	srv := t.TempDir()
+	const size = 8 << 20
+	mi, data := content(t, srv, "show", map[string]int{"s.bin": size}, 64<<10)
+	o := newOrigin(t, srv)
+	o.limit(2 << 20)
+	mi.URLList = metainfo.URLList{o.URL + "/show/s.bin"}
+	c, addr := newClient(t, t.TempDir())
+	first, err := c.AddTorrent(mi, torrent.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for first.Stats().Downloaded[transport.WebSeed] < size/4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first viewer has %d bytes from the origin after 20 s", first.Stats().Downloaded[transport.WebSeed])
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	dst, second := leech(t, mi, addr)
+	waitComplete(t, second)
+	waitComplete(t, first)
+	checkFiles(t, dst, data)
+	fromOrigin := second.Stats().Downloaded[transport.WebSeed]
+	t.Logf("second viewer: %d of %d bytes from the origin; the origin sent %.2f copies", fromOrigin, size, float64(o.bytes.Load())/size)
+	if fromOrigin > size/16 {
+		t.Errorf("the second viewer took %d of %d bytes from the origin, want at most a sixteenth: the first was getting them", fromOrigin, size)
+	}
+	if sent := o.bytes.Load(); sent > size*21/20 {
+		t.Errorf("the origin sent %.2f copies, want at most 1.05", float64(sent)/size)
+	}
+}

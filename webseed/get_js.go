@@ -52,7 +52,7 @@ func (c *conn) get(ctx context.Context, u string, off int64, dst []byte, got fun
 	body := res.Get("body")
 	if err := checkStatus(u, code, status, contentRange, hidden, off); err != nil {
 		if !body.IsNull() {
-			body.Call("cancel")
+			jspromise.Discard(body.Call("cancel"))
 		}
 		return err
 	}
@@ -60,7 +60,7 @@ func (c *conn) get(ctx context.Context, u string, off int64, dst []byte, got fun
 		return fmt.Errorf("GET %s: no body", u)
 	}
 	reader := body.Call("getReader")
-	defer reader.Call("cancel")
+	defer func() { jspromise.Discard(reader.Call("cancel")) }()
 	n := 0
 	for n < len(dst) {
 		chunk, err := jspromise.Await(context.Background(), reader.Call("read"))

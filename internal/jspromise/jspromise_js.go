@@ -39,6 +39,11 @@ func Then(p js.Value, fn func(js.Value, error)) {
 	p.Call("then", then, catch)
 }
 
+// Discard lets p settle unobserved: a rejection no handler catches is
+// reported as an error of the page (a body's cancel after an abort rejects
+// with the abort).
+func Discard(p js.Value) { Then(p, func(js.Value, error) {}) }
+
 // Await waits for p to settle or ctx to end.
 func Await(ctx context.Context, p js.Value) (js.Value, error) {
 	return AwaitOr(ctx, p, nil, nil)
