@@ -137,10 +137,12 @@ func (t *Torrent) leaderBrings(i int, pr picker.Priority) bool {
 
 // mayLead reports whether p can be the peer the origin waits for: it serves
 // us, or chokes us only while we want nothing of it (a follower that caught
-// up is not interested until the leader's next piece), and it announced a
-// piece we want within leaderFresh.
+// up is not interested until the leader's next piece) or for the moment a
+// new peer is given to unchoke us (originGrace: a busy browser tab answers
+// late), and it announced a piece we want within leaderFresh.
 func (t *Torrent) mayLead(p *peer, now time.Time) bool {
-	return !p.webSeed && (!p.peerChoking || !p.amInterested) && now.Sub(p.lastWantedHave) <= leaderFresh
+	serves := !p.peerChoking || !p.amInterested || now.Sub(p.connectedAt) < originGrace
+	return !p.webSeed && serves && now.Sub(p.lastWantedHave) <= leaderFresh
 }
 
 // followOnHave starts following p (updateOriginFollows) as soon as it announces
