@@ -150,7 +150,7 @@ func FuzzClusterWire(f *testing.F) {
 		}
 		var a wireAnnounce
 		// The receiver checks the header (version, op) before the body
-		// (cluster.go), so only a right header must round-trip.
+		// (clustercall.go), so only a right header must round-trip.
 		if decodeAnnounceRequest(b[2:], &a) == nil && b[0] == wireVersion && b[1] == opAnnounce {
 			p := announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: a.kind, proto: a.proto,
 				event: a.event, left: a.left, ref: a.ref, ttl: a.ttl, numWant: a.numWant, otherKind: a.otherKind,
