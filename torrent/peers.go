@@ -205,12 +205,8 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		if !p.has.Get(int(m.Index)) {
 			p.has.Set(int(m.Index))
 			t.picker.PeerHas(int(m.Index))
-			if t.webSeedPeers > 0 && !p.webSeed {
-				for w := range t.peers {
-					if w.webSeed {
-						t.withdrawFromOrigin(w, int(m.Index))
-					}
-				}
+			if !p.webSeed {
+				t.withdrawFromOrigins(int(m.Index))
 			}
 			if t.picker.Wanted(int(m.Index)) {
 				p.wantCount++

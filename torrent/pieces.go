@@ -276,6 +276,18 @@ func (t *Torrent) withdrawFromOrigin(w *peer, piece int) {
 	}
 }
 
+// withdrawFromOrigins does withdrawFromOrigin at every web seed.
+func (t *Torrent) withdrawFromOrigins(piece int) {
+	if t.webSeedPeers == 0 {
+		return
+	}
+	for w := range t.peers {
+		if w.webSeed {
+			t.withdrawFromOrigin(w, piece)
+		}
+	}
+}
+
 // cancelRequest withdraws block k asked of p: the block is free for any
 // peer again and p is sent a Cancel (queued: the caller wakes the writer).
 func (t *Torrent) cancelRequest(p *peer, k blockKey) {

@@ -156,11 +156,7 @@ func (t *Torrent) followOnHave(p *peer) {
 	if ours := t.have.Count(); p.has.Count() > ours {
 		t.originLeader = p
 		t.logLeader("have", ours)
-		for w := range t.peers {
-			if w.webSeed {
-				t.withdrawFromOrigin(w, -1)
-			}
-		}
+		t.withdrawFromOrigins(-1)
 	}
 }
 
@@ -169,13 +165,8 @@ func (t *Torrent) followOnHave(p *peer) {
 // the web seeds what the hold covers. Owner goroutine.
 func (t *Torrent) holdOriginForOthers() {
 	t.updateOriginHold(time.Now())
-	if !t.originStartHeld || t.info == nil {
-		return
-	}
-	for p := range t.peers {
-		if p.webSeed {
-			t.withdrawFromOrigin(p, -1)
-		}
+	if t.originStartHeld && t.info != nil {
+		t.withdrawFromOrigins(-1)
 	}
 }
 
