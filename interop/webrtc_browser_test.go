@@ -62,6 +62,9 @@ func wtPageServer(t testing.TB, data ...*engineData) string {
 	mux.HandleFunc("GET /webtorrent.min.js", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, bundle)
 	})
+	mux.HandleFunc("GET /jank.js", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join("browser", "jank.js"))
+	})
 	for _, d := range data {
 		mux.HandleFunc("GET /data/"+d.name, func(w http.ResponseWriter, r *http.Request) {
 			http.ServeFile(w, r, d.path)
