@@ -1,7 +1,6 @@
 package metainfo
 
 import (
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/swarmcast/swarmcast/internal/sha1"
 )
 
 // Bounds of the automatic piece length: BEP 3 clients expect powers of two

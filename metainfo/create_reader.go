@@ -1,10 +1,11 @@
 package metainfo
 
 import (
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/swarmcast/swarmcast/internal/sha1"
 )
 
 // ErrNoName is returned by CreateFromReader when no name is given.

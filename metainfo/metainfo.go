@@ -9,7 +9,6 @@ package metainfo
 
 import (
 	"bytes"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/swarmcast/swarmcast/bencode"
+	"github.com/swarmcast/swarmcast/internal/sha1"
 )
 
 // MaxTorrentSize is the largest .torrent file Load reads. The largest real

@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 export PATH="$PATH:$(go env GOROOT)/lib/wasm"
 command -v node >/dev/null || { echo "test-wasm: node is needed to run wasm tests" >&2; exit 1; }
 
-pkgs=(./bencode ./metainfo ./peerwire ./internal/bitfield ./internal/choker ./internal/hostport ./internal/minijson ./internal/picker ./internal/sched ./internal/testenv
+pkgs=(./bencode ./metainfo ./peerwire ./internal/bitfield ./internal/choker ./internal/hostport ./internal/minijson ./internal/picker ./internal/sched ./internal/securerand ./internal/sha1 ./internal/testenv
 	./storage ./storage/opfs ./tracker ./transport ./torrent)
 
 # TestMetadataFloodFromPeerThatNeverReads bounds the seeder's heap growth at

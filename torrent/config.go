@@ -1,12 +1,12 @@
 package torrent
 
 import (
-	"crypto/rand"
 	"log/slog"
 	"net/netip"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/choker"
+	"github.com/swarmcast/swarmcast/internal/securerand"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 	"github.com/swarmcast/swarmcast/tracker"
@@ -149,7 +149,7 @@ const peerIDPrefix = "-SC0001-"
 func (c *Config) fill() {
 	if c.PeerID == [20]byte{} {
 		copy(c.PeerID[:], peerIDPrefix)
-		rand.Read(c.PeerID[len(peerIDPrefix):])
+		securerand.Read(c.PeerID[len(peerIDPrefix):])
 	}
 	if c.Storage == nil {
 		c.Storage = storage.NewMemory()

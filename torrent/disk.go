@@ -2,7 +2,6 @@ package torrent
 
 import (
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"hash"
@@ -10,6 +9,7 @@ import (
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/internal/sha1"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/storage"
 )

@@ -1,12 +1,12 @@
 package torrent
 
 import (
-	"crypto/sha1"
 	"fmt"
 	"slices"
 	"time"
 
 	"github.com/swarmcast/swarmcast/internal/bitfield"
+	"github.com/swarmcast/swarmcast/internal/sha1"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
 )

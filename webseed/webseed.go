@@ -19,7 +19,6 @@ package webseed
 
 import (
 	"context"
-	"crypto/sha1"
 	"errors"
 	"fmt"
 	"io"
@@ -28,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/sha1"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
 	"github.com/swarmcast/swarmcast/transport"

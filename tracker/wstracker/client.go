@@ -18,7 +18,6 @@ package wstracker
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +26,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/swarmcast/swarmcast/internal/securerand"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/tracker"
 	"github.com/swarmcast/swarmcast/transport"
@@ -594,6 +594,6 @@ func (c *Client) dropWaiter(w *waiter) {
 // our peer id could otherwise answer our offers in another peer's place.
 func randomID() [20]byte {
 	var b [20]byte
-	rand.Read(b[:])
+	securerand.Read(b[:])
 	return b
 }
