@@ -23,6 +23,8 @@
 #   VIDEO=               a WebM/MP4 to serve instead of the demo's 3.5 MB sample
 #   PLAY=2               seconds of video each tab must play before the run waits for the downloads
 #   DIRECT=0             1: the watch page starts the first frames from the origin (?direct=1)
+#   DEBUG=0              1: each tab's engine logs its work (?debug=1; swarmcast's page) and every console line goes to the
+#                        driver's log, IMPL-N.driver.log under KEEP_LOGS
 #   RUNS=1               runs of each implementation
 #   IMPLS="swarmcast webtorrent"
 #   TIMEOUT=120          seconds for one run's tabs
@@ -45,6 +47,7 @@ ORIGIN_RATE=${ORIGIN_RATE:-1MB}
 VIDEO=${VIDEO:-}
 PLAY=${PLAY:-2}
 DIRECT=${DIRECT:-0}
+DEBUG=${DEBUG:-0}
 RUNS=${RUNS:-1}
 IMPLS=${IMPLS:-swarmcast webtorrent}
 TIMEOUT=${TIMEOUT:-120}
@@ -112,6 +115,7 @@ run_one() {
 	args=("$url" --tabs "$VIEWERS" --gap "$GAP" --play "$PLAY" --wait-done --contexts --timeout "$TIMEOUT")
 	[[ $impl == webtorrent ]] && args+=(--webtorrent "$here/flashcrowd/wt-watch.html")
 	[[ $DIRECT == 1 ]] && args+=(--query direct=1)
+	[[ $DEBUG == 1 ]] && args+=(--query debug=1 --console)
 	note "$impl run $n: $VIEWERS viewers, $GAP ms apart, origin capped at $ORIGIN_RATE per response"
 	if ! (cd "$root/interop" && timeout $((TIMEOUT + 60)) node browser/demo.mjs "${args[@]}") \
 		>"$tmp/logs/$impl-$n.out" 2>"$tmp/logs/$impl-$n.driver.log"; then
