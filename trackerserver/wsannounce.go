@@ -1,0 +1,327 @@
+package trackerserver
+
+import (
+	"hash/maphash"
+	"strconv"
+)
+
+// What a WebSocket peer's messages ask of the tracker: announces (the swarm
+// updated, offers relayed to random peers, answers relayed to the peer they
+// are for) and scrapes. ws.go holds the socket itself: its life, its reads
+// and its writes.
+
+// announce handles an announce: it updates the swarm, answers, relays the
+// offers to random peers and the answer to the peer it is for.
+func (c *wsConn) announce(m *wsMessage, now int64) {
+	s := c.s
+	idx, err := c.bind(&m.peerID)
+	if err != nil {
+		c.sendFailure(actionAnnounce, err.Error(), &m.infoHash)
+		return
+	}
+	if m.event == eventInvalid {
+		c.sendFailure(actionAnnounce, errInvalidEvent.Error(), &m.infoHash)
+		return
+	}
+	if m.answer != nil && len(m.offers) == 0 && s.cluster != nil && c.memberships[m.infoHash]&(1<<idx) != 0 &&
+		!s.ownsLocally(&m.infoHash) {
+		c.answerDirect(m, idx)
+		return
+	}
+	p := announceParams{
+		infoHash:  &m.infoHash,
+		peerID:    &m.peerID,
+		kind:      kindWS,
+		proto:     protoWS,
+		event:     m.event,
+		left:      m.left,
+		conn:      c,
+		ref:       c.ref(),
+		now:       now,
+		ttl:       s.ttlWS,
+		source:    c.source,
+		numWant:   len(m.offers),
+		otherKind: -1,
+		mayInsert: len(c.memberships) < s.cfg.MaxTorrentsPerConn || c.pruneMemberships(),
+	}
+	if m.answer != nil {
+		p.toPeerID = &m.toPeerID
+	}
+	res, err := s.announce(&p, c.picks[:0])
+	if err != nil {
+		c.sendFailure(actionAnnounce, err.Error(), &m.infoHash)
+		return
+	}
+	if res.inserted {
+		if c.memberships == nil {
+			c.memberships = make(map[[20]byte]uint8)
+		}
+		c.memberships[m.infoHash] |= 1 << idx
+	}
+	if !res.exists {
+		// A stop for a torrent the tracker does not know.
+		c.sendAnnounceReply(&m.infoHash, nil, 0, 0)
+		return
+	}
+	// bittorrent-tracker sends no reply to an answer.
+	if m.answer == nil {
+		c.sendAnnounceReply(&m.infoHash, res.ihJSON, res.complete, res.incomplete)
+	}
+	from := c.ids[idx].json
+	for i, t := range res.picked {
+		o := &m.offers[i]
+		out := getOut()
+		out.b = append(out.b, `{"action":"announce","offer":`...)
+		out.b = append(out.b, o.offer...)
+		out.b = append(out.b, `,"offer_id":`...)
+		out.b = append(out.b, o.offerID...)
+		out.b = append(out.b, `,"peer_id":`...)
+		out.b = append(out.b, from...)
+		out.b = append(out.b, `,"info_hash":`...)
+		out.b = append(out.b, res.ihJSON...)
+		out.b = append(out.b, '}')
+		if c.relayOffer(t, out, m, o.offerID) {
+			s.ctr.offersRelayed.Add(1)
+		}
+	}
+	if len(c.batches) > 0 {
+		c.batches = s.cluster.flushOffers(c.batches)
+	}
+	clear(res.picked) // keep no other socket alive from here
+	if m.answer != nil {
+		c.relayAnswer(m, res, from)
+	}
+}
+
+// relayAnswer sends an answer to the peer whose offer it answers, after
+// checking that this socket was sent that offer by that peer.
+func (c *wsConn) relayAnswer(m *wsMessage, res announceResult, from []byte) {
+	s := c.s
+	// to may be this very socket: WebTorrent clients of one page or process
+	// share their tracker socket, each with its own peer ID.
+	to := res.answerTo
+	if to.ref.id == 0 {
+		s.ctr.answersRefused.Add(1)
+		c.sendFailure(actionAnnounce, "no peer with that `to_peer_id` in this swarm", &m.infoHash)
+		return
+	}
+	if !c.takeOffer(to.ref, s.offerKey(&m.infoHash, &m.toPeerID, m.offerID)) {
+		s.ctr.answersRefused.Add(1)
+		c.sendFailure(actionAnnounce, "no offer with that `offer_id` from that peer", &m.infoHash)
+		return
+	}
+	out := getOut()
+	out.b = append(out.b, `{"action":"announce","answer":`...)
+	out.b = append(out.b, m.answer...)
+	out.b = append(out.b, `,"offer_id":`...)
+	out.b = append(out.b, m.offerID...)
+	out.b = append(out.b, `,"peer_id":`...)
+	out.b = append(out.b, from...)
+	out.b = append(out.b, `,"info_hash":`...)
+	out.b = append(out.b, res.ihJSON...)
+	out.b = append(out.b, '}')
+	if to.conn == nil && to.ref.inst == s.inst {
+		to.conn = s.conns.get(to.ref.id)
+	}
+	var ok bool
+	switch {
+	case to.conn != nil:
+		ok = to.conn.send(out)
+	case to.ref.inst != s.inst && s.cluster != nil:
+		ok = s.cluster.routeAnswer(to.ref, out)
+	default:
+		putOut(out)
+		s.ctr.dropped.Add(1)
+	}
+	if ok {
+		s.ctr.answersRelayed.Add(1)
+	}
+}
+
+// answerDirect relays an answer without asking the swarm's owner, which is
+// on another instance: the owner has accepted this socket into the swarm
+// under this peer_id (memberships), and this socket's record of the offer
+// names the offering socket, so the round trip would tell nothing new. (The
+// answer's own peer entry is refreshed by its next announce.) An answer
+// from a peer_id the owner has not accepted here goes the long way, where
+// the owner's binding refuses a spoofer.
+func (c *wsConn) answerDirect(m *wsMessage, idx int) {
+	s := c.s
+	to, ok := c.takeOfferKey(s.offerKey(&m.infoHash, &m.toPeerID, m.offerID))
+	if !ok {
+		s.ctr.answersRefused.Add(1)
+		c.sendFailure(actionAnnounce, "no offer with that `offer_id` from that peer", &m.infoHash)
+		return
+	}
+	out := getOut()
+	out.b = append(out.b, `{"action":"announce","answer":`...)
+	out.b = append(out.b, m.answer...)
+	out.b = append(out.b, `,"offer_id":`...)
+	out.b = append(out.b, m.offerID...)
+	out.b = append(out.b, `,"peer_id":`...)
+	out.b = append(out.b, c.ids[idx].json...)
+	out.b = append(out.b, `,"info_hash":`...)
+	out.b = appendBinaryString(out.b, m.infoHash[:])
+	out.b = append(out.b, '}')
+	var sent bool
+	switch {
+	case to.inst == s.inst:
+		if tc := s.conns.get(to.id); tc != nil {
+			sent = tc.send(out)
+		} else {
+			putOut(out)
+			s.ctr.dropped.Add(1)
+		}
+	default:
+		sent = s.cluster.routeAnswer(to, out)
+	}
+	if sent {
+		s.ctr.answersRelayed.Add(1)
+	}
+}
+
+// batchOffer adds an offer for a socket of another instance to that
+// instance's batch, sent when the announce's offers are all made.
+func (c *wsConn) batchOffer(to connRef, m *wsMessage, offerID []byte, out *outMsg) {
+	i := 0
+	for i < len(c.batches) && c.batches[i].inst != to.inst {
+		i++
+	}
+	if i == len(c.batches) {
+		if i < cap(c.batches) {
+			c.batches = c.batches[:i+1]
+		} else {
+			c.batches = append(c.batches, offerBatch{})
+		}
+		c.batches[i].inst = to.inst
+		c.batches[i].b = appendOffersHeader(c.batches[i].b[:0], c.ref(), &m.infoHash, &m.peerID)
+	}
+	c.batches[i].b = appendOfferItem(c.batches[i].b, to.id, offerID, out.b)
+	putOut(out)
+}
+
+// ref is the socket's name across a cluster.
+func (c *wsConn) ref() connRef { return connRef{inst: c.s.inst, id: c.regID} }
+
+// relayOffer sends the offer out, built from m's offer with raw offer_id
+// offerID, to the picked peer t: straight to its socket when it is on this
+// instance, else through the cluster to the instance that holds it, which
+// remembers the offer for the answer as this one would.
+func (c *wsConn) relayOffer(t pickedPeer, out *outMsg, m *wsMessage, offerID []byte) bool {
+	s := c.s
+	if t.conn == nil && t.ref.inst == s.inst {
+		t.conn = s.conns.get(t.ref.id)
+	}
+	switch {
+	case t.conn != nil:
+		return t.conn.sendOffer(out, c.ref(), s.offerKey(&m.infoHash, &m.peerID, offerID))
+	case t.ref.inst != s.inst && s.cluster != nil:
+		c.batchOffer(t.ref, m, offerID, out)
+		return true
+	}
+	putOut(out)
+	s.ctr.dropped.Add(1)
+	return false
+}
+
+// offerKey identifies an offer by a keyed hash of its torrent, the peer
+// that made it and its decoded offer_id, so that an answer matches whatever
+// escaping it uses.
+func (s *Server) offerKey(ih, from *[20]byte, rawOfferID []byte) uint64 {
+	var buf [40 + maxOfferIDLen]byte
+	copy(buf[:], ih[:])
+	copy(buf[20:], from[:])
+	n, _ := decodeString(rawOfferID, buf[40:])
+	return maphash.Bytes(s.seed, buf[:40+n])
+}
+
+// sendAnnounceReply sends bittorrent-tracker's announce response, with its
+// keys in its order.
+func (c *wsConn) sendAnnounceReply(ih *[20]byte, ihJSON []byte, complete, incomplete int) {
+	out := getOut()
+	out.b = append(out.b, `{"complete":`...)
+	out.b = strconv.AppendInt(out.b, int64(complete), 10)
+	out.b = append(out.b, `,"incomplete":`...)
+	out.b = strconv.AppendInt(out.b, int64(incomplete), 10)
+	out.b = append(out.b, `,"action":"announce","interval":`...)
+	out.b = strconv.AppendInt(out.b, ceilSeconds(c.s.cfg.WebSocketInterval), 10)
+	out.b = append(out.b, `,"info_hash":`...)
+	if ihJSON != nil {
+		out.b = append(out.b, ihJSON...)
+	} else {
+		out.b = appendBinaryString(out.b, ih[:])
+	}
+	out.b = append(out.b, '}')
+	c.send(out)
+}
+
+// sendFailure sends a failure reason. Messages that could not be parsed get
+// only the reason; others also the action and info hash, as
+// bittorrent-tracker sends them.
+func (c *wsConn) sendFailure(action int, reason string, ih *[20]byte) {
+	out := getOut()
+	out.b = append(out.b, '{')
+	switch action {
+	case actionAnnounce:
+		out.b = append(out.b, `"action":"announce",`...)
+	case actionScrape:
+		out.b = append(out.b, `"action":"scrape",`...)
+	}
+	out.b = append(out.b, `"failure reason":`...)
+	out.b = appendJSONText(out.b, reason)
+	if ih != nil {
+		out.b = append(out.b, `,"info_hash":`...)
+		out.b = appendBinaryString(out.b, ih[:])
+	}
+	out.b = append(out.b, '}')
+	c.send(out)
+	c.s.log.Debug("trackerserver: websocket request refused", "remote", c.remote, "reason", reason)
+}
+
+// scrape answers a scrape as bittorrent-tracker does, with the real
+// "downloaded" count where it sends the seeders.
+func (c *wsConn) scrape(m *wsMessage) {
+	out := getOut()
+	out.b = append(out.b, `{"action":"scrape","files":{`...)
+	counts := c.s.scrape(m.scrape, protoWS, c.counts[:0])
+	c.counts = counts
+	for i := range m.scrape {
+		sc := counts[i]
+		if i > 0 {
+			out.b = append(out.b, ',')
+		}
+		out.b = appendBinaryString(out.b, m.scrape[i][:])
+		out.b = append(out.b, `:{"complete":`...)
+		out.b = strconv.AppendInt(out.b, int64(sc.complete), 10)
+		out.b = append(out.b, `,"incomplete":`...)
+		out.b = strconv.AppendInt(out.b, int64(sc.incomplete), 10)
+		out.b = append(out.b, `,"downloaded":`...)
+		out.b = strconv.AppendInt(out.b, sc.downloaded, 10)
+		out.b = append(out.b, '}')
+	}
+	out.b = append(out.b, `},"flags":{"min_request_interval":`...)
+	out.b = strconv.AppendInt(out.b, ceilSeconds(c.s.cfg.Interval), 10)
+	out.b = append(out.b, `}}`...)
+	c.send(out)
+}
+
+// pruneMemberships forgets swarms the socket is no longer in (its peers
+// expired); it reports whether there is room for another.
+func (c *wsConn) pruneMemberships() bool {
+	for ih, bits := range c.memberships {
+		if !c.s.ownsLocally(&ih) {
+			continue // asking another instance for each would cost a round trip apiece
+		}
+		for i := range c.ids {
+			if bits&(1<<i) != 0 && !c.s.store.hasConn(&ih, &c.ids[i].id, c.ref()) {
+				bits &^= 1 << i
+			}
+		}
+		if bits == 0 {
+			delete(c.memberships, ih)
+		} else {
+			c.memberships[ih] = bits
+		}
+	}
+	return len(c.memberships) < c.s.cfg.MaxTorrentsPerConn
+}
