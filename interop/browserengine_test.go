@@ -24,8 +24,6 @@ import (
 // WebTorrent's test page. The page's download is read back through the service worker's stream URL
 // and its SHA-256 checked in the page, with Range requests compared byte for byte.
 
-const wasmPackage = "github.com/swarmcast/swarmcast/cmd/swarmcast-wasm"
-
 var (
 	wasmOnce     sync.Once
 	wasmDir      string
@@ -50,11 +48,8 @@ func swarmcastWasm(t testing.TB) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-ldflags=-s -w", "-trimpath", "-o", filepath.Join(dir, "swarmcast.wasm"), wasmPackage)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			wasmBuildErr = fmt.Errorf("go build %s: %w\n%s", wasmPackage, err, out)
+		if err := testenv.BuildWasm(ctx, root, filepath.Join(dir, "swarmcast.wasm")); err != nil {
+			wasmBuildErr = err
 			return
 		}
 		out, err := exec.CommandContext(ctx, "go", "env", "GOROOT").Output()

@@ -5,7 +5,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -33,16 +32,14 @@ func TestWasmSizeOverTheWire(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	wasm := filepath.Join(t.TempDir(), "swarmcast.wasm")
-	run := func(env []string, args ...string) {
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), env...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
+	if err := testenv.BuildWasm(ctx, root, wasm); err != nil {
+		t.Fatal(err)
 	}
-	run([]string{"GOOS=js", "GOARCH=wasm"}, "build", "-ldflags=-s -w", "-trimpath", "-o", wasm, "./cmd/swarmcast-wasm")
-	run(nil, "run", "./internal/cmd/precompress", wasm)
+	cmd := exec.CommandContext(ctx, "go", "run", "./internal/cmd/precompress", wasm)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go run ./internal/cmd/precompress: %v\n%s", err, out)
+	}
 	sizes := map[string]int64{}
 	for _, name := range []string{"", ".gz", ".br"} {
 		fi, err := os.Stat(wasm + name)
