@@ -4,10 +4,6 @@ package securerand
 
 import "syscall/js"
 
-// maxChunk is the most getRandomValues fills in one call (the Web Crypto
-// specification's QuotaExceededError bound).
-const maxChunk = 65536
-
 // Read fills b with random bytes from crypto.getRandomValues.
 func Read(b []byte) {
 	crypto := js.Global().Get("crypto")

@@ -5,15 +5,12 @@ import (
 	"testing"
 )
 
-// maxChunkForTest is 64 KiB: the browser fills at most that much per call.
-const maxChunkForTest = 65536
-
 // TestRead fills buffers of several sizes (one over the browser's 64 KiB
 // bound per call) and checks that every byte was written: a buffer of zeros
 // keeps a zero byte only with probability 1/256 per byte, so all-zero tails or
 // two equal draws mean bytes were skipped.
 func TestRead(t *testing.T) {
-	for _, n := range []int{1, 20, maxChunkForTest, maxChunkForTest + 100} {
+	for _, n := range []int{1, 20, maxChunk, maxChunk + 100} {
 		a, b := make([]byte, n), make([]byte, n)
 		Read(a)
 		Read(b)

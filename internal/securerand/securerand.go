@@ -4,3 +4,7 @@
 // getRandomValues too), but crypto/rand links its FIPS 140 generator (AES,
 // SHA-2, SHA-3, HMAC: about 80 KB of wasm) for a branch a browser never takes.
 package securerand
+
+// maxChunk is the most the browser's getRandomValues fills in one call (the
+// Web Crypto specification's QuotaExceededError bound).
+const maxChunk = 65536
