@@ -219,21 +219,25 @@ func (t *Torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 	}
 }
 
-// swarmCount is a tracker's count of a swarm: -1 where it did not say.
-type swarmCount struct{ seeders, leechers int }
-
-// offersWanted is how many peers to ask a WebSocket tracker for, given its
-// last count of the swarm: the usual numWant, but no more than the peers it
-// holds besides us that we are not connected to (at least 1, for peers that
-// joined since). Each peer asked for there is a WebRTC offer, and an offer
-// that reaches a peer we are connected to makes a connection that is then
-// dropped as a duplicate: in a browser, ~22 ms of page time to make the offer
-// and an ICE and DTLS handshake on both sides, for nothing.
-func (t *Torrent) offersWanted(c swarmCount) int {
-	if c.seeders < 0 || c.leechers < 0 {
+// offersWanted is how many peers to ask the WebSocket tracker at u for,
+// given its last count of the swarm (trackerResult keeps it): the usual
+// numWant, but no more than the peers it holds besides us that we are not
+// connected to (at least 1, for peers that joined since). Each peer asked
+// for there is a WebRTC offer, and an offer that reaches a peer we are
+// connected to makes a connection that is then dropped as a duplicate: in a
+// browser, ~22 ms of page time to make the offer and an ICE and DTLS
+// handshake on both sides, for nothing.
+func (t *Torrent) offersWanted(u string) int {
+	seeders, leechers := -1, -1
+	t.trackerMu.Lock()
+	if ti := t.trackerInfo[u]; ti != nil {
+		seeders, leechers = ti.Seeders, ti.Leechers
+	}
+	t.trackerMu.Unlock()
+	if seeders < 0 || leechers < 0 {
 		return numWant
 	}
-	others := c.seeders + c.leechers - 1 // the tracker counts us
+	others := seeders + leechers - 1 // the tracker counts us
 	missing := others - int(t.swarmPeers.Load())
 	return max(1, min(missing, numWant))
 }
@@ -244,7 +248,6 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 	retry, lonely := firstRetry, lonelyRetry
 	completedSent := t.Complete()
 	ws := strings.HasPrefix(url, "ws://") || strings.HasPrefix(url, "wss://")
-	counted := swarmCount{-1, -1} // the tracker's last count of the swarm
 	for {
 		if t.paused.Load() {
 			// Stopped by the user or by an error (or added stopped): say
@@ -263,15 +266,12 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 		}
 		req := t.announceRequest(ev)
 		if ws {
-			req.NumWant = t.offersWanted(counted)
+			req.NumWant = t.offersWanted(url)
 		}
 		ctx, cancel := context.WithTimeout(t.ctx, announceTimeout)
 		resp, err := cl.Announce(ctx, req)
 		cancel()
 		t.trackerResult(url, &resp, err)
-		if err == nil {
-			counted = swarmCount{resp.Seeders, resp.Leechers}
-		}
 		wait := retry
 		if err != nil {
 			if t.ctx.Err() != nil {
