@@ -278,8 +278,33 @@ sync
 # Other work on this machine skews every figure: say how busy it was.
 load_warning
 
+# floor RUN: what any leecher pays for its file, measured in this folder before the run's downloads:
+# the CPU seconds (user + sys) dd takes to write SIZE of new file, and those `swarmcast create` takes to
+# SHA-1 the page-cached source (what checking each piece costs). Sets res["floor RUN"].
+floor() {
+	local t w h=-
+	"$gnu_time" -f "%U %S" -o "$tmp/floor.time" dd if=/dev/zero of="$tmp/floor.bin" bs=1M \
+		count=$(((size + (1 << 20) - 1) >> 20)) status=none || die "dd into $tmp failed"
+	w=$(awk '{ printf "%.2f", $1 + $2 }' "$tmp/floor.time")
+	rm -f "$tmp/floor.bin"
+	if has swarmcast; then
+		"$gnu_time" -f "%U %S" -o "$tmp/floor.time" "$swarmcast" create "$tmp/src/$name" \
+			-o "$tmp/floor.torrent" --piece-length "$piece" >/dev/null || die "swarmcast create failed"
+		h=$(awk '{ printf "%.2f", $1 + $2 }' "$tmp/floor.time")
+		rm -f "$tmp/floor.torrent"
+	fi
+	# Memory the kernel frees is cheap to reuse only for a second or so (on the VMs these figures come
+	# from, writing 1 GiB of new file took 0.4 CPU-s right after deleting another and 1.2-1.6 s once 1-3 s
+	# had passed): wait, so that the first leecher starts as every later one does, long after the last
+	# file was deleted.
+	sleep 3
+	res["floor $1"]="$w $h"
+}
+
 declare -A res=() # "scenario impl run" -> figures
 for ((run = 1; run <= RUNS; run++)); do
+	floor "$run"
+	note "run $run/$RUNS: floor: ${res["floor $run"]} (CPU s to write $(human "$size") of new file, to hash it)"
 	for impl in $IMPLS; do
 		note "run $run/$RUNS: $impl, 1 seeder -> 1 leecher"
 		one_to_one "$impl" "$run"
@@ -331,6 +356,10 @@ runs_note+=", load $load0 at start"
 echo
 echo "$(human "$size"), 1 seeder -> 1 leecher (loopback, $(nproc) cores, $(human "$piece") pieces, $runs_note)"
 table 1 "impl         MB/s  leecher CPU s  leecher peak RSS MiB  seeder CPU s  seeder peak RSS MiB" 6 14 21 13 20
+floor_w=$(for ((r = 1; r <= RUNS; r++)); do awk '{ print $1 }' <<<"${res["floor $r"]}"; done | median)
+floor_h=-
+has swarmcast && floor_h=$(for ((r = 1; r <= RUNS; r++)); do awk '{ print $2 }' <<<"${res["floor $r"]}"; done | median)
+echo "floor: writing $(human "$size") of new file here takes $floor_w CPU s (dd); hashing it, $floor_h CPU s (swarmcast create)"
 echo
 echo "$(human "$size"), 1 seeder -> $LEECHERS leechers at once (loopback, $(nproc) cores, $(human "$piece") pieces, $runs_note)"
 table n "impl       aggregate MB/s  slowest leecher s  CPU s per leecher (max)  peak RSS MiB per leecher (max)  seeder CPU s" \

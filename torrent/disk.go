@@ -17,10 +17,12 @@ import (
 // The owner goroutine never touches the disk: a slow disk must not stall
 // the loop that every peer, reader and Stats call goes through. Each torrent
 // has a disk worker that takes jobs in order from a bounded queue (writes,
-// completion marks, flushes, smart-ban reads) and hands hashing to the
-// client's pool of hash workers; results come back to the owner on a list
-// that never blocks the worker. Jobs of a piece run in the order they were
-// queued, so its hash never runs before its writes.
+// completion marks, flushes, smart-ban reads), in two stages: one writes,
+// the other hashes what was written and does the rest, and hands pieces
+// that must be read back to the client's pool of hash workers; results
+// come back to the owner on a list that never blocks the worker. Jobs of a
+// piece run in the order they were queued, so its hash never runs before
+// its writes.
 const (
 	// diskQueueLen bounds the jobs queued for a torrent's disk worker: 64
 	// blocks (1 MiB) of writes. When the disk is slower than the network,
@@ -63,6 +65,7 @@ type diskJob struct {
 	pieces   []int       // diskMark: the pieces to record as verified
 	check    bool        // diskHash: a start-up (or recheck) verification
 	suspects *pieceState // diskBanRead: the piece whose failed attempts left suspects
+	err      error       // diskWrite: what writing it gave, for finishLoop
 }
 
 // diskResult is what the owner hears back. Writes and marks that succeed
@@ -151,64 +154,179 @@ func (t *Torrent) drainDisk() {
 	t.pumpDisk()
 }
 
-// diskLoop is the torrent's disk worker. It ends after the owner has
-// returned (t.done), not when the torrent's context ends, so that nothing
-// the owner queued or held back at the last moment is lost: queued writes,
-// the overflow list and the last batch of verified pieces are finished
-// here; hashing is not.
+// diskLoop is the torrent's disk worker, the first of its two stages: it
+// takes jobs from the queue in order, writes each run of blocks, and hands
+// the jobs on, a batch at a time, to finishLoop, which hashes the written
+// blocks and does every other job. Writing and hashing, each about a second
+// per GiB, so run on two cores at once, and in order: a job reaches the
+// second stage only after every write queued before it is done.
+//
+// It ends after the owner has returned (t.done), not when the torrent's
+// context ends, so that nothing the owner queued or held back at the last
+// moment is lost: queued writes, the overflow list and the last batch of
+// verified pieces are finished; hashing is not.
 func (t *Torrent) diskLoop() {
 	defer t.wg.Done()
-	// Running hashes do not outlive a run: the files may change while the
-	// torrent is stopped.
-	t.whash = nil
-	defer func() { t.whash = nil }()
-	finish := func(j diskJob) {
-		if j.kind == diskHash || j.kind == diskBanRead {
-			return
-		}
-		t.doDisk(j)
-	}
+	defer close(t.finishq)
 	for {
 		select {
 		case j := <-t.diskq:
-			more := true
-			if j.kind == diskWrite {
-				j, more = t.doWrites(j)
-			}
-			if more {
-				t.doDisk(j)
-			}
+			t.writeAndPass(t.takeJobs(j))
 			if t.diskOverflowed.Load() {
 				t.wakeOwner()
 			}
 		case <-t.done:
 			// The owner's state is ours now: it has returned.
+			batch := t.newBatch()
+			add := func(j diskJob) {
+				if j.kind == diskHash || j.kind == diskBanRead {
+					return
+				}
+				if batch = append(batch, j); len(batch) == maxWriteBatch {
+					t.writeAndPass(batch)
+					batch = t.newBatch()
+				}
+			}
 			for {
 				select {
 				case j := <-t.diskq:
-					finish(j)
+					add(j)
 					continue
 				default:
 				}
 				break
 			}
 			for _, j := range t.diskOverflow {
-				finish(j)
+				add(j)
 			}
 			t.diskOverflow = nil
 			if len(t.marks) > 0 {
-				t.doDisk(diskJob{kind: diskMark, pieces: t.marks})
+				add(diskJob{kind: diskMark, pieces: t.marks})
 				t.marks = nil
 			}
+			t.writeAndPass(batch)
 			return
+		}
+	}
+}
+
+// finishLoop is the disk worker's second stage: it finishes each write
+// (hashes the block while it is in hand, gives it back, reports an error)
+// and does every other job, in queue order. It ends when diskLoop has
+// passed on its last batch.
+func (t *Torrent) finishLoop() {
+	defer t.wg.Done()
+	// Running hashes do not outlive a run: the files may change while the
+	// torrent is stopped.
+	t.whash = nil
+	defer func() { t.whash = nil }()
+	for batch := range t.finishq {
+		info := t.infoPtr.Load()
+		for i := range batch {
+			if j := batch[i]; j.kind == diskWrite {
+				t.wrote(info, j)
+			} else {
+				t.doDisk(j)
+			}
+		}
+		// The jobs' blocks are back in the pool: a kept batch must not
+		// hold them.
+		clear(batch)
+		select {
+		case t.batches <- batch[:0]:
+		default:
+		}
+	}
+}
+
+// maxWriteBatch is how many queued jobs the disk worker takes at once:
+// contiguous writes go to storage in one vectored write.
+const maxWriteBatch = 64
+
+// finishBatches is how many batches may wait for finishLoop, and so how
+// far writing may run ahead of hashing; the blocks they hold count against
+// maxDiskBacklog until finishLoop gives them back.
+const finishBatches = 4
+
+// newBatch returns an empty batch, reused if one is free.
+func (t *Torrent) newBatch() []diskJob {
+	select {
+	case b := <-t.batches:
+		return b
+	default:
+		return make([]diskJob, 0, maxWriteBatch)
+	}
+}
+
+// takeJobs returns j and, if it is a write, the jobs queued behind it, up
+// to maxWriteBatch in all: the first job that is not a write ends the
+// batch.
+func (t *Torrent) takeJobs(j diskJob) []diskJob {
+	batch := append(t.newBatch(), j)
+	for j.kind == diskWrite && len(batch) < maxWriteBatch {
+		select {
+		case j = <-t.diskq:
+			batch = append(batch, j)
+		default:
+			return batch
+		}
+	}
+	return batch
+}
+
+// writeAndPass does the writes of a batch and hands the batch to
+// finishLoop, waiting while finishBatches are ahead of it.
+func (t *Torrent) writeAndPass(batch []diskJob) {
+	if len(batch) == 0 {
+		return
+	}
+	t.writeBatch(batch)
+	t.finishq <- batch
+}
+
+// writeBatch does the writes among batch's jobs in the order given, each
+// run of blocks that follow one another in the torrent with one call where
+// storage allows, and records each one's error in its job.
+func (t *Torrent) writeBatch(batch []diskJob) {
+	info := t.infoPtr.Load()
+	vw, _ := t.store.(storage.VectorWriter)
+	for len(batch) > 0 {
+		if batch[0].kind != diskWrite {
+			batch = batch[1:]
+			continue
+		}
+		n := 1
+		if vw != nil {
+			end := blockOffset(info, batch[0]) + int64(len(batch[0].data))
+			for n < len(batch) && batch[n].kind == diskWrite && blockOffset(info, batch[n]) == end {
+				end += int64(len(batch[n].data))
+				n++
+			}
+		}
+		run := batch[:n]
+		batch = batch[n:]
+		var err error
+		if n > 1 {
+			bufs := t.wbufs[:0]
+			for _, j := range run {
+				bufs = append(bufs, j.data)
+			}
+			err = vw.WriteVAt(bufs, blockOffset(info, run[0]))
+			clear(bufs)
+			t.wbufs = bufs[:0]
+		}
+		if n == 1 || err != nil {
+			// Alone, or the run failed: block by block, so that each
+			// error is reported for the piece it hit.
+			for i := range run {
+				_, run[i].err = t.store.WriteAt(run[i].data, blockOffset(info, run[i]))
+			}
 		}
 	}
 }
 
 func (t *Torrent) doDisk(j diskJob) {
 	switch j.kind {
-	case diskWrite:
-		t.writeBatch([]diskJob{j})
 	case diskHash:
 		if !j.check && t.hashedWhileWriting(j.piece) {
 			return
@@ -242,89 +360,17 @@ func (t *Torrent) doDisk(j diskJob) {
 	}
 }
 
-// maxWriteBatch is how many queued blocks the disk worker takes at once:
-// contiguous ones go to storage in one vectored write.
-const maxWriteBatch = 64
-
-// doWrites writes j and the writes queued behind it, up to maxWriteBatch
-// at a time. It returns the first other job it took from the queue, if any,
-// for the caller to do next.
-func (t *Torrent) doWrites(j diskJob) (next diskJob, ok bool) {
-	batch := append(t.wbatch[:0], j)
-take:
-	for {
-		select {
-		case n := <-t.diskq:
-			if n.kind != diskWrite {
-				next, ok = n, true
-				break take
-			}
-			if batch = append(batch, n); len(batch) == maxWriteBatch {
-				t.writeBatch(batch)
-				batch = batch[:0]
-			}
-		default:
-			break take
-		}
-	}
-	t.writeBatch(batch)
-	// The jobs' blocks are back in the pool: the kept list must not hold
-	// them.
-	clear(batch[:cap(batch)])
-	t.wbatch = batch[:0]
-	return next, ok
-}
-
-// writeBatch writes blocks in the order given, each run of blocks that
-// follow one another in the torrent with one call where storage allows.
-func (t *Torrent) writeBatch(batch []diskJob) {
-	info := t.infoPtr.Load()
-	vw, _ := t.store.(storage.VectorWriter)
-	for len(batch) > 0 {
-		n := 1
-		if vw != nil {
-			end := blockOffset(info, batch[0]) + int64(len(batch[0].data))
-			for n < len(batch) && blockOffset(info, batch[n]) == end {
-				end += int64(len(batch[n].data))
-				n++
-			}
-		}
-		run := batch[:n]
-		batch = batch[n:]
-		var err error
-		if n > 1 {
-			bufs := t.wbufs[:0]
-			for _, j := range run {
-				bufs = append(bufs, j.data)
-			}
-			err = vw.WriteVAt(bufs, blockOffset(info, run[0]))
-			clear(bufs)
-			t.wbufs = bufs[:0]
-		}
-		for _, j := range run {
-			if n == 1 || err != nil {
-				// Alone, or the run failed: block by block, so that each
-				// error is reported for the piece it hit.
-				_, err := t.store.WriteAt(j.data, blockOffset(info, j))
-				t.wrote(info, j, err)
-				continue
-			}
-			t.wrote(info, j, nil)
-		}
-	}
-}
-
 func blockOffset(info *metainfo.Info, j diskJob) int64 {
 	return int64(j.piece)*info.PieceLength + int64(j.begin)
 }
 
-// wrote finishes the write of block j: reports an error, hashes the block
-// while it is in hand, and gives the block back.
-func (t *Torrent) wrote(info *metainfo.Info, j diskJob, err error) {
+// wrote finishes the write of block j: reports its error, or hashes the
+// block while it is in hand; and gives the block back. finishLoop.
+func (t *Torrent) wrote(info *metainfo.Info, j diskJob) {
 	switch {
-	case err != nil:
+	case j.err != nil:
 		delete(t.whash, j.piece)
-		t.deliverDisk(diskResult{kind: diskWrite, piece: j.piece, begin: j.begin, err: err})
+		t.deliverDisk(diskResult{kind: diskWrite, piece: j.piece, begin: j.begin, err: j.err})
 	case j.hash:
 		// A one-block piece (16 KiB pieces: 100k-piece torrents) is
 		// verified from the block in hand: no read back, no hand-off to a

@@ -129,10 +129,13 @@ type Torrent struct {
 	marks           []int                   // verified pieces not yet recorded in storage (markBatch)
 	diskCaughtUpAt  time.Time               // when the disk last caught up after falling behind
 
-	// The disk worker's own (disk.go).
-	wbatch []diskJob          // writes taken from diskq for one vectored write
-	whash  map[int]*writeHash // pieces hashed as their blocks are written, in order
-	wbufs  [][]byte           // reused list of one run's buffers
+	// The disk worker's two stages (disk.go): diskLoop writes and passes
+	// batches of jobs on finishq to finishLoop; batches come back on
+	// batches to be reused.
+	finishq chan []diskJob
+	batches chan []diskJob
+	wbufs   [][]byte           // diskLoop's: reused list of one run's buffers
+	whash   map[int]*writeHash // finishLoop's: pieces hashed as their blocks are written, in order
 
 	// Disk results for the owner, filled by the disk and hash workers.
 	diskMu   sync.Mutex
@@ -232,6 +235,8 @@ func newTorrent(c *Client, spec torrentSpec, opt AddOptions) *Torrent {
 		refill:   map[*peer]struct{}{},
 		notices:  map[string]string{},
 		diskq:    make(chan diskJob, diskQueueLen),
+		finishq:  make(chan []diskJob, finishBatches),
+		batches:  make(chan []diskJob, finishBatches+2),
 		diskWake: make(chan struct{}, 1),
 		rng:      rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
@@ -262,8 +267,9 @@ func (t *Torrent) start() error {
 		t.paused.Store(true)
 	}
 	t.startTrackers() // before the owner runs: it reads announceWakes
-	t.wg.Add(1)
+	t.wg.Add(2)
 	go t.diskLoop()
+	go t.finishLoop()
 	go t.run()
 	return nil
 }
