@@ -71,15 +71,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 	for i, t := range res.picked {
 		o := &m.offers[i]
 		out := getOut()
-		out.b = append(out.b, `{"action":"announce","offer":`...)
-		out.b = append(out.b, o.offer...)
-		out.b = append(out.b, `,"offer_id":`...)
-		out.b = append(out.b, o.offerID...)
-		out.b = append(out.b, `,"peer_id":`...)
-		out.b = append(out.b, from...)
-		out.b = append(out.b, `,"info_hash":`...)
-		out.b = append(out.b, res.ihJSON...)
-		out.b = append(out.b, '}')
+		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, from, res.ihJSON)
 		if c.relayOffer(t, out, m, o.offerID) {
 			s.ctr.offersRelayed.Add(1)
 		}
@@ -111,31 +103,8 @@ func (c *wsConn) relayAnswer(m *wsMessage, res announceResult, from []byte) {
 		return
 	}
 	out := getOut()
-	out.b = append(out.b, `{"action":"announce","answer":`...)
-	out.b = append(out.b, m.answer...)
-	out.b = append(out.b, `,"offer_id":`...)
-	out.b = append(out.b, m.offerID...)
-	out.b = append(out.b, `,"peer_id":`...)
-	out.b = append(out.b, from...)
-	out.b = append(out.b, `,"info_hash":`...)
-	out.b = append(out.b, res.ihJSON...)
-	out.b = append(out.b, '}')
-	if to.conn == nil && to.ref.inst == s.inst {
-		to.conn = s.conns.get(to.ref.id)
-	}
-	var ok bool
-	switch {
-	case to.conn != nil:
-		ok = to.conn.send(out)
-	case to.ref.inst != s.inst && s.cluster != nil:
-		ok = s.cluster.routeAnswer(to.ref, out)
-	default:
-		putOut(out)
-		s.ctr.dropped.Add(1)
-	}
-	if ok {
-		s.ctr.answersRelayed.Add(1)
-	}
+	out.b = appendRelayed(out.b, relayedAnswer, m.answer, m.offerID, from, res.ihJSON)
+	s.sendAnswer(to.ref, to.conn, out)
 }
 
 // answerDirect relays an answer without asking the swarm's owner, which is
@@ -153,29 +122,54 @@ func (c *wsConn) answerDirect(m *wsMessage, idx int) {
 		c.sendFailure(actionAnnounce, "no offer with that `offer_id` from that peer", &m.infoHash)
 		return
 	}
+	var ihBuf [2 + 6*20]byte // the longest JSON string of 20 bytes: each one \u00XX
+	ihJSON := appendBinaryString(ihBuf[:0], m.infoHash[:])
 	out := getOut()
-	out.b = append(out.b, `{"action":"announce","answer":`...)
-	out.b = append(out.b, m.answer...)
-	out.b = append(out.b, `,"offer_id":`...)
-	out.b = append(out.b, m.offerID...)
-	out.b = append(out.b, `,"peer_id":`...)
-	out.b = append(out.b, c.ids[idx].json...)
-	out.b = append(out.b, `,"info_hash":`...)
-	out.b = appendBinaryString(out.b, m.infoHash[:])
-	out.b = append(out.b, '}')
-	var sent bool
-	switch {
-	case to.inst == s.inst:
-		if tc := s.conns.get(to.id); tc != nil {
-			sent = tc.send(out)
-		} else {
-			putOut(out)
-			s.ctr.dropped.Add(1)
-		}
-	default:
-		sent = s.cluster.routeAnswer(to, out)
+	out.b = appendRelayed(out.b, relayedAnswer, m.answer, m.offerID, c.ids[idx].json, ihJSON)
+	s.sendAnswer(to, nil, out)
+}
+
+// The two messages a tracker relays between peers: an offer, from the
+// peer that made it to one it picked, and the answer back.
+const (
+	relayedOffer  = `{"action":"announce","offer":`
+	relayedAnswer = `{"action":"announce","answer":`
+)
+
+// appendRelayed appends the relayed offer or answer (kind, relayedOffer or
+// relayedAnswer), as bittorrent-tracker words it: the SDP and offer_id as
+// the sender gave them, its peer_id and the torrent's info_hash as JSON
+// strings.
+func appendRelayed(b []byte, kind string, sdp, offerID, fromJSON, ihJSON []byte) []byte {
+	b = append(b, kind...)
+	b = append(b, sdp...)
+	b = append(b, `,"offer_id":`...)
+	b = append(b, offerID...)
+	b = append(b, `,"peer_id":`...)
+	b = append(b, fromJSON...)
+	b = append(b, `,"info_hash":`...)
+	b = append(b, ihJSON...)
+	return append(b, '}')
+}
+
+// sendAnswer sends a relayed answer to the socket to: conn when the
+// caller has it, else the socket of that number on this instance, else
+// through the cluster to the instance that holds it.
+func (s *Server) sendAnswer(to connRef, conn *wsConn, out *outMsg) {
+	if conn == nil && to.inst == s.inst {
+		conn = s.conns.get(to.id)
 	}
-	if sent {
+	var ok bool
+	switch {
+	case conn != nil:
+		ok = conn.send(out)
+	case to.inst != s.inst && s.cluster != nil:
+		ok = s.cluster.routeAnswer(to, out)
+	default:
+		putOut(out)
+		s.ctr.dropped.Add(1)
+	}
+	if ok {
 		s.ctr.answersRelayed.Add(1)
 	}
 }
