@@ -322,6 +322,9 @@ func BenchmarkLink(b *testing.B) {
 		{"41ms", linkemu.Shape{Delay: 20500 * time.Microsecond}},
 		{"101ms", linkemu.Shape{Delay: 50500 * time.Microsecond}},
 		{"41ms-100Mbit-500kB", linkemu.Shape{Delay: 20500 * time.Microsecond, Rate: 100e6, Queue: 500_000}},
+		// 0.5% loss each way: about 1 MB/s for any loss-based sender, so
+		// LINK_MIB=4 keeps a run under a minute.
+		{"41ms-0.5%loss", linkemu.Shape{Delay: 20500 * time.Microsecond, Loss: 0.005}},
 	} {
 		for _, fixed := range []bool{false, true} {
 			name := p.name
