@@ -33,15 +33,20 @@ func (t *Torrent) runChoker(now time.Time) {
 	}
 }
 
-// unchokeIfFree unchokes a newly interested peer at once when a slot is
-// free, so a viewer's first request is not kept waiting for the next round.
+// unchokeIfFree unchokes a peer at once when a slot is free: a newly
+// interested one, so that a viewer's first request does not wait for the
+// next round, and a new connection while we have pieces to give, so that
+// its first request does not wait for the round trip of its interest
+// either. A slot is taken by an unchoked peer that is interested: one
+// unchoked on connecting that never says it is (a seed, say) takes none,
+// costs nothing (it asks for nothing) and is choked at the next round.
 func (t *Torrent) unchokeIfFree(p *peer) {
 	if !p.amChoking {
 		return
 	}
 	n := 0
 	for q := range t.peers {
-		if !q.amChoking {
+		if !q.amChoking && q.peerInterested {
 			n++
 		}
 	}

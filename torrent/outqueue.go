@@ -139,7 +139,7 @@ func (q *outQueue) addUpload(k blockKey, length uint32) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.wanted[k] {
-		return true // asked twice: sent once
+		return true // asked twice: sent once (onRequest rejects the second)
 	}
 	if q.emptyLocked() && !q.writing {
 		q.progress = time.Now()
@@ -147,6 +147,13 @@ func (q *outQueue) addUpload(k blockKey, length uint32) bool {
 	q.wanted[k] = true
 	q.uploads = append(q.uploads, upload{k, length})
 	return q.chargedLocked() <= maxQueuedBytes
+}
+
+// uploadQueued reports whether block k waits to be sent.
+func (q *outQueue) uploadQueued(k blockKey) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.wanted[k]
 }
 
 // uploadCount returns how many blocks wait to be sent.

@@ -93,6 +93,12 @@ func (t *Torrent) onPeerConn(p *peer) {
 	}
 	p.cid = t.nextCID
 	t.nextCID++
+	if t.info != nil && t.have.Count() > 0 && !p.webSeed && t.err == nil {
+		// Unchoked with our bitfield, a peer that wants our pieces asks
+		// for them one round trip sooner than after its interested and
+		// our unchoke.
+		t.unchokeIfFree(p)
+	}
 }
 
 func (t *Torrent) sendExtHandshake(p *peer) {
@@ -370,7 +376,11 @@ func (t *Torrent) onRequest(p *peer, m peerwire.Message) {
 		p.close(fmt.Errorf("%w: request %d+%d (%d bytes) out of range", errProtocol, m.Index, m.Begin, m.Length))
 		return
 	}
-	if p.amChoking || !t.have.Get(i) || p.out.uploadCount() >= maxServedQueue {
+	// A request for a block already queued is answered by the one queued:
+	// with BEP 6 the second gets a reject, as any request beyond what we
+	// serve does, so a peer that repeats requests without reading our
+	// answers runs into the bound on rejects and is closed.
+	if p.amChoking || !t.have.Get(i) || p.out.uploadCount() >= maxServedQueue || p.out.uploadQueued(blockKey{m.Index, m.Begin}) {
 		reject()
 		return
 	}
