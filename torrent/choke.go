@@ -60,6 +60,7 @@ func (t *Torrent) setChoking(p *peer, choke bool) {
 		return
 	}
 	p.amChoking = choke
+	p.unchokedEarly = false
 	if !choke {
 		p.push(peerwire.Message{Type: peerwire.Unchoke})
 		return

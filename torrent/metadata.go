@@ -9,12 +9,16 @@ import (
 	"github.com/swarmcast/swarmcast/internal/sha1"
 	"github.com/swarmcast/swarmcast/metainfo"
 	"github.com/swarmcast/swarmcast/peerwire"
+	"github.com/swarmcast/swarmcast/transport"
 )
 
 // Fetching the info dictionary from peers (BEP 9). One piece at a time per
-// peer: rTorrent answers only the first of several pipelined requests and
-// then stops reading the connection, and a 16 KiB piece per round trip is
-// plenty for metadata of a few hundred KiB.
+// TCP peer: rTorrent answers only the first of several pipelined requests
+// and then stops reading the connection, and a 16 KiB piece per round trip
+// is plenty for metadata of a few hundred KiB. Two at a time per WebRTC
+// peer (WebTorrent and swarmcast answer every request), so that a browser's
+// magnet whose info takes two pieces (a few thousand pieces of hashes) has
+// it in one round trip, not two.
 const (
 	// metadataTimeout: a metadata piece not received in this long is
 	// asked of another peer (or of the same one, if it is the only one).
@@ -36,6 +40,14 @@ type metadataState struct {
 	requested []time.Time
 	from      []*peer // who was asked for each piece not yet received
 	senders   map[*peer]bool
+}
+
+// metadataPipeline is how many metadata pieces p is asked for at a time.
+func metadataPipeline(p *peer) int {
+	if p.network == transport.WebRTC {
+		return 2
+	}
+	return 1
 }
 
 // canSendMetadata reports whether p says it can send the info dictionary.
@@ -89,10 +101,16 @@ func (t *Torrent) maybeRequestMetadata() {
 				from: make([]*peer, n), senders: map[*peer]bool{}}
 		}
 		st := t.meta
-		if st.size != p.metadataSize || slices.Contains(st.from, p) {
+		if st.size != p.metadataSize {
 			continue
 		}
-		for i := range st.pieces {
+		room := metadataPipeline(p)
+		for _, q := range st.from {
+			if q == p {
+				room--
+			}
+		}
+		for i := 0; i < len(st.pieces) && room > 0; i++ {
 			if st.pieces[i] != nil || st.from[i] != nil {
 				continue
 			}
@@ -102,7 +120,7 @@ func (t *Torrent) maybeRequestMetadata() {
 			}
 			st.requested[i], st.from[i] = now, p
 			p.push(peerwire.Message{Type: peerwire.Extended, ExtendedID: p.extIDs[peerwire.UtMetadata], ExtendedPayload: b})
-			break
+			room--
 		}
 	}
 }

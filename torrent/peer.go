@@ -48,6 +48,7 @@ type peer struct {
 	drained  chan struct{} // the owner handled a batch of this peer's
 
 	amChoking, amInterested     bool
+	unchokedEarly               bool // unchoked on connecting, before it said it was interested
 	peerChoking, peerInterested bool
 	has                         bitfield.Bitfield
 	rawBitfield                 []byte // a bitfield and haves that came before the info

@@ -98,6 +98,7 @@ func (t *Torrent) onPeerConn(p *peer) {
 		// for them one round trip sooner than after its interested and
 		// our unchoke.
 		t.unchokeIfFree(p)
+		p.unchokedEarly = !p.amChoking
 	}
 }
 
@@ -189,6 +190,15 @@ func (t *Torrent) onMessage(p *peer, m peerwire.Message) {
 		// A free slot is given at once; otherwise the next round decides
 		// (BEP 3: every 10 s, not on every change of interest).
 		p.peerInterested = true
+		if p.unchokedEarly && !p.amChoking {
+			// Unchoked on connecting, it may have taken that unchoke
+			// before it was ready to act on it: WebTorrent that gets our
+			// bitfield and unchoke in one read, before its torrent has set
+			// up the connection, never requests. Unchoke again now that it
+			// has said it is interested (a repeated unchoke is harmless).
+			p.push(peerwire.Message{Type: peerwire.Unchoke})
+		}
+		p.unchokedEarly = false
 		t.unchokeIfFree(p)
 	case peerwire.NotInterested:
 		p.peerInterested = false
