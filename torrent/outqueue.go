@@ -134,26 +134,21 @@ func (q *outQueue) metadataQueued() int {
 	return q.metaData
 }
 
-// addUpload queues a block; it reports false when the queue is over budget.
-func (q *outQueue) addUpload(k blockKey, length uint32) bool {
+// addUpload queues a block. It reports whether it did (false: the block
+// already waits to be sent, and is sent once) and whether the queue is
+// within budget.
+func (q *outQueue) addUpload(k blockKey, length uint32) (added, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.wanted[k] {
-		return true // asked twice: sent once (onRequest rejects the second)
+		return false, true
 	}
 	if q.emptyLocked() && !q.writing {
 		q.progress = time.Now()
 	}
 	q.wanted[k] = true
 	q.uploads = append(q.uploads, upload{k, length})
-	return q.chargedLocked() <= maxQueuedBytes
-}
-
-// uploadQueued reports whether block k waits to be sent.
-func (q *outQueue) uploadQueued(k blockKey) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return q.wanted[k]
+	return true, q.chargedLocked() <= maxQueuedBytes
 }
 
 // uploadCount returns how many blocks wait to be sent.

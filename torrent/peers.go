@@ -73,13 +73,15 @@ func (t *Torrent) onPeerConn(p *peer) {
 	}
 	p.startIO()
 	// Say what we have: BEP 6 have-all/none when both sides speak it.
+	have := 0 // pieces verified
 	if t.info != nil {
+		have = t.have.Count()
 		switch {
 		case p.fast && t.have.All():
 			p.push(peerwire.Message{Type: peerwire.HaveAll})
-		case p.fast && t.have.Count() == 0:
+		case p.fast && have == 0:
 			p.push(peerwire.Message{Type: peerwire.HaveNone})
-		case t.have.Count() > 0:
+		case have > 0:
 			p.push(peerwire.Message{Type: peerwire.Bitfield, Bitfield: t.have.Clone().Bytes()})
 		}
 	} else if p.fast {
@@ -93,7 +95,7 @@ func (t *Torrent) onPeerConn(p *peer) {
 	}
 	p.cid = t.nextCID
 	t.nextCID++
-	if t.info != nil && t.have.Count() > 0 && !p.webSeed && t.err == nil {
+	if have > 0 && !p.webSeed && t.err == nil {
 		// Unchoked with our bitfield, a peer that wants our pieces asks
 		// for them one round trip sooner than after its interested and
 		// our unchoke.
@@ -386,16 +388,22 @@ func (t *Torrent) onRequest(p *peer, m peerwire.Message) {
 		p.close(fmt.Errorf("%w: request %d+%d (%d bytes) out of range", errProtocol, m.Index, m.Begin, m.Length))
 		return
 	}
-	// A request for a block already queued is answered by the one queued:
-	// with BEP 6 the second gets a reject, as any request beyond what we
-	// serve does, so a peer that repeats requests without reading our
-	// answers runs into the bound on rejects and is closed.
-	if p.amChoking || !t.have.Get(i) || p.out.uploadCount() >= maxServedQueue || p.out.uploadQueued(blockKey{m.Index, m.Begin}) {
+	if p.amChoking || !t.have.Get(i) || p.out.uploadCount() >= maxServedQueue {
 		reject()
 		return
 	}
-	if !p.out.addUpload(blockKey{m.Index, m.Begin}, m.Length) {
+	added, ok := p.out.addUpload(blockKey{m.Index, m.Begin}, m.Length)
+	if !ok {
 		p.close(errSlowReader)
+		return
+	}
+	if !added {
+		// A request for a block already queued is answered by the one
+		// queued: with BEP 6 the second gets a reject, as any request
+		// beyond what we serve does, so a peer that repeats requests
+		// without reading our answers runs into the bound on rejects and
+		// is closed.
+		reject()
 		return
 	}
 	p.wakeWriter()
