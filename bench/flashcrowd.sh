@@ -22,7 +22,9 @@
 #   ORIGIN_RATE=1MB      cap per origin response (bytes per second; 1MB = 10^6)
 #   VIDEO=               a WebM/MP4 to serve instead of the demo's 3.5 MB sample
 #   PLAY=2               seconds of video each tab must play before the run waits for the downloads
-#   DIRECT=0             1: the watch page starts the first frames from the origin (?direct=1)
+#   BRIDGE=              bytes the watch page may take from the origin while its engine loads (?bridge=N;
+#                        empty: the page's default, 512 KiB; 0: the first frame waits for the engine)
+#   DIRECT=0             1: the watch page plays the origin's URL until the engine is ready (?direct=1)
 #   DEBUG=0              1: each tab's engine logs its work (?debug=1; swarmcast's page) and every console line goes to the
 #                        driver's log, IMPL-N.driver.log under KEEP_LOGS
 #   RUNS=1               runs of each implementation
@@ -47,6 +49,7 @@ ORIGIN_RATE=${ORIGIN_RATE:-1MB}
 VIDEO=${VIDEO:-}
 PLAY=${PLAY:-2}
 DIRECT=${DIRECT:-0}
+BRIDGE=${BRIDGE:-}
 DEBUG=${DEBUG:-0}
 RUNS=${RUNS:-1}
 IMPLS=${IMPLS:-swarmcast webtorrent}
@@ -57,6 +60,7 @@ KEEP_LOGS=${KEEP_LOGS:-}
 [[ $VIEWERS =~ ^[1-9][0-9]*$ ]] || die "VIEWERS must be a positive number"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive number"
 [[ $GAP =~ ^[0-9]+$ ]] || die "GAP must be a number of ms"
+[[ -z $BRIDGE || $BRIDGE =~ ^[0-9]+$ ]] || die "BRIDGE must be a number of bytes"
 for impl in $IMPLS; do
 	[[ $impl == swarmcast || $impl == webtorrent ]] || die "unknown implementation '$impl' in IMPLS"
 done
@@ -115,6 +119,7 @@ run_one() {
 	args=("$url" --tabs "$VIEWERS" --gap "$GAP" --play "$PLAY" --wait-done --contexts --timeout "$TIMEOUT")
 	[[ $impl == webtorrent ]] && args+=(--webtorrent "$here/flashcrowd/wt-watch.html")
 	[[ $DIRECT == 1 ]] && args+=(--query direct=1)
+	[[ -n $BRIDGE ]] && args+=(--query "bridge=$BRIDGE")
 	[[ $DEBUG == 1 ]] && args+=(--query debug=1 --console)
 	note "$impl run $n: $VIEWERS viewers, $GAP ms apart, origin capped at $ORIGIN_RATE per response"
 	if ! (cd "$root/interop" && timeout $((TIMEOUT + 60)) node browser/demo.mjs "${args[@]}") \

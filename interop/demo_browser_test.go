@@ -50,6 +50,12 @@ const (
 	// open over 6 s and each plays 8 s; three times that on a loaded machine.
 	demoDriverTimeout = 120 * time.Second
 
+	// demoEngineDelay holds the engine back in TestDemoBrowserFirstFrameBeforeEngine (?enginedelay), so
+	// that the first frame can only have come from the origin bridge; demoBridgeBytes is the watch
+	// page's default budget for the bridge (watch.js, swarmcast.js bridgeMaxBytes).
+	demoEngineDelay = 4 * time.Second
+	demoBridgeBytes = 512 << 10
+
 	// demoWasmBuildTimeout bounds scripts/build-wasm.sh (a Go build for js/wasm and brotli at level 11).
 	demoWasmBuildTimeout = 5 * time.Minute
 )
@@ -161,6 +167,7 @@ type watchStats struct {
 	LongestStallMs  float64        `json:"longestStallMs"`
 	PlayingFrom     string         `json:"playingFrom"`
 	HandoverMs      *float64       `json:"handoverMs"`
+	BridgeBytes     int64          `json:"bridgeBytes"`
 	Peers           int            `json:"peers"`
 	PeersByKind     map[string]int `json:"peersByKind"`
 	Error           *string        `json:"error"`
@@ -189,6 +196,15 @@ type demoResult struct {
 		ResumeMs *float64 `json:"resumeMs"`
 		At       float64  `json:"at"`
 	} `json:"seek"`
+	Bridge *struct {
+		PlayingFrom  string `json:"playingFrom"`
+		ReadyAtStart bool   `json:"readyAtStart"`
+		AtMs         int64  `json:"atMs"`
+		Status       int    `json:"status"`
+		Bytes        int64  `json:"bytes"`
+		Want         int64  `json:"want"`
+		Same         bool   `json:"same"`
+	} `json:"bridge"`
 	Ranges *struct {
 		Size   int64 `json:"size"`
 		Ranges []struct {
@@ -387,5 +403,42 @@ func checkRanges(t *testing.T, res *demoResult) {
 		if rg.Status != http.StatusPartialContent || rg.Bytes != rg.Want || !rg.Same {
 			t.Errorf("service worker, %s: status %d, %d bytes (want %d), same as the origin's: %v", rg.Range, rg.Status, rg.Bytes, rg.Want, rg.Same)
 		}
+	}
+}
+
+// TestDemoBrowserFirstFrameBeforeEngine: the first frame does not wait for the engine. The watch page's
+// service worker answers the stream URL from the origin (the web seed) through the page's bridge while
+// the engine loads, held back demoEngineDelay by ?enginedelay; the bridge takes at most its budget from
+// the origin; and a whole-file fetch of the stream URL begun before the engine was ready, so answered
+// first by the origin and then by the engine, is byte-exact.
+func TestDemoBrowserFirstFrameBeforeEngine(t *testing.T) {
+	requireNodeModule(t, "playwright-core")
+	bin := demoSwarmcastWithWasm(t)
+	ns := newDemoNetns(t)
+	res, _ := runDemoInBrowser(t, bin, ns, nil, []string{"--tabs", "1", "--play", "2", "--bridge-check",
+		"--query", fmt.Sprintf("enginedelay=%d", demoEngineDelay.Milliseconds())})
+	checkTabsPlayed(t, res, 1, 2)
+	s := res.Tabs[0].Final
+	switch {
+	case s.FirstFrameMs == nil || s.WasmMs == nil:
+		t.Errorf("first frame at %v, engine ready at %v: want both", s.FirstFrameMs, s.WasmMs)
+	case *s.FirstFrameMs >= *s.WasmMs:
+		t.Errorf("first frame at %.0f ms, engine ready at %.0f ms: want the frame first, from the origin bridge", *s.FirstFrameMs, *s.WasmMs)
+	default:
+		t.Logf("first frame at %.0f ms, engine ready at %.0f ms (held back %v)", *s.FirstFrameMs, *s.WasmMs, demoEngineDelay)
+	}
+	if s.BridgeBytes <= 0 || s.BridgeBytes > demoBridgeBytes {
+		t.Errorf("the bridge took %d bytes from the origin, want some and at most %d", s.BridgeBytes, demoBridgeBytes)
+	}
+	b := res.Bridge
+	switch {
+	case b == nil:
+		t.Fatal("no bridge check reported")
+	case b.PlayingFrom != "bridge" || b.ReadyAtStart:
+		t.Errorf("when the whole-file fetch began the page played from %q, engine ready %v: want the bridge, before the engine", b.PlayingFrom, b.ReadyAtStart)
+	case b.Status != http.StatusOK || b.Bytes != b.Want || !b.Same:
+		t.Errorf("whole file through the bridge and the engine: status %d, %d bytes (the origin's: %d), same: %v", b.Status, b.Bytes, b.Want, b.Same)
+	default:
+		t.Logf("whole file through the bridge (begun at %d ms) and the engine: %d bytes, same as the origin's", b.AtMs, b.Bytes)
 	}
 }

@@ -4,7 +4,7 @@
 // was done, and its bytes by source (window.swarmcastStats, kept by the watch page).
 //
 //   node browser/demo.mjs URL [--tabs N] [--gap MS] [--play SECONDS] [--seek FRACTION]
-//                         [--ranges N] [--wait-done] [--contexts] [--timeout SECONDS] [--chromium PATH]
+//                         [--ranges N] [--wait-done] [--bridge-check] [--contexts] [--timeout SECONDS] [--chromium PATH]
 //
 //   --tabs N         tabs to open (default 3), --gap MS apart (default 3000)
 //   --play SECONDS   media time each tab must play from its first frame (default 8)
@@ -12,6 +12,10 @@
 //   --ranges N       then, in the first tab, fetch N random byte ranges of the file from the service
 //                    worker's stream URL and from the origin, and compare their SHA-256 in the page
 //   --wait-done      then wait for every tab's download to finish (default: report what is there)
+//   --bridge-check   in the first tab, as soon as the page plays from its origin bridge (before its
+//                    engine is ready), fetch the whole file from the stream URL, which the bridge
+//                    answers from the origin and then the engine, and compare its SHA-256 with the
+//                    origin's (use with ?enginedelay=MS so that the engine is surely not ready)
 //   --contexts       one browser context per tab (separate viewers) instead of tabs of one browser
 //   --query K=V      add K=V to the watch page's query (repeatable; e.g. direct=1, or debug=1 for
 //                    the engine's log in its worker's console)
@@ -31,7 +35,7 @@ import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
 
 const argv = process.argv.slice(2)
-const opt = { url: null, query: [], console: false, webtorrent: null, tabs: 3, gap: 3000, play: 8, seek: 0, ranges: 0, waitDone: false, contexts: false, timeout: 120, chromium: process.env.CHROMIUM || '/usr/bin/chromium' }
+const opt = { url: null, query: [], console: false, webtorrent: null, tabs: 3, gap: 3000, play: 8, seek: 0, ranges: 0, bridgeCheck: false, waitDone: false, contexts: false, timeout: 120, chromium: process.env.CHROMIUM || '/usr/bin/chromium' }
 for (let i = 0; i < argv.length; i++) {
   switch (argv[i]) {
     case '--tabs': opt.tabs = Number(argv[++i]); break
@@ -40,6 +44,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--seek': opt.seek = Number(argv[++i]); break
     case '--ranges': opt.ranges = Number(argv[++i]); break
     case '--wait-done': opt.waitDone = true; break
+    case '--bridge-check': opt.bridgeCheck = true; break
     case '--contexts': opt.contexts = true; break
     case '--query': opt.query.push(argv[++i]); break
     case '--console': opt.console = true; break
@@ -184,6 +189,24 @@ async function rangeTest (tab) {
   }, opt.ranges)
 }
 
+// bridgeCheck waits until the tab plays from its origin bridge or its engine is ready, then, if it plays
+// from the bridge, fetches the whole file through the stream URL and from the origin and compares them.
+async function bridgeCheck (tab) {
+  await tab.navigated
+  await tab.page.waitForFunction(() => { const st = window.swarmcastStats; return st && (st.playingFrom || st.ready || st.error) },
+    null, { polling: 20, timeout: Math.max(1000, deadline - Date.now()) })
+  return tab.page.evaluate(async () => {
+    const st = window.swarmcastStats
+    const out = { playingFrom: st.playingFrom, readyAtStart: st.ready, atMs: Math.round(performance.now()) }
+    if (st.playingFrom !== 'bridge') return out
+    const hex = async (buf) => Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', buf))).map((b) => b.toString(16).padStart(2, '0')).join('')
+    const [s, o] = await Promise.all([st.streamURL, st.originURL].map((u) => fetch(u, { cache: 'no-store' })))
+    const [sb, ob] = await Promise.all([s.arrayBuffer(), o.arrayBuffer()])
+    Object.assign(out, { status: s.status, bytes: sb.byteLength, want: ob.byteLength, same: (await hex(sb)) === (await hex(ob)), readyAtEnd: st.ready })
+    return out
+  })
+}
+
 // serveWebTorrentPage serves the WebTorrent watch page and WebTorrent's bundle and service worker on a
 // free loopback port, and returns the page's URL for the torrent of opt.url.
 async function serveWebTorrentPage () {
@@ -234,6 +257,10 @@ async function main () {
     if (i > 0) await sleep(Math.max(0, tabs[i - 1].navStart + opt.gap - Date.now()))
     const tab = await openTab(i)
     tabs[i] = tab
+    if (i === 0 && opt.bridgeCheck) {
+      tab.bridgeCheck = bridgeCheck(tab)
+      tab.bridgeCheck.catch(() => {}) // reported where it is awaited
+    }
     watching.push((async () => {
       await tab.navigated
       await watchTab(tab)
@@ -253,6 +280,11 @@ async function main () {
     result.step = 'ranges'
     result.ranges = await rangeTest(tabs[0])
     if (result.ranges.error) throw new Error(result.ranges.error)
+  }
+  if (tabs[0].bridgeCheck) {
+    result.step = 'bridge'
+    result.bridge = await tabs[0].bridgeCheck
+    note(`bridge: ${JSON.stringify(result.bridge)}`)
   }
   if (opt.waitDone) {
     result.step = 'done'

@@ -7,7 +7,8 @@
 // For each stream request it finds the page that asked (or any page of the
 // scope) and sends it {type:'swarmcast-stream'} with a MessagePort; the
 // page hands the port to its engine worker, which answers on it (see
-// serveStream in worker.js). The response body is pulled chunk by chunk, so
+// serveStream in worker.js), or, while the engine loads, answers it itself
+// from the video's origin (the bridge in swarmcast.js). The response body is pulled chunk by chunk, so
 // bytes flow as fast as the player reads and the engine verifies them.
 'use strict'
 

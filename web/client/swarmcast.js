@@ -11,7 +11,8 @@
 // connections the engine asks for and transfers each data channel to the
 // worker the moment it exists (the only moment Chromium allows that). The
 // service worker (sw.js) answers streamURL requests with Range by asking
-// this page, which hands the request's port to the worker.
+// this page, which hands the request's port to the worker, or, before the
+// engine is ready, answers it from the video's origin (Swarmcast.bridge).
 //
 // It is a classic script defining window.Swarmcast; it also works as an ES
 // module import (import './swarmcast.js', then window.Swarmcast).
@@ -65,6 +66,306 @@
       pc.addEventListener('icegatheringstatechange', check)
       pc.addEventListener('icecandidate', onCandidate)
     })
+  }
+
+  // --- the service worker's stream requests ----------------------------------
+
+  // streams routes the service worker's stream requests ({type:
+  // 'swarmcast-stream'} with a MessagePort): to the origin bridge while it
+  // serves the first bytes of a video (its engine not yet attached), else to
+  // a client's engine worker.
+  const streams = {
+    bridge: null,
+    clients: new Set(),
+    listening: false,
+    listen () {
+      const sw = global.navigator && global.navigator.serviceWorker
+      if (!sw || this.listening) return
+      this.listening = true
+      sw.addEventListener('message', (ev) => this.route(ev))
+      if (sw.startMessages) sw.startMessages()
+    },
+    route (ev) {
+      const port = ev.data && ev.data.type === 'swarmcast-stream' && ev.ports && ev.ports[0]
+      if (!port) return
+      if (this.bridge && !this.bridge.attached) return this.bridge._serve(port)
+      for (const c of this.clients) {
+        if (!c.destroyed) return c.worker.postMessage({ type: 'stream', port }, [port])
+      }
+      port.postMessage({ error: 'no swarmcast engine runs in this page', status: 503 })
+    }
+  }
+
+  // registrations holds, per base, the promise of registering sw.js there:
+  // true once it controls the page.
+  const registrations = new Map()
+
+  // registerServiceWorker registers sw.js (in base, with base as its scope)
+  // once per page and resolves with whether it controls the page, waiting up
+  // to controllerWaitMs for that on a first visit. It rejects when the
+  // browser refuses the registration.
+  function registerServiceWorker (base) {
+    const sw = global.navigator && global.navigator.serviceWorker
+    if (!sw) return Promise.resolve(false)
+    base = new URL(base || scriptBase || '/', global.location.href).href
+    if (!base.endsWith('/')) base += '/'
+    streams.listen()
+    if (!registrations.has(base)) {
+      registrations.set(base, (async () => {
+        const reg = sw.register(base + 'sw.js', { scope: base })
+        // A page it already controls need not wait: register also checks
+        // for an update of sw.js, which took seconds behind other tabs'
+        // streams in the same service worker.
+        if (sw.controller) {
+          reg.catch(() => {})
+          return true
+        }
+        await reg
+        if (sw.controller) return true
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, controllerWaitMs)
+          sw.addEventListener('controllerchange', () => { clearTimeout(timer); resolve() }, { once: true })
+        })
+        return !!sw.controller
+      })())
+    }
+    return registrations.get(base)
+  }
+
+  // PortAsk wraps a MessagePort to an engine stream (worker.js serveStream):
+  // ask(msg) posts msg and resolves with the reply, or rejects with its
+  // error (err.status is the HTTP status to answer with).
+  class PortAsk {
+    constructor (port) {
+      this.port = port
+      this.waiters = []
+      port.onmessage = (ev) => {
+        const w = this.waiters.shift()
+        if (w) w(ev.data)
+      }
+    }
+
+    ask (msg) {
+      return new Promise((resolve, reject) => {
+        this.waiters.push((data) => {
+          if (data && data.error) reject(Object.assign(new Error(data.error), { status: data.status }))
+          else resolve(data)
+        })
+        this.port.postMessage(msg)
+      })
+    }
+
+    close () {
+      this.port.postMessage({ op: 'cancel' })
+      this.port.close()
+    }
+  }
+
+  // bridgeMaxBytes is what a bridge takes from the origin by default: the
+  // first frames and a few seconds of a typical web video (3.5 s of the
+  // demo's 1.2 Mbit/s sample) while the engine loads.
+  const bridgeMaxBytes = 512 << 10
+
+  // Bridge serves a video's stream URL from its origin (its web seed) before
+  // the engine is ready, so the first frame does not wait for the
+  // WebAssembly: the service worker answers <video src=streamURL> as always,
+  // and this page answers it with bytes from the origin, read only as the
+  // player pulls them and at most maxBytes in all. attach(client) hands it
+  // to the engine: the stream being played goes on from the engine at the
+  // byte it reached, in the same response (no new src, no glitch), and
+  // later requests go to the engine. Once maxBytes are spent, or if the
+  // origin fails, the player waits for the engine.
+  //
+  //   const bridge = Swarmcast.bridge({ infoHash, path, length, url })
+  //   if (await bridge.ready) video.src = bridge.streamURL
+  //   const client = await Swarmcast.start(...); await client.add(torrent)
+  //   bridge.attach(client)
+  //
+  // opts: infoHash (hex), path and length of the file in the torrent, url
+  // (the file at the origin, CORS-readable with Range), maxBytes, base (as
+  // for start). One bridge serves a page at a time; a new one closes the old.
+  class Bridge {
+    constructor (opts) {
+      if (!/^[0-9a-fA-F]{40}$/.test(opts.infoHash || '')) throw new TypeError('swarmcast: bridge needs the torrent\'s hex info hash')
+      if (!opts.path || !(opts.length > 0) || !opts.url) throw new TypeError('swarmcast: bridge needs path, length and url')
+      let base = new URL(opts.base || scriptBase || '/', global.location.href).href
+      if (!base.endsWith('/')) base += '/'
+      this.infoHash = opts.infoHash.toLowerCase()
+      this.path = opts.path
+      this.length = opts.length
+      this.url = opts.url
+      this.maxBytes = opts.maxBytes >= 0 ? opts.maxBytes : bridgeMaxBytes
+      this.streamURL = base + 'webtorrent/' + this.infoHash + '/' + escapePath(this.path)
+      // originBytes counts what the origin sent through this bridge.
+      this.originBytes = 0
+      this.attached = false
+      this.client = null
+      this._reserved = 0 // asked of the origin, not yet received
+      this._originFailed = false
+      this._attached = new Promise((resolve) => { this._attachResolve = resolve })
+      if (streams.bridge) streams.bridge.close()
+      streams.bridge = this
+      this.ready = registerServiceWorker(base).catch(() => false)
+    }
+
+    // attach hands the bridge to client, whose engine has the torrent.
+    attach (client) {
+      if (this.attached) return
+      this.attached = true
+      this.client = client
+      this._attachResolve(client)
+    }
+
+    // close stops the bridge: streams waiting for an engine fail.
+    close () {
+      this.attach(null)
+      if (streams.bridge === this) streams.bridge = null
+    }
+
+    _budget () { return Math.max(0, this.maxBytes - this.originBytes - this._reserved) }
+
+    _serve (port) { return new BridgeStream(this, port) }
+  }
+
+  // BridgeStream answers one service worker stream request (sw.js's protocol:
+  // info, open, pull, cancel) for a bridge: from the origin until the engine
+  // is attached, then by relaying to an engine stream opened at the byte
+  // reached. Messages are handled one at a time, in order.
+  class BridgeStream {
+    constructor (bridge, port) {
+      this.b = bridge
+      this.port = port
+      this.want = null // {infoHash, path} of the request
+      this.pos = 0
+      this.end = 0
+      this.origin = null // {reader, left, abort}: the origin response being read
+      this.engine = null // PortAsk to the engine's stream
+      this.closed = false
+      let chain = Promise.resolve()
+      port.onmessage = (ev) => {
+        chain = chain.then(() => this._on(ev.data)).catch((err) => this._reply({ error: message(err), status: err.status || 502 }))
+      }
+    }
+
+    _reply (m, transfer) { if (!this.closed) this.port.postMessage(m, transfer || []) }
+
+    _mine () { return this.want && this.want.infoHash.toLowerCase() === this.b.infoHash && this.want.path === this.b.path }
+
+    async _on (m) {
+      if (this.closed) return
+      switch (m.op) {
+        case 'info':
+          this.want = { infoHash: m.infoHash, path: m.path }
+          if (this._mine()) return this._reply({ length: this.b.length })
+          // Not the bridged file: only the engine knows it.
+          await this._connect()
+          return this._reply(await this.engine.ask(m))
+        case 'open':
+          this._dropOrigin()
+          this.pos = m.start
+          this.end = m.end
+          if (this.engine) return this._reply(await this.engine.ask(m))
+          return this._reply({ opened: true })
+        case 'pull':
+          return this._pull()
+        case 'cancel':
+          this.closed = true
+          this._dropOrigin()
+          if (this.engine) this.engine.close()
+          this.port.close()
+      }
+    }
+
+    async _pull () {
+      if (!this.engine) {
+        if (this.pos >= this.end) return this._reply({ done: true })
+        if (!this.b.attached) {
+          const chunk = await this._fromOrigin()
+          if (chunk) {
+            this.pos += chunk.length
+            return this._reply({ chunk }, [chunk.buffer])
+          }
+        }
+        // The budget is spent, or the origin failed: the engine goes on.
+        await this._connect()
+        await this.engine.ask({ op: 'info', infoHash: this.want.infoHash, path: this.want.path })
+        await this.engine.ask({ op: 'open', start: this.pos, end: this.end })
+      }
+      const r = await this.engine.ask({ op: 'pull' })
+      if (r.chunk) {
+        this.pos += r.chunk.length
+        return this._reply(r, [r.chunk.buffer])
+      }
+      return this._reply(r)
+    }
+
+    // _connect waits for the engine and opens a stream to it.
+    async _connect () {
+      const client = await this.b._attached
+      if (this.closed) throw new Error('cancelled')
+      if (!client || client.destroyed) throw Object.assign(new Error('the swarmcast engine is not running'), { status: 503 })
+      this._dropOrigin()
+      const ch = new MessageChannel()
+      client.worker.postMessage({ type: 'stream', port: ch.port2 }, [ch.port2])
+      this.engine = new PortAsk(ch.port1)
+    }
+
+    // _fromOrigin returns the next bytes at pos from the origin, or null when
+    // the bridge's budget is spent or the origin cannot serve.
+    async _fromOrigin () {
+      for (;;) {
+        if (!this.origin) {
+          const want = Math.min(this.end - this.pos, this.b._budget())
+          if (want <= 0 || this.b._originFailed) return null
+          const o = this.origin = { reader: null, left: want, abort: new AbortController() }
+          this.b._reserved += want
+          try {
+            const res = await fetch(this.b.url, {
+              headers: { Range: `bytes=${this.pos}-${this.pos + want - 1}` },
+              signal: o.abort.signal,
+              cache: 'no-store'
+            })
+            const cr = /^bytes (\d+)-/.exec(res.headers.get('Content-Range') || '')
+            const ok = res.status === 206 ? (!cr || Number(cr[1]) === this.pos) : (res.status === 200 && this.pos === 0)
+            if (!ok || !res.body) throw new Error(`the origin answered ${res.status} to a Range request`)
+            o.reader = res.body.getReader()
+          } catch (err) {
+            this._dropOrigin()
+            this.b._originFailed = true
+            return null
+          }
+        }
+        const o = this.origin
+        let r
+        try {
+          r = await o.reader.read()
+        } catch (err) {
+          this._dropOrigin()
+          this.b._originFailed = true
+          return null
+        }
+        if (r.done || !r.value) {
+          this._dropOrigin() // this range is done: another, if the budget allows
+          continue
+        }
+        let chunk = r.value
+        if (chunk.length > o.left) chunk = chunk.slice(0, o.left) // a 200 sends more than asked
+        else if (chunk.byteOffset !== 0 || chunk.byteLength !== chunk.buffer.byteLength) chunk = chunk.slice()
+        o.left -= chunk.length
+        this.b._reserved -= chunk.length
+        this.b.originBytes += chunk.length
+        if (o.left === 0) this._dropOrigin()
+        return chunk
+      }
+    }
+
+    _dropOrigin () {
+      const o = this.origin
+      if (!o) return
+      this.origin = null
+      this.b._reserved -= o.left
+      o.abort.abort()
+    }
   }
 
   class Torrent extends Emitter {
@@ -134,11 +435,6 @@
       this.worker = new Worker(this.base + 'worker.js')
       this.worker.onmessage = (ev) => this._onWorker(ev.data)
       this.worker.onerror = (ev) => this._fatal(ev.message || 'the engine worker failed')
-      this._onSW = (ev) => {
-        if (ev.data && ev.data.type === 'swarmcast-stream' && ev.ports[0] && !this.destroyed) {
-          this.worker.postMessage({ type: 'stream', port: ev.ports[0] }, [ev.ports[0]])
-        }
-      }
       this._loaded = new Promise((resolve, reject) => { this._loadedResolve = resolve; this._loadedReject = reject })
       this.ready = this._start(opts)
     }
@@ -160,19 +456,15 @@
     async _registerSW () {
       const sw = global.navigator && global.navigator.serviceWorker
       if (!sw) return
-      sw.addEventListener('message', this._onSW)
+      streams.clients.add(this)
+      let controls
       try {
-        await sw.register(this.base + 'sw.js', { scope: this.base })
+        controls = await registerServiceWorker(this.base)
       } catch (err) {
         this.emit('error', new Error('service worker not registered, so streamURL will not work: ' + message(err)))
         return
       }
-      if (sw.controller) return
-      await new Promise((resolve) => {
-        const timer = setTimeout(resolve, controllerWaitMs)
-        sw.addEventListener('controllerchange', () => { clearTimeout(timer); resolve() }, { once: true })
-      })
-      if (!sw.controller) this.emit('error', new Error('the service worker does not control this page yet, so streamURL will not work until it is reloaded'))
+      if (!controls) this.emit('error', new Error('the service worker does not control this page yet, so streamURL will not work until it is reloaded'))
     }
 
     _call (method, args, transfer) {
@@ -344,8 +636,7 @@
       for (const pc of this._pcs.values()) pc.close()
       this._pcs.clear()
       this.worker.terminate()
-      const sw = global.navigator && global.navigator.serviceWorker
-      if (sw) sw.removeEventListener('message', this._onSW)
+      streams.clients.delete(this)
     }
   }
 
@@ -362,5 +653,8 @@
     return c
   }
 
-  global.Swarmcast = { start, Client, Torrent }
+  // bridge starts an origin bridge (see Bridge) for a video's first frames.
+  function bridge (opts) { return new Bridge(opts) }
+
+  global.Swarmcast = { start, bridge, registerServiceWorker, Client, Torrent, Bridge }
 })(typeof window !== 'undefined' ? window : globalThis)

@@ -5,10 +5,15 @@
 //   watch.html?torrent=URL       a .torrent URL (or a magnet link)
 //     &tracker=ws://...          more WebSocket trackers (repeatable)
 //     &stun=stun:host:port       ICE servers (repeatable)
-//     &direct=1                  start the first frames from the origin (the web seed) while the
-//                                engine loads, then hand over at the same time. Off by default:
-//                                Chromium buffers a whole short video from a fast origin before the
-//                                hand-over (3 tabs of the demo cost the origin 3.8 copies).
+//     &bridge=BYTES              how much of the video the page may take from the origin (the web
+//                                seed) while the engine loads (default 512 KiB; 0: none, the first
+//                                frame waits for the engine). The player's stream URL is answered
+//                                from the origin until the engine takes over, in the same response.
+//     &direct=1                  instead, play the origin's URL itself while the engine loads, then
+//                                switch the player to the engine's stream. Chromium buffers a whole
+//                                short video from a fast origin before the switch (3 tabs of the
+//                                demo cost the origin 3.8 copies).
+//     &enginedelay=MS            start the engine MS later (to see, or test, the bridge at work)
 //     &muted=0                   start with sound (browsers may then refuse autoplay)
 //
 // window.swarmcastStats is kept current for tests and the curious; times are
@@ -21,6 +26,7 @@
     bytesFromPeers: 0, bytesFromOrigin: 0, uploaded: 0, stalls: 0, error: null,
     // More than the contract: for the page and for tests.
     longestStallMs: 0, playingFrom: null, handoverMs: null, infoMs: null, streamURL: null, originURL: null,
+    bridgeBytes: 0,
     progress: 0, downloadSpeed: 0, uploadSpeed: 0, peers: 0, peersByKind: {},
   };
   const params = new URLSearchParams(location.search);
@@ -63,7 +69,7 @@
   // seeds before the engine has loaded, so the first frames can come from
   // the origin at once.
   function bdecode(buf) {
-    let i = 0;
+    let i = 0, infoSpan = null;
     const td = new TextDecoder();
     const bad = () => { throw new Error('not a .torrent file (bad bencode at byte ' + i + ')'); };
     const digits = (end) => {
@@ -89,14 +95,19 @@
         while (buf[i] !== 0x65) {
           if (i >= buf.length) bad();
           if (c === 0x6c) list.push(val(depth + 1));
-          else { const k = td.decode(str()); dict[k] = val(depth + 1); }
+          else {
+            const k = td.decode(str()), at = i;
+            dict[k] = val(depth + 1);
+            if (depth === 0 && k === 'info') infoSpan = [at, i];
+          }
         }
         i++;
         return c === 0x6c ? list : dict;
       }
       return str();
     };
-    return val(0);
+    const v = val(0);
+    return { value: v, infoSpan };
   }
 
   const text = (b) => (b instanceof Uint8Array ? new TextDecoder().decode(b) : '');
@@ -106,9 +117,10 @@
     return pool.reduce((a, b) => (b.length > a.length ? b : a), pool[0]);
   };
 
-  // describe returns {name, files: [{path, length}], webSeeds} of a .torrent.
+  // describe returns {name, files: [{path, length}], webSeeds, multi, infoSpan} of a .torrent;
+  // infoSpan is where its info dictionary lies in bytes (its SHA-1 is the info hash).
   function describe(bytes) {
-    const mi = bdecode(bytes);
+    const { value: mi, infoSpan } = bdecode(bytes);
     const info = mi && mi.info;
     if (!info || typeof info !== 'object') throw new Error('not a .torrent file (no info)');
     const name = text(info['name.utf-8'] || info.name);
@@ -117,7 +129,7 @@
       : [{ path: name, length: info.length }];
     let urls = mi['url-list'] || [];
     if (!Array.isArray(urls)) urls = [urls];
-    return { name, files, webSeeds: urls.map(text).filter((u) => /^https?:/.test(u)), multi: Array.isArray(info.files) };
+    return { name, files, webSeeds: urls.map(text).filter((u) => /^https?:/.test(u)), multi: Array.isArray(info.files), infoSpan };
   }
 
   // originURL is where a web seed (BEP 19) keeps a file.
@@ -127,11 +139,21 @@
     return seed.replace(/\/?$/, '/') + enc;
   }
 
+  function showPlaying() {
+    $('playing').textContent = stats.playingFrom === 'engine' ? 'the swarm (service worker)' : 'the origin, until the engine is ready';
+  }
+
+  // infoHashOf returns the hex SHA-1 of a .torrent's info dictionary.
+  async function infoHashOf(bytes, span) {
+    const d = new Uint8Array(await crypto.subtle.digest('SHA-1', bytes.subarray(span[0], span[1])));
+    return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
   function playFrom(url, kind) {
     const at = video.currentTime, playing = stats.firstFrameMs !== null && !video.paused;
     stats.playingFrom = kind;
-    if (kind === 'engine') stats.streamURL = url; else stats.originURL = url;
-    $('playing').textContent = kind === 'engine' ? 'the swarm (service worker)' : 'the origin, until the engine is ready';
+    if (kind === 'origin') stats.originURL = url; else stats.streamURL = url;
+    showPlaying();
     video.src = url;
     if (at > 0) {
       video.addEventListener('loadedmetadata', () => { video.currentTime = at; }, { once: true });
@@ -167,7 +189,15 @@
       return;
     }
     // 1. What the torrent holds, and the first frames from the origin.
-    let bytes = null, desc = null;
+    const base = new URL('.', location.href).pathname;
+    const bridgeBytes = params.has('bridge') ? Number(params.get('bridge')) : -1;
+    const direct = params.get('direct') === '1';
+    // The service worker is registered at once, so that on a first visit it controls the page by
+    // the time the torrent is read.
+    if (!direct && bridgeBytes !== 0 && window.Swarmcast && window.Swarmcast.registerServiceWorker) {
+      window.Swarmcast.registerServiceWorker(base).catch(() => {});
+    }
+    let bytes = null, desc = null, bridge = null;
     if (/^magnet:/i.test(source)) {
       const m = new URLSearchParams(source.slice(source.indexOf('?') + 1));
       const dn = m.get('dn') || '', ws = m.getAll('ws');
@@ -185,14 +215,29 @@
       document.title = want.path.split('/').pop() + ' – swarmcast';
       $('title').textContent = want.path.split('/').pop();
       if (desc.webSeeds.length) stats.originURL = originURL(desc.webSeeds[0], want.path, desc.multi);
-      if (params.get('direct') === '1' && desc.webSeeds.length && stats.playingFrom === null) {
+      if (direct && desc.webSeeds.length && stats.playingFrom === null) {
         playFrom(originURL(desc.webSeeds[0], want.path, desc.multi), 'origin');
+      } else if (bridgeBytes !== 0 && desc.webSeeds.length && desc.infoSpan && want.length > 0 &&
+          window.Swarmcast && window.Swarmcast.bridge && window.crypto && crypto.subtle) {
+        try {
+          bridge = window.Swarmcast.bridge({
+            base, infoHash: await infoHashOf(bytes, desc.infoSpan), path: want.path, length: want.length,
+            url: originURL(desc.webSeeds[0], want.path, desc.multi), maxBytes: bridgeBytes > 0 ? bridgeBytes : undefined,
+          });
+          // Not awaited: the engine starts meanwhile.
+          bridge.ready.then((controls) => {
+            if (controls && !bridge.attached && stats.playingFrom === null) playFrom(bridge.streamURL, 'bridge');
+          });
+        } catch (err) {
+          bridge = null;
+        }
       }
     }
+    const delay = Number(params.get('enginedelay')) || 0;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
     // 2. The engine.
     if (typeof window.Swarmcast === 'undefined') throw new Error('swarmcast.js did not load');
     status('Starting the engine…');
-    const base = new URL('.', location.href).pathname;
     const client = await window.Swarmcast.start({
       trackers: params.getAll('tracker'),
       iceServers: params.getAll('stun').map((u) => ({ urls: u })),
@@ -223,8 +268,13 @@
         sw.addEventListener('controllerchange', () => { clearTimeout(timer); resolve(); }, { once: true });
       });
     }
+    if (bridge) bridge.attach(client);
     stats.handoverMs = Math.round(performance.now());
-    if (sw && sw.controller) {
+    if (stats.playingFrom === 'bridge' && file.streamURL === stats.streamURL) {
+      // The player goes on in the same response, from the engine.
+      stats.playingFrom = 'engine';
+      showPlaying();
+    } else if (sw && sw.controller) {
       playFrom(file.streamURL, 'engine');
     } else if (desc && desc.webSeeds.length) {
       fail('streaming', new Error('the service worker does not control this page; playing from the origin (reload to stream from the swarm)'));
@@ -243,7 +293,8 @@
       try {
         const s = await torrent.stats();
         Object.assign(stats, {
-          bytesFromPeers: s.bytesFromPeers, bytesFromOrigin: s.bytesFromOrigin, uploaded: s.uploaded,
+          bytesFromPeers: s.bytesFromPeers, bytesFromOrigin: s.bytesFromOrigin + (bridge ? bridge.originBytes : 0),
+          bridgeBytes: bridge ? bridge.originBytes : 0, uploaded: s.uploaded,
           progress: s.progress, downloadSpeed: s.downloadSpeed, uploadSpeed: s.uploadSpeed,
           peers: s.peers, peersByKind: s.peersByKind || {},
         });
