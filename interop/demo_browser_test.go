@@ -168,6 +168,7 @@ type watchStats struct {
 	PlayingFrom     string         `json:"playingFrom"`
 	HandoverMs      *float64       `json:"handoverMs"`
 	BridgeBytes     int64          `json:"bridgeBytes"`
+	BridgePieces    int            `json:"bridgePieces"`
 	Peers           int            `json:"peers"`
 	PeersByKind     map[string]int `json:"peersByKind"`
 	Error           *string        `json:"error"`
@@ -410,7 +411,7 @@ func checkRanges(t *testing.T, res *demoResult) {
 // service worker answers the stream URL from the origin (the web seed) through the page's bridge while
 // the engine loads, held back demoEngineDelay by ?enginedelay; the bridge takes at most its budget from
 // the origin; and a whole-file fetch of the stream URL begun before the engine was ready, so answered
-// first by the origin and then by the engine, is byte-exact.
+// first by the origin and then by the engine, is byte-exact; and the engine takes the bridge's bytes.
 func TestDemoBrowserFirstFrameBeforeEngine(t *testing.T) {
 	requireNodeModule(t, "playwright-core")
 	bin := demoSwarmcastWithWasm(t)
@@ -429,6 +430,12 @@ func TestDemoBrowserFirstFrameBeforeEngine(t *testing.T) {
 	}
 	if s.BridgeBytes <= 0 || s.BridgeBytes > demoBridgeBytes {
 		t.Errorf("the bridge took %d bytes from the origin, want some and at most %d", s.BridgeBytes, demoBridgeBytes)
+	}
+	// The engine takes what the bridge got (whole pieces, verified), instead of fetching it again.
+	if s.BridgePieces <= 0 {
+		t.Errorf("the engine took %d pieces of the bridge's %d bytes, want some", s.BridgePieces, s.BridgeBytes)
+	} else {
+		t.Logf("the engine took %d pieces of the bridge's %d bytes", s.BridgePieces, s.BridgeBytes)
 	}
 	b := res.Bridge
 	switch {

@@ -710,6 +710,10 @@ func (t *Torrent) scheduleChecks() {
 func (t *Torrent) checked(i int, ok bool) {
 	t.checking--
 	t.checksQueued--
+	if i < t.imported.Len() && t.imported.Get(i) {
+		t.imported.Clear(i)
+		t.importChecks--
+	}
 	if ok {
 		t.pieceVerified(i)
 	} else {

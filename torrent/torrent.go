@@ -121,6 +121,8 @@ type Torrent struct {
 	noMetaSince     time.Time               // since when no connected peer can send the metadata
 	rehash          []int                   // pieces whose verification met a passing I/O error
 	checkPending    bitfield.Bitfield       // pieces waiting for their start-up check
+	imported        bitfield.Bitfield       // pieces given by Import, until their check ends
+	importChecks    int                     // of checking, pieces given by Import
 	checkCursor     int                     // the next piece verifyAll's checks look at
 	checksQueued    int                     // checks queued or running
 	diskq           chan diskJob            // the disk worker's queue (disk.go)

@@ -25,6 +25,7 @@ import (
 //	read(readerID, maxBytes)           -> Uint8Array, or null at the end
 //	close(readerID)                    -> undefined
 //	seed(blob, name, optsJSON)         -> JSON info, as info()
+//	import(infoHash, offset, Uint8Array) -> pieces taken to be verified (torrent.Import)
 //	remove(infoHash)                   -> undefined
 //	destroy()                          -> undefined; the program ends
 func (e *engine) jsObject() js.Value {
@@ -137,6 +138,23 @@ func (e *engine) jsObject() js.Value {
 			return nil, err
 		}
 		return ti.json(), nil
+	})
+	method("import", func(args []js.Value) (any, error) {
+		t, err := e.torrentArg(args)
+		if err != nil {
+			return nil, err
+		}
+		if len(args) < 3 || args[1].Type() != js.TypeNumber || args[2].Type() != js.TypeObject {
+			return nil, errors.New("swarmcast: import needs an info hash, an offset in the torrent and the bytes")
+		}
+		if n := args[2].Get("length"); n.Type() != js.TypeNumber || n.Int() > torrent.MaxImport {
+			return nil, fmt.Errorf("swarmcast: import takes at most %d bytes at once", torrent.MaxImport)
+		}
+		n, err := t.Import(int64(args[1].Float()), bytesOf(args[2]))
+		if err != nil {
+			return nil, err
+		}
+		return n, nil
 	})
 	method("remove", func(args []js.Value) (any, error) {
 		t, err := e.torrentArg(args)

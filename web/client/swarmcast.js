@@ -196,8 +196,12 @@
       this.url = opts.url
       this.maxBytes = opts.maxBytes >= 0 ? opts.maxBytes : bridgeMaxBytes
       this.streamURL = base + 'webtorrent/' + this.infoHash + '/' + escapePath(this.path)
-      // originBytes counts what the origin sent through this bridge.
+      // originBytes counts what the origin sent through this bridge;
+      // importedPieces, the pieces of it the engine took (once verified,
+      // they are not fetched again).
       this.originBytes = 0
+      this.importedPieces = 0
+      this._kept = [] // {start, bytes}: what the origin sent, for the engine
       this.attached = false
       this.client = null
       this._reserved = 0 // asked of the origin, not yet received
@@ -208,12 +212,44 @@
       this.ready = registerServiceWorker(base).catch(() => false)
     }
 
-    // attach hands the bridge to client, whose engine has the torrent.
+    // attach hands the bridge to client, whose engine has the torrent, and
+    // gives the engine the bytes the origin sent (Torrent.Import: whole
+    // pieces, verified against their hashes before they count).
     attach (client) {
       if (this.attached) return
       this.attached = true
       this.client = client
       this._attachResolve(client)
+      this._import(client).catch(() => {}) // a piece not taken is fetched as any other
+    }
+
+    async _import (client) {
+      const kept = this._kept
+      this._kept = []
+      const t = client && client.torrents.get(this.infoHash)
+      const f = t && t.files.find((f) => f.path === this.path)
+      if (!f || !kept.length) return
+      // Contiguous runs, in order: the engine takes only whole pieces.
+      kept.sort((a, b) => a.start - b.start)
+      const runs = []
+      for (const k of kept) {
+        const last = runs[runs.length - 1]
+        const end = k.start + k.bytes.length
+        if (last && k.start <= last.end) {
+          if (end > last.end) {
+            last.parts.push(k.bytes.subarray(last.end - k.start))
+            last.end = end
+          }
+        } else {
+          runs.push({ start: k.start, end, parts: [k.bytes] })
+        }
+      }
+      for (const r of runs) {
+        const buf = new Uint8Array(r.end - r.start)
+        let at = 0
+        for (const p of r.parts) { buf.set(p, at); at += p.length }
+        this.importedPieces += await client._call('import', [this.infoHash, f.offset + r.start, buf], [buf.buffer])
+      }
     }
 
     // close stops the bridge: streams waiting for an engine fail.
@@ -282,6 +318,7 @@
         if (!this.b.attached) {
           const chunk = await this._fromOrigin()
           if (chunk) {
+            this.b._kept.push({ start: this.pos, bytes: chunk.slice() })
             this.pos += chunk.length
             return this._reply({ chunk }, [chunk.buffer])
           }

@@ -26,7 +26,7 @@
     bytesFromPeers: 0, bytesFromOrigin: 0, uploaded: 0, stalls: 0, error: null,
     // More than the contract: for the page and for tests.
     longestStallMs: 0, playingFrom: null, handoverMs: null, infoMs: null, streamURL: null, originURL: null,
-    bridgeBytes: 0,
+    bridgeBytes: 0, bridgePieces: 0,
     progress: 0, downloadSpeed: 0, uploadSpeed: 0, peers: 0, peersByKind: {},
   };
   const params = new URLSearchParams(location.search);
@@ -294,7 +294,7 @@
         const s = await torrent.stats();
         Object.assign(stats, {
           bytesFromPeers: s.bytesFromPeers, bytesFromOrigin: s.bytesFromOrigin + (bridge ? bridge.originBytes : 0),
-          bridgeBytes: bridge ? bridge.originBytes : 0, uploaded: s.uploaded,
+          bridgeBytes: bridge ? bridge.originBytes : 0, bridgePieces: bridge ? bridge.importedPieces : 0, uploaded: s.uploaded,
           progress: s.progress, downloadSpeed: s.downloadSpeed, uploadSpeed: s.uploadSpeed,
           peers: s.peers, peersByKind: s.peersByKind || {},
         });
