@@ -671,12 +671,20 @@ func (t *Torrent) verifyAll() {
 		if t.have.Get(i) || t.checkPending.Get(i) || t.partial[i] != nil || !maybe.Get(i) {
 			continue
 		}
-		t.checkPending.Set(i)
-		t.picker.SetHave(i, true)
-		t.checking++
+		t.awaitCheck(i)
 	}
 	t.checkCursor = 0
 	t.scheduleChecks()
+}
+
+// awaitCheck makes piece i wait for a check from storage, which
+// scheduleChecks queues: until the check says otherwise the picker counts
+// it as had, so it is neither wanted nor requested. checkPending is sized.
+func (t *Torrent) awaitCheck(i int) {
+	t.checkPending.Set(i)
+	t.picker.SetHave(i, true)
+	t.checking++
+	t.checkCursor = min(t.checkCursor, i)
 }
 
 // scheduleChecks keeps a few checks queued: pieces under readers first,

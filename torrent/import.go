@@ -24,6 +24,11 @@ func (t *Torrent) Import(off int64, data []byte) (int, error) {
 	if len(data) > MaxImport {
 		return 0, fmt.Errorf("torrent: import of %d bytes at once; at most %d", len(data), MaxImport)
 	}
+	// Its blocks join the disk's backlog, which is bounded as a peer's are:
+	// wait while the disk is behind.
+	if !t.waitDisk(t.ctx) {
+		return 0, ErrClosed
+	}
 	var (
 		taken int
 		err   error
@@ -77,12 +82,9 @@ func (t *Torrent) importPieces(off int64, data []byte) (int, error) {
 			t.submitDisk(diskJob{kind: diskWrite, piece: i, begin: uint32(b), data: blk})
 		}
 		// Checked after its writes: the disk worker runs jobs in order.
-		t.checkPending.Set(i)
-		t.picker.SetHave(i, true)
-		t.checking++
+		t.awaitCheck(i)
 		t.imported.Set(i)
 		t.importChecks++
-		t.checkCursor = min(t.checkCursor, i)
 		taken++
 	}
 	if taken > 0 {
