@@ -50,6 +50,16 @@
 
   function escapePath (p) { return p.split('/').map(encodeURIComponent).join('/') }
 
+  // baseURL is the absolute URL of the folder base names (default: this
+  // script's), ending in '/'.
+  function baseURL (base) {
+    const u = new URL(base || scriptBase || '/', global.location.href).href
+    return u.endsWith('/') ? u : u + '/'
+  }
+
+  // streamURLOf is where the service worker answers a torrent's file.
+  function streamURLOf (base, infoHash, path) { return base + 'webtorrent/' + infoHash + '/' + escapePath(path) }
+
   // waitGathering resolves when pc's ICE gathering is complete, or after ms.
   function waitGathering (pc, ms) {
     if (pc.iceGatheringState === 'complete') return Promise.resolve()
@@ -107,8 +117,7 @@
   function registerServiceWorker (base) {
     const sw = global.navigator && global.navigator.serviceWorker
     if (!sw) return Promise.resolve(false)
-    base = new URL(base || scriptBase || '/', global.location.href).href
-    if (!base.endsWith('/')) base += '/'
+    base = baseURL(base)
     streams.listen()
     if (!registrations.has(base)) {
       registrations.set(base, (async () => {
@@ -188,14 +197,13 @@
     constructor (opts) {
       if (!/^[0-9a-fA-F]{40}$/.test(opts.infoHash || '')) throw new TypeError('swarmcast: bridge needs the torrent\'s hex info hash')
       if (!opts.path || !(opts.length > 0) || !opts.url) throw new TypeError('swarmcast: bridge needs path, length and url')
-      let base = new URL(opts.base || scriptBase || '/', global.location.href).href
-      if (!base.endsWith('/')) base += '/'
+      const base = baseURL(opts.base)
       this.infoHash = opts.infoHash.toLowerCase()
       this.path = opts.path
       this.length = opts.length
       this.url = opts.url
       this.maxBytes = opts.maxBytes >= 0 ? opts.maxBytes : bridgeMaxBytes
-      this.streamURL = base + 'webtorrent/' + this.infoHash + '/' + escapePath(this.path)
+      this.streamURL = streamURLOf(base, this.infoHash, this.path)
       // originBytes counts what the origin sent through this bridge;
       // importedPieces, the pieces of it the engine took (once verified,
       // they are not fetched again).
@@ -203,7 +211,6 @@
       this.importedPieces = 0
       this._kept = [] // {start, bytes}: what the origin sent, for the engine
       this.attached = false
-      this.client = null
       this._reserved = 0 // asked of the origin, not yet received
       this._originFailed = false
       this._attached = new Promise((resolve) => { this._attachResolve = resolve })
@@ -218,7 +225,6 @@
     attach (client) {
       if (this.attached) return
       this.attached = true
-      this.client = client
       this._attachResolve(client)
       this._import(client).catch(() => {}) // a piece not taken is fetched as any other
     }
@@ -418,7 +424,7 @@
         name: f.name,
         length: f.length,
         offset: f.offset,
-        streamURL: client.base + 'webtorrent/' + info.infoHash + '/' + escapePath(f.path)
+        streamURL: streamURLOf(client.base, info.infoHash, f.path)
       }))
       this.done = false
       this._timer = setInterval(() => this._tick(), statsEveryMs)
@@ -459,9 +465,7 @@
   class Client extends Emitter {
     constructor (opts) {
       super()
-      const base = opts.base || scriptBase || '/'
-      this.base = new URL(base, global.location.href).href
-      if (!this.base.endsWith('/')) this.base += '/'
+      this.base = baseURL(opts.base)
       this.iceServers = opts.iceServers || []
       this.torrents = new Map()
       this.destroyed = false
