@@ -44,8 +44,9 @@ const (
 	// minSendWindow and maxSendWindow bound the peer's advertised receive
 	// window as the resume threshold. 512 KiB is the old threshold, in
 	// case a peer advertises a tiny window; 16 MiB bounds the memory one
-	// connection holds whatever a peer claims (pion and libdatachannel
-	// advertise 1 MiB, as issue 16 found).
+	// connection holds whatever a peer claims (stock pion and
+	// libdatachannel advertise 1 MiB, as issue 16 found; we advertise
+	// receiveWindow).
 	minSendWindow = 512 << 10
 	maxSendWindow = 16 << 20
 )

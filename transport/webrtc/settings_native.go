@@ -37,6 +37,19 @@ const udpSocketBuffer = 4 << 20
 // off for a shared link gives up.
 const initialCwnd = 10 * 1191
 
+// receiveWindow is the SCTP receive buffer each connection advertises to
+// its peer: what may be in flight on a path at once. pion's default, 1 MiB,
+// caps a path at 1 MiB per round trip (~25 MB/s at 41 ms, ~10 at 101 ms);
+// across emulated paths (BenchmarkLink, 32 MiB) 4 MiB moved 101 ms from
+// 8.3 to 13.3-14.0 MB/s and 41 ms from 17.8 to 18-26, and 8 MiB moved
+// neither further. A bigger window means bigger bursts after a loss, which
+// stock pion/sctp recovered from slowly enough to collapse behind a
+// drop-tail queue; the copy in third_party/pion/sctp recovers in a round
+// trip or two (third_party/README.md). It bounds memory too: pion holds
+// at most this much of a peer's data that the engine has not read, per
+// connection.
+const receiveWindow = 4 << 20
+
 // newAPI returns a pion API for one peer connection: detached data
 // channels, no media, pion's logs sent to the Logger. Call flushLog once
 // the peer connection is closed: it logs the packet drops not yet reported.
@@ -45,6 +58,7 @@ func newAPI(cfg *Config) (api *pion.API, flushLog func()) {
 	se.DetachDataChannels()
 	se.SetSCTPMaxMessageSize(MaxReadMessage)
 	se.SetSCTPMinCwnd(initialCwnd)
+	se.SetSCTPMaxReceiveBufferSize(receiveWindow)
 	// Three round trips fewer before the channel opens between two
 	// swarmcast peers (BenchmarkLink, 101 ms: 657 -> 373 ms). SNAP carries the SCTP INIT in the SDP (sctp-init,
 	// draft-hancke-tsvwg-snap), which removes SCTP's four-way handshake
