@@ -61,6 +61,9 @@ func (t *Torrent) onPeerConn(p *peer) {
 	} else {
 		t.swarmPeers.Add(1)
 		t.connsTotal.Add(1)
+		if p.network == transport.WebRTC {
+			t.webrtcPeers.Add(1)
+		}
 	}
 	p.connectedAt = time.Now()
 	p.lastBlockAt = p.connectedAt
@@ -135,6 +138,9 @@ func (t *Torrent) onPeerGone(p *peer, err error) {
 		t.webSeedGone(p, err)
 	} else {
 		t.swarmPeers.Add(-1)
+		if p.network == transport.WebRTC {
+			t.webrtcPeers.Add(-1)
+		}
 	}
 	p.closed = true
 	p.cancel()

@@ -52,6 +52,7 @@ type Torrent struct {
 	localDown    atomic.Int64 // bytes from local peers (Config.LocalNetworks, LSD)
 	localUp      atomic.Int64
 	swarmPeers   atomic.Int32 // connected peers, web seeds not counted (announcers read it)
+	webrtcPeers  atomic.Int32 // connected WebRTC peers, the ones a WebSocket tracker's offers reach (offersWanted)
 	connsTotal   atomic.Int64 // peers connected since the torrent was added (Stats.ConnectionsTotal)
 	changedMu    sync.Mutex
 	changed      chan struct{} // closed and replaced whenever pieces verify

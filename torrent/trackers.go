@@ -222,11 +222,17 @@ func (t *Torrent) announceRequest(ev tracker.Event) tracker.AnnounceRequest {
 // offersWanted is how many peers to ask the WebSocket tracker at u for,
 // given its last count of the swarm (trackerResult keeps it): the usual
 // numWant, but no more than the peers it holds besides us that we are not
-// connected to (at least 1, for peers that joined since). Each peer asked
-// for there is a WebRTC offer, and an offer that reaches a peer we are
-// connected to makes a connection that is then dropped as a duplicate: in a
-// browser, ~22 ms of page time to make the offer and an ICE and DTLS
-// handshake on both sides, for nothing.
+// connected to over WebRTC, and none when that is all of them. Each peer
+// asked for there is a WebRTC offer, and an offer that reaches a peer we
+// are connected to makes a connection that is then dropped as a duplicate:
+// in a browser, ~22 ms of page time to make the offer and an ICE and DTLS
+// handshake on both sides, for nothing. A peer that joined since the count
+// is not missed: its own announce carries offers, which the tracker relays
+// to peers it holds, us among them in a swarm this small.
+//
+// Only WebRTC peers count: those over TCP, uTP or from the DHT are not the
+// tracker's, and a hybrid client connected to many of them would
+// otherwise ask a small WebSocket swarm for nothing.
 func (t *Torrent) offersWanted(u string) int {
 	seeders, leechers := -1, -1
 	t.trackerMu.Lock()
@@ -238,8 +244,8 @@ func (t *Torrent) offersWanted(u string) int {
 		return numWant
 	}
 	others := seeders + leechers - 1 // the tracker counts us
-	missing := others - int(t.swarmPeers.Load())
-	return max(1, min(missing, numWant))
+	missing := others - int(t.webrtcPeers.Load())
+	return max(0, min(missing, numWant))
 }
 
 func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct{}) {
@@ -267,6 +273,7 @@ func (t *Torrent) announceLoop(url string, cl tracker.Client, wake <-chan struct
 		req := t.announceRequest(ev)
 		if ws {
 			req.NumWant = t.offersWanted(url)
+			req.NoPeers = req.NumWant == 0
 		}
 		ctx, cancel := context.WithTimeout(t.ctx, announceTimeout)
 		resp, err := cl.Announce(ctx, req)

@@ -80,6 +80,11 @@ type AnnounceRequest struct {
 	// NumWant is how many peers the client asks for; zero or less asks for
 	// the tracker's default.
 	NumWant int
+	// NoPeers asks for no peers at all (numwant 0), overriding NumWant: an
+	// announce only to be counted, as when the client is connected to every
+	// peer the tracker holds. The WebSocket tracker client then sends no
+	// offers.
+	NoPeers bool
 	// Key is a random number that lets a tracker recognise this client across
 	// address changes; it should stay the same for the client's lifetime.
 	// Zero means no key is sent to HTTP trackers.

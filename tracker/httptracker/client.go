@@ -351,7 +351,10 @@ func announceQuery(rawQuery string, req tracker.AnnounceRequest) string {
 		param("event")
 		b = append(b, req.Event.String()...)
 	}
-	if req.NumWant > 0 {
+	if req.NoPeers {
+		param("numwant")
+		b = append(b, '0')
+	} else if req.NumWant > 0 {
 		param("numwant")
 		b = strconv.AppendInt(b, int64(req.NumWant), 10)
 	}

@@ -280,6 +280,7 @@ func TestAnnounceQuery(t *testing.T) {
 				"&port=1&uploaded=2&downloaded=3&left=4&compact=0&event=started&numwant=50&key=DEADBEEF&trackerid=a%20b&ip=2001%3Adb8%3A%3A1",
 			},
 		},
+		{name: "no peers", req: tracker.AnnounceRequest{NumWant: 50, NoPeers: true}, want: []string{"&numwant=0"}},
 		{name: "completed", req: tracker.AnnounceRequest{Event: tracker.EventCompleted}, want: []string{"&event=completed"}},
 		{name: "stopped", req: tracker.AnnounceRequest{Event: tracker.EventStopped}, want: []string{"&event=stopped"}},
 	}

@@ -72,6 +72,11 @@ func TestAnnounce(t *testing.T) {
 			urlData: "/announce?passkey=abc%2F",
 		},
 		{
+			name: "no peers",
+			req:  tracker.AnnounceRequest{NumWant: 30, NoPeers: true},
+			want: tracker.AnnounceRequest{NumWant: 0},
+		},
+		{
 			name: "IPv6 IP is not sent",
 			req:  tracker.AnnounceRequest{Event: tracker.EventStopped, IP: netip.MustParseAddr("2001:db8::1")},
 			want: tracker.AnnounceRequest{Event: tracker.EventStopped, NumWant: -1},

@@ -64,7 +64,9 @@ func appendAnnounce(b []byte, connID uint64, txid uint32, req tracker.AnnounceRe
 	b = append(b, ip[:]...)
 	b = binary.BigEndian.AppendUint32(b, req.Key)
 	numWant := int32(-1) // the tracker's default
-	if req.NumWant > 0 {
+	if req.NoPeers {
+		numWant = 0
+	} else if req.NumWant > 0 {
 		numWant = int32(min(req.NumWant, math.MaxInt32))
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(numWant))

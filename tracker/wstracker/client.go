@@ -268,7 +268,8 @@ func Opener(cfg Config) tracker.NewFunc {
 }
 
 // Announce tells the tracker about a torrent. Unless the event is stopped or
-// completed, the announce carries fresh WebRTC offers (Config.Offers, or
+// completed or the request sets NoPeers, the announce carries fresh WebRTC
+// offers (Config.Offers, or
 // NumWant when smaller), which the tracker relays to other peers; their
 // answers turn into connections handed to Config.OnConn. The response has
 // the tracker's interval and counts and no peers. After a stopped announce,
@@ -337,7 +338,7 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait
 		msg.Event = req.Event.String()
 	}
 	var offers []*webrtc.Offer
-	if req.Event != tracker.EventStopped && req.Event != tracker.EventCompleted {
+	if req.Event != tracker.EventStopped && req.Event != tracker.EventCompleted && !req.NoPeers {
 		offers = c.makeOffers(ctx, c.offerCount(req.InfoHash, req.NumWant))
 	}
 	offerIDs := make([][20]byte, len(offers))

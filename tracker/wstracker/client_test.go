@@ -552,3 +552,23 @@ func TestNoReofferStorm(t *testing.T) {
 		t.Errorf("two announces in a row carry %d and %d offers, want 3 and 0", a, b)
 	}
 }
+
+// TestAnnounceNoPeers: an announce with NoPeers carries no offers and asks
+// for none, so a client connected to the whole swarm makes no WebRTC offer
+// that could only end in a duplicate connection.
+func TestAnnounceNoPeers(t *testing.T) {
+	tt := newTestTracker(t)
+	ctx := testCtx(t)
+	a, _ := newClient(t, tt.url(), Config{})
+	resp, err := a.Announce(ctx, tracker.AnnounceRequest{InfoHash: hashA, PeerID: idA, Left: 100, NumWant: 5, NoPeers: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Leechers != 1 {
+		t.Errorf("response = %+v, want the tracker to count us", resp)
+	}
+	r := tt.waitRequests(ctx, 1)[0]
+	if offers, _ := r["offers"].([]any); len(offers) != 0 || r["numwant"] != float64(0) {
+		t.Errorf("announce has %d offers, numwant %v; want none", len(offers), r["numwant"])
+	}
+}
