@@ -26,7 +26,9 @@
 #   PATHS="veth 41ms 41ms-loss 101ms 41ms-100mbit"   which rows
 #   IMPLS="swarmcast tcp-bbr tcp-reno webtorrent"    which columns (add chromium for the browser's)
 #   TIMEOUT=300       seconds a downloader may take
-#   SWARMCAST_BIN=    use this swarmcast binary instead of building cmd/swarmcast
+#   SWARMCAST_BIN=    use this swarmcast binary instead of building cmd/swarmcast (the tracker and seeder)
+#   FIRSTBYTE_BIN=    use this bench/webrtc/firstbyte binary instead of building it (the downloader); with
+#                     SWARMCAST_BIN, compares two builds end to end (the downloader decides the requests)
 #   KEEP_LOGS=DIR     copy every process's log and the samples there before exiting
 #
 # Needs root (ip netns, TUN devices), go, iproute2, and for webtorrent node with interop/node_modules
@@ -115,7 +117,11 @@ mkdir -p "$tmp/src" "$tmp/logs"
 build_swarmcast_at "$tmp/swarmcast"
 go_build "$tmp/linkemu" ./bench/linkemu/cmd/linkemu
 go_build "$tmp/tcpbulk" ./bench/linkemu/cmd/tcpbulk
-go_build "$tmp/firstbyte" ./bench/webrtc/firstbyte
+if [[ -n ${FIRSTBYTE_BIN:-} ]]; then
+	cp "$FIRSTBYTE_BIN" "$tmp/firstbyte"
+else
+	go_build "$tmp/firstbyte" ./bench/webrtc/firstbyte
+fi
 
 name=data.bin
 for s in "$size" "$loss_size"; do

@@ -32,6 +32,12 @@ const (
 	// peers do not hoard blocks and fast ones are never idle.
 	minRequests = 8
 	maxRequests = 1024
+	// quickRateBytes and quickRateMinTime: the pipeline is raised from the
+	// rate of each 512 KiB received, once that took 25 ms or more
+	// (quickRate), not only at the next tick. The floor on the time keeps a
+	// burst delivered at once from reading as a huge rate.
+	quickRateBytes   = 512 << 10
+	quickRateMinTime = 25 * time.Millisecond
 	// requestLatency is the time of data the pipeline should hold: a few
 	// round trips even on slow links.
 	requestLatency = 500 * time.Millisecond

@@ -57,6 +57,9 @@ type peer struct {
 	requests                    map[blockKey]time.Time
 	reqq                        int
 	pipeline                    int
+	rateMarkAt                  time.Time // start of quickRate's window
+	rateMarkBytes               int64     // downloaded at rateMarkAt
+	pipelineFull                bool      // the last fillRequests stopped at the pipeline's depth, not for want of blocks
 	allowedFast                 map[uint32]bool
 	extIDs                      map[string]uint8
 	metadataSize                int
@@ -202,6 +205,40 @@ func (p *peer) updateRates(now time.Time) {
 	want := int(p.downRate*requestLatency.Seconds()/BlockSize) + minRequests
 	// Never shrink below what the last second needed; grow freely.
 	p.pipeline = max(min(max(want, p.pipeline*3/4), maxRequests, p.reqq), minRequests)
+}
+
+// quickRate raises the pipeline to what the rate of the last 512 KiB or
+// more needs (the tick's rule: 500 ms of data), as soon as that much has
+// come, instead of at the next tick. A fresh connection's 32 requests
+// (512 KiB) otherwise held it to 512 KiB per round trip for its first
+// second, whatever the path carried: 12 MB/s at 41 ms, 5 at 101 ms.
+//
+// It raises the pipeline only while the pipeline is what holds the peer
+// back (the last top-up filled it), and at most doubles it per
+// window, as slow start doubles a window per round trip: a peer that sent
+// in a burst what it had just got, with little more to give, says nothing
+// about how deep a pipeline it needs. A peer held back by its own rate
+// limit or link raises nothing either, since its rate is what it is. Only
+// the tick lowers the pipeline. Web seeds keep the tick's rule alone: the
+// origin's ranges follow the origin scheduler.
+func (p *peer) quickRate(now time.Time) {
+	if p.webSeed {
+		return
+	}
+	if p.rateMarkAt.IsZero() {
+		p.rateMarkAt, p.rateMarkBytes = now, p.downloaded
+		return
+	}
+	n, dt := p.downloaded-p.rateMarkBytes, now.Sub(p.rateMarkAt)
+	if n < quickRateBytes || dt < quickRateMinTime {
+		return
+	}
+	p.rateMarkAt, p.rateMarkBytes = now, p.downloaded
+	if !p.pipelineFull {
+		return // the pipeline had room: the peer had nothing more we wanted
+	}
+	want := int(float64(n)/dt.Seconds()*requestLatency.Seconds()/BlockSize) + minRequests
+	p.pipeline = max(p.pipeline, min(want, 2*p.pipeline, maxRequests, p.reqq))
 }
 
 // push queues a message and wakes the writer. A peer whose queue is over

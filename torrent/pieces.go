@@ -62,6 +62,7 @@ func (t *Torrent) fillRequests(p *peer) {
 		t.refill[p] = struct{}{}
 		return
 	}
+	p.pipelineFull = false
 	if t.info == nil || t.err != nil || !p.amInterested || p.closed || t.diskThrottled.Load() {
 		return
 	}
@@ -83,6 +84,7 @@ func (t *Torrent) fillRequests(p *peer) {
 		p.queue(peerwire.Message{Type: peerwire.Request, Index: k.index, Begin: k.begin, Length: length})
 		sent = true
 	}
+	p.pipelineFull = len(p.requests) >= target
 	if sent {
 		p.wakeWriter()
 	}
@@ -364,6 +366,7 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool)
 	}
 	p.downloaded += n
 	p.lastBlockAt = time.Now()
+	p.quickRate(p.lastBlockAt)
 	p.snubbed = false
 	t.bytesDown.Add(n)
 	t.byNet.add(p.network, n, 0)

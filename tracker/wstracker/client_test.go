@@ -109,7 +109,7 @@ func TestPeersConnect(t *testing.T) {
 		peer           [20]byte
 		offers         int
 		left, up, down float64
-	}{{idA, DefaultOffers, 100, 0, 0}, {idB, 3, 0, 7, 9}} {
+	}{{idA, firstOffers, 100, 0, 0}, {idB, firstOffers, 0, 7, 9}} {
 		r := reqs[i]
 		if r["action"] != "announce" || r["info_hash"] != latin1(hashA[:]) || r["peer_id"] != latin1(want.peer[:]) ||
 			r["event"] != "started" || r["left"] != want.left || r["uploaded"] != want.up || r["downloaded"] != want.down {
@@ -533,7 +533,7 @@ func TestOfferCount(t *testing.T) {
 
 // TestNoReofferStorm: an announce soon after the last one (a magnet's
 // metadata arrived) carries no second batch of offers while the first batch
-// waits for answers.
+// waits for answers: the two carry the share of one between them.
 func TestNoReofferStorm(t *testing.T) {
 	tt := newTestTracker(t)
 	c, _ := newClient(t, tt.url(), Config{Offers: 3})
@@ -548,8 +548,8 @@ func TestNoReofferStorm(t *testing.T) {
 		offers, _ := r["offers"].([]any)
 		return len(offers)
 	}
-	if a, b := count(reqs[0]), count(reqs[1]); a != 3 || b != 0 {
-		t.Errorf("two announces in a row carry %d and %d offers, want 3 and 0", a, b)
+	if a, b := count(reqs[0]), count(reqs[1]); a != firstOffers || b != 3-firstOffers {
+		t.Errorf("two announces in a row carry %d and %d offers, want %d and %d", a, b, firstOffers, 3-firstOffers)
 	}
 }
 
@@ -570,5 +570,53 @@ func TestAnnounceNoPeers(t *testing.T) {
 	r := tt.waitRequests(ctx, 1)[0]
 	if offers, _ := r["offers"].([]any); len(offers) != 0 || r["numwant"] != float64(0) {
 		t.Errorf("announce has %d offers, numwant %v; want none", len(offers), r["numwant"])
+	}
+}
+
+// TestFirstAnnounceSendsTheRestOnceCounted: an announce carries firstOffers
+// offers, so the first connection does not wait for the making of ten; once
+// the response has counted the swarm, the rest follow in a second announce,
+// no more than the peers not yet offered to.
+func TestFirstAnnounceSendsTheRestOnceCounted(t *testing.T) {
+	tt := newTestTracker(t)
+	ctx := testCtx(t)
+	// Five peers already in the swarm, counted and offering nothing.
+	for i := range 5 {
+		p, _ := newClient(t, tt.url(), Config{})
+		id := idB
+		id[19] = byte(i)
+		if _, err := p.Announce(ctx, tracker.AnnounceRequest{InfoHash: hashA, PeerID: id, Left: 1, NoPeers: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, _ := newClient(t, tt.url(), Config{})
+	resp, err := c.Announce(ctx, tracker.AnnounceRequest{InfoHash: hashA, PeerID: idA, Event: tracker.EventStarted, Left: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Leechers != 6 {
+		t.Fatalf("response = %+v, want 6 leechers", resp)
+	}
+	// Our announces, not the other peers' answers to our offers.
+	var ours []map[string]any
+	for n := 7; len(ours) < 2; n++ {
+		ours = ours[:0]
+		for _, r := range tt.waitRequests(ctx, n) {
+			if r["peer_id"] == latin1(idA[:]) && r["answer"] == nil {
+				ours = append(ours, r)
+			}
+		}
+	}
+	count := func(r map[string]any) int {
+		offers, _ := r["offers"].([]any)
+		return len(offers)
+	}
+	first, more := ours[0], ours[1]
+	if count(first) != firstOffers || first["event"] != "started" {
+		t.Errorf("first announce: %d offers, event %v; want %d, started", count(first), first["event"], firstOffers)
+	}
+	// Five others, two offered to: three more, with no event.
+	if count(more) != 3 || more["numwant"] != float64(3) || more["event"] != nil {
+		t.Errorf("second announce: %d offers, numwant %v, event %v; want 3, 3, none", count(more), more["numwant"], more["event"])
 	}
 }
