@@ -278,15 +278,17 @@ func Opener(cfg Config) tracker.NewFunc {
 
 // Announce tells the tracker about a torrent. Unless the event is stopped or
 // completed or the request sets NoPeers, the announce carries fresh WebRTC
-// offers (Config.Offers, or
-// NumWant when smaller), which the tracker relays to other peers; their
-// answers turn into connections handed to Config.OnConn. The response has
+// offers, which the tracker relays to other peers; their answers turn into
+// connections handed to Config.OnConn. Of its share (Config.Offers, or
+// NumWant when smaller) it carries firstOffers; once the response has
+// counted the swarm, a second announce carries the rest, no more than the
+// peers not yet offered to. The response has
 // the tracker's interval and counts and no peers. After a stopped announce,
 // offers relayed for the torrent are no longer answered. A negative Left
 // (size unknown before metadata) is left out, so the tracker counts a
 // leecher.
 func (c *Client) Announce(ctx context.Context, req tracker.AnnounceRequest) (tracker.AnnounceResponse, error) {
-	w, offerIDs, rest, err := c.announce(ctx, req, true)
+	w, offerIDs, rest, err := c.announce(ctx, req, announceFirst)
 	if err != nil {
 		return tracker.AnnounceResponse{}, err
 	}
@@ -328,12 +330,26 @@ func (c *Client) Announce(ctx context.Context, req tracker.AnnounceRequest) (tra
 	}, nil
 }
 
+// announceKind says which of the client's announces a message is.
+type announceKind int
+
+const (
+	// announceFirst is Announce's: it carries at most firstOffers, and its
+	// caller waits for the response.
+	announceFirst announceKind = iota
+	// announceAgain re-announces a torrent after a redial; nobody reads
+	// the response.
+	announceAgain
+	// announceRest carries the rest of an announceFirst's offers, only
+	// while the torrent is still announced, and leaves its recorded request
+	// as it is; nobody reads the response.
+	announceRest
+)
+
 // announce makes the offers, registers them and a waiter, and sends the
-// announce. wait false is a re-announce after a redial, whose response
-// nobody reads. An announce that waits carries at most firstOffers; rest
-// is how many more its share allowed (Announce sends them once the
-// response has counted the swarm).
-func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait bool) (w *waiter, offerIDs [][20]byte, rest int, err error) {
+// announce. For announceFirst, rest is how many more offers its share
+// allowed (Announce sends them once the response has counted the swarm).
+func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, kind announceKind) (w *waiter, offerIDs [][20]byte, rest int, err error) {
 	ws, gen, err := c.connect(ctx)
 	if err != nil {
 		return nil, nil, 0, err
@@ -354,7 +370,7 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait
 	var offers []*webrtc.Offer
 	if req.Event != tracker.EventStopped && req.Event != tracker.EventCompleted && !req.NoPeers {
 		n := c.offerCount(req.InfoHash, req.NumWant)
-		if wait && n > firstOffers {
+		if kind == announceFirst && n > firstOffers {
 			n, rest = firstOffers, n-firstOffers
 		}
 		offers = c.makeOffers(ctx, n)
@@ -377,10 +393,17 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, wait
 		return nil, nil, 0, tracker.ErrClosed
 	}
 	t := c.torrents[req.InfoHash]
-	if req.Event == tracker.EventStopped {
+	switch {
+	case kind == announceRest && (t == nil || t.req.PeerID != req.PeerID):
+		// Stopped (or announced afresh) since: these offers are not wanted.
+		c.mu.Unlock()
+		closeAll(offers)
+		return nil, nil, 0, nil
+	case kind == announceRest:
+	case req.Event == tracker.EventStopped:
 		delete(c.torrents, req.InfoHash)
 		c.closeOffersOfLocked(req.InfoHash)
-	} else {
+	default:
 		if t == nil {
 			t = &torrentState{}
 			c.torrents[req.InfoHash] = t
@@ -430,7 +453,7 @@ func (c *Client) announceMore(req tracker.AnnounceRequest, n int) {
 	ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
 	defer cancel()
 	req.Event, req.NumWant, req.NoPeers = tracker.EventNone, n, false
-	if _, _, _, err := c.announce(ctx, req, false); err != nil {
+	if _, _, _, err := c.announce(ctx, req, announceRest); err != nil {
 		c.log.Debug("announce of more offers failed", "info_hash", req.InfoHash, "err", err)
 	}
 }

@@ -620,3 +620,28 @@ func TestFirstAnnounceSendsTheRestOnceCounted(t *testing.T) {
 		t.Errorf("second announce: %d offers, numwant %v, event %v; want 3, 3, none", count(more), more["numwant"], more["event"])
 	}
 }
+
+// TestRestOfOffersNotSentAfterStop: the rest of a first announce's offers
+// are not sent for a torrent stopped meanwhile, and do not announce it
+// again.
+func TestRestOfOffersNotSentAfterStop(t *testing.T) {
+	tt := newTestTracker(t)
+	ctx := testCtx(t)
+	c, _ := newClient(t, tt.url(), Config{})
+	req := tracker.AnnounceRequest{InfoHash: hashA, PeerID: idA, Left: 1}
+	if _, err := c.Announce(ctx, tracker.AnnounceRequest{InfoHash: hashA, PeerID: idA, Event: tracker.EventStopped}); err != nil {
+		t.Fatal(err)
+	}
+	c.announceMore(req, 3)
+	c.mu.Lock()
+	_, announced := c.torrents[hashA]
+	c.mu.Unlock()
+	if announced {
+		t.Error("the rest of the offers announced a stopped torrent again")
+	}
+	for _, r := range tt.waitRequests(ctx, 1) {
+		if offers, _ := r["offers"].([]any); len(offers) > 0 {
+			t.Errorf("a stopped torrent's announce carried %d offers", len(offers))
+		}
+	}
+}

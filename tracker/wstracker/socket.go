@@ -112,7 +112,7 @@ func (c *Client) dial(done chan struct{}) {
 func (c *Client) reannounce(reqs []tracker.AnnounceRequest) {
 	for _, req := range reqs {
 		ctx, cancel := context.WithTimeout(c.ctx, writeTimeout)
-		_, _, _, err := c.announce(ctx, req, false)
+		_, _, _, err := c.announce(ctx, req, announceAgain)
 		cancel()
 		if err != nil {
 			c.log.Debug("re-announce failed", "info_hash", req.InfoHash, "err", err)
