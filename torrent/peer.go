@@ -57,9 +57,10 @@ type peer struct {
 	requests                    map[blockKey]time.Time
 	reqq                        int
 	pipeline                    int
-	rateMarkAt                  time.Time // start of quickRate's window
-	rateMarkBytes               int64     // downloaded at rateMarkAt
-	pipelineFull                bool      // the last fillRequests stopped at the pipeline's depth, not for want of blocks
+	rateMarkAt                  time.Time     // start of quickRate's window
+	rateMarkBytes               int64         // downloaded at rateMarkAt
+	pipelineFull                bool          // the last fillRequests stopped at the pipeline's depth, not for want of blocks
+	minLatency                  time.Duration // the shortest time from a request to its block: about the round trip
 	allowedFast                 map[uint32]bool
 	extIDs                      map[string]uint8
 	metadataSize                int
@@ -207,19 +208,23 @@ func (p *peer) updateRates(now time.Time) {
 	p.pipeline = max(min(max(want, p.pipeline*3/4), maxRequests, p.reqq), minRequests)
 }
 
-// quickRate raises the pipeline to what the rate of the last 512 KiB or
-// more needs (the tick's rule: 500 ms of data), as soon as that much has
-// come, instead of at the next tick. A fresh connection's 32 requests
-// (512 KiB) otherwise held it to 512 KiB per round trip for its first
-// second, whatever the path carried: 12 MB/s at 41 ms, 5 at 101 ms.
+// quickRate raises the pipeline between ticks, from the rate of each
+// 512 KiB received (over 25 ms or more, so that a burst is not a rate), to
+// twice what that rate needs over the shortest request-to-block time seen
+// (about the round trip): twice the bandwidth-delay product, as BBR keeps
+// in flight. A fresh connection's 32 requests (512 KiB) otherwise held it to
+// 512 KiB per round trip for its first second, whatever the path carried:
+// 12 MB/s at 41 ms, 5 at 101 ms.
 //
-// It raises the pipeline only while the pipeline is what holds the peer
-// back (the last top-up filled it), and at most doubles it per
-// window, as slow start doubles a window per round trip: a peer that sent
-// in a burst what it had just got, with little more to give, says nothing
-// about how deep a pipeline it needs. A peer held back by its own rate
-// limit or link raises nothing either, since its rate is what it is. Only
-// the tick lowers the pipeline. Web seeds keep the tick's rule alone: the
+// While the pipeline is what holds the peer back, its rate is the pipeline
+// over the round trip, so the target is twice the pipeline: it doubles each
+// window, as slow start doubles a window per round trip. Once the path is
+// what holds it, the rate stops growing and so does the target. It raises
+// nothing unless the last top-up filled the pipeline (a peer with little
+// more we want says nothing about depth), never above the tick's rule
+// (500 ms of the rate), and only the tick lowers it. On loopback the round
+// trip is a fraction of a millisecond, so nothing is raised and the tick
+// alone sets the depth, as before. Web seeds keep the tick's rule: the
 // origin's ranges follow the origin scheduler.
 func (p *peer) quickRate(now time.Time) {
 	if p.webSeed {
@@ -234,10 +239,11 @@ func (p *peer) quickRate(now time.Time) {
 		return
 	}
 	p.rateMarkAt, p.rateMarkBytes = now, p.downloaded
-	if !p.pipelineFull {
-		return // the pipeline had room: the peer had nothing more we wanted
+	if !p.pipelineFull || p.minLatency <= 0 {
+		return
 	}
-	want := int(float64(n)/dt.Seconds()*requestLatency.Seconds()/BlockSize) + minRequests
+	depth := min(2*p.minLatency, requestLatency)
+	want := int(float64(n)/dt.Seconds()*depth.Seconds()/BlockSize) + minRequests
 	p.pipeline = max(p.pipeline, min(want, 2*p.pipeline, maxRequests, p.reqq))
 }
 

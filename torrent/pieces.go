@@ -326,7 +326,7 @@ func (t *Torrent) releaseRequest(p *peer, k blockKey) {
 func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool) {
 	i := int(index)
 	k := blockKey{index, begin}
-	_, requested := p.requests[k]
+	askedAt, requested := p.requests[k]
 	if requested {
 		delete(p.requests, k)
 	}
@@ -366,6 +366,11 @@ func (t *Torrent) onBlock(p *peer, index, begin uint32, data []byte) (took bool)
 	}
 	p.downloaded += n
 	p.lastBlockAt = time.Now()
+	if requested {
+		if lat := p.lastBlockAt.Sub(askedAt); p.minLatency == 0 || lat < p.minLatency {
+			p.minLatency = lat
+		}
+	}
 	p.quickRate(p.lastBlockAt)
 	p.snubbed = false
 	t.bytesDown.Add(n)
