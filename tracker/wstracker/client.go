@@ -395,7 +395,8 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, kind
 	t := c.torrents[req.InfoHash]
 	switch {
 	case kind == announceRest && (t == nil || t.req.PeerID != req.PeerID):
-		// Stopped (or announced afresh) since: these offers are not wanted.
+		// Stopped since, or announced again under another peer ID: these
+		// offers are not wanted.
 		c.mu.Unlock()
 		closeAll(offers)
 		return nil, nil, 0, nil

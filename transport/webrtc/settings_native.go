@@ -40,9 +40,9 @@ const initialCwnd = 10 * 1191
 // receiveWindow is the SCTP receive buffer each connection advertises to
 // its peer: what may be in flight on a path at once. pion's default, 1 MiB,
 // caps a path at 1 MiB per round trip (~25 MB/s at 41 ms, ~10 at 101 ms);
-// across emulated paths (BenchmarkLink, 32 MiB) 4 MiB moved 101 ms from
-// 8.3 to 13.3-14.0 MB/s and 41 ms from 17.8 to 18-26, and 8 MiB moved
-// neither further. A bigger window means bigger bursts after a loss, which
+// across emulated paths (BenchmarkLink, 32 MiB, with the sctp fixes below)
+// 4 MiB moved 101 ms from 8.3 to 11.3-14.6 MB/s and 41 ms from 17.8 to
+// 18-26, and 8 MiB moved neither further. A bigger window means bigger bursts after a loss, which
 // stock pion/sctp recovered from slowly enough to collapse behind a
 // drop-tail queue; the copy in third_party/pion/sctp recovers in a round
 // trip or two (third_party/README.md). It bounds memory too: pion holds
