@@ -101,9 +101,12 @@ async function watchTab (tab) {
     if (Date.now() > deadline) throw new Error(`tab ${tab.i}: played ${last ? last.t.toFixed(2) : '-'} s of media before the deadline`)
     const s = await page.evaluate(() => {
       const v = document.getElementById('video')
+      // The tab is watched from the navigation's commit, so the page may not have parsed its body yet.
+      if (!v) return null
       const st = window.swarmcastStats || {}
       return { now: performance.now(), t: v.currentTime, paused: v.paused, ended: v.ended, seeking: v.seeking, rs: v.readyState, duration: v.duration, stats: JSON.parse(JSON.stringify(st)) }
     })
+    if (s === null) { await sleep(50); continue }
     tab.last = s
     if (s.stats.error && !tab.error) { tab.error = s.stats.error; note(`tab ${tab.i}: page error: ${s.stats.error}`) }
     if (s.stats.firstFrameMs != null) {
