@@ -261,15 +261,20 @@ func TestCloseUnblocksWrite(t *testing.T) {
 	// under the race detector that took 0.4-0.5 s, at the edge of goleak's
 	// wait, and this test is about c1.
 	defer c2.Close()
+	// More than the peer's receive window (receiveWindow) and our send
+	// queue above it (sendQueueAbove) can hold: with 8 MiB, once the
+	// window was 4 MiB, the Write finished on loopback without the race
+	// detector.
+	const size = 32 << 20
 	done := make(chan error, 1)
 	go func() {
-		_, err := c1.Write(make([]byte, 8<<20))
+		_, err := c1.Write(make([]byte, size))
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
 	select {
 	case err := <-done:
-		t.Fatalf("8 MiB Write to a peer that does not read returned early: %v", err)
+		t.Fatalf("%d MiB Write to a peer that does not read returned early: %v", size>>20, err)
 	default:
 	}
 	c1.Close()
