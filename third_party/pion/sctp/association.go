@@ -335,6 +335,7 @@ type Association struct {
 
 	// RACK / TLP state
 	rack                        rackSettings  // rack configurable options
+	hystart                     hystart       // HyStart++ (RFC 9406) in the initial slow start
 	rackReoWnd                  time.Duration // dynamic reordering window
 	rackMinRTT                  time.Duration // min observed RTT
 	rackDeliveredTime           time.Time     // send time of most recently delivered original chunk
@@ -2892,6 +2893,7 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 ) {
 	bytesAckedPerStream = map[*Stream]int{}
 	now := time.Now() // capture the time for this SACK
+	a.hystart.ackSample = 0
 	earliest := a.inflightQueue.earliestOutstanding()
 	stopT3 := earliest != nil && sna32LTE(earliest.tsn, selectiveAckChunk.cumulativeTSNAck)
 
@@ -2965,6 +2967,7 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 			}
 
 			a.measureRTT(chunkPayload, now)
+			a.hystartSample(chunkPayload, now)
 
 			// RFC 8985 (RACK) sec 5.2: RACK.segment is the most recently sent
 			// segment that has been delivered, including retransmissions.
@@ -3007,6 +3010,7 @@ func (a *Association) processSelectiveAck(selectiveAckChunk *chunkSelectiveAck) 
 				a.log.Tracef("[%s] tsn=%d has been sacked", a.name, chunkPayload.tsn)
 
 				a.measureRTT(chunkPayload, now)
+				a.hystartSample(chunkPayload, now)
 
 				if chunkPayload.since.After(newestDeliveredSendTime) {
 					newestDeliveredSendTime = chunkPayload.since
@@ -3077,9 +3081,13 @@ func (a *Association) onCumulativeTSNAckPointAdvanced(totalBytesAcked int) {
 		//      most, the lesser of 1) the total size of the previously
 		//      outstanding DATA chunk(s) acknowledged, and 2) the destination's
 		//      path MTU.
+		inc := min32(uint32(totalBytesAcked), a.CWND()) //nolint:gosec // G115
+		if !a.inFastRecovery {
+			inc = a.hystartOnAck(inc)
+		}
 		if !a.inFastRecovery &&
 			a.pendingQueue.size() > 0 {
-			a.setCWND(a.CWND() + min32(uint32(totalBytesAcked), a.CWND())) //nolint:gosec // G115
+			a.setCWND(a.CWND() + inc)
 			// a.cwnd += min32(uint32(totalBytesAcked), a.MTU()) // SCTP way (slow)
 			a.log.Tracef("[%s] updated cwnd=%d ssthresh=%d acked=%d (SS)",
 				a.name, a.CWND(), a.ssthresh, totalBytesAcked)
@@ -3167,6 +3175,7 @@ func (a *Association) processFastRetransmission( //nolint:gocognit
 						// burst, halved cwnd a second time.
 						a.inFastRecovery = true
 						a.fastRecoverExitPoint = a.myNextTSN - 1
+						a.hystartEnd()
 						a.ssthresh = max32(a.CWND()/2, 4*a.MTU())
 						a.setCWND(a.ssthresh)
 						a.partialBytesAcked = 0
@@ -4545,6 +4554,7 @@ func (a *Association) onRetransmissionTimeout(id int, nRtos uint) { //nolint:cyc
 
 	if id == timerT3RTX { //nolint:nestif
 		a.stats.incT3Timeouts()
+		a.hystartEnd()
 
 		// RFC 4960 sec 6.3.3
 		//  E1)  For the destination address for which the timer expires, adjust
