@@ -48,9 +48,11 @@ const maxInFlight = 1 << 16
 // Linux's default of 1,500, and 64 KiB covers any MTU.
 const maxPacket = 64 << 10
 
-// Stats counts the packets of one direction.
+// Stats counts the packets of one direction. Passed counts the packets that
+// went on the path; Refused those of them the kernel did not take at the
+// far end (a write to the TUN device failed), which are lost as on a wire.
 type Stats struct {
-	Passed, Lost, QueueDrops, Overflows atomic.Int64
+	Passed, Lost, QueueDrops, Overflows, Refused atomic.Int64
 }
 
 type packet struct {
@@ -78,7 +80,7 @@ func Pipe(ctx context.Context, in io.Reader, out io.Writer, s Shape, seed uint64
 	delivered := make(chan struct{})
 	go func() {
 		defer close(delivered)
-		deliver(ctx, ch, out)
+		deliver(ctx, ch, out, st)
 	}()
 	defer func() {
 		cancel()
@@ -136,7 +138,7 @@ func Pipe(ctx context.Context, in io.Reader, out io.Writer, s Shape, seed uint64
 // deliver writes each packet when its time comes, until ctx ends or ch is
 // closed and empty. Packets leave in the order they came: with one delay
 // per direction, their times only grow.
-func deliver(ctx context.Context, ch <-chan packet, out io.Writer) {
+func deliver(ctx context.Context, ch <-chan packet, out io.Writer, st *Stats) {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -158,7 +160,9 @@ func deliver(ctx context.Context, ch <-chan packet, out io.Writer) {
 				return
 			}
 		}
-		out.Write(p.b) // a packet the kernel refuses is lost, as on a wire
+		if _, err := out.Write(p.b); err != nil {
+			st.Refused.Add(1) // lost, as on a wire
+		}
 		b := p.b[:cap(p.b)]
 		bufPool.Put(&b)
 	}

@@ -93,10 +93,11 @@ func newAPI(cfg *Config) (api *pion.API, flushLog func()) {
 // warnings and errors go at debug level: a peer that vanishes makes pion log
 // errors that are routine for us. What says that data was lost or that the
 // peer broke the protocol goes at warning level, so it shows in a normal
-// log: packets pion's mux dropped because its buffer was full (which pion
-// logs as info, once per packet, so they are counted and reported at most
-// once per pionDropReportInterval), and SCTP packets it could not parse or
-// validate. pion's debug and trace output, per packet, is dropped.
+// log: received packets pion dropped because a buffer was full (its mux
+// logs each as info, its ICE agent each as a warning; they are counted and
+// reported at most once per pionDropReportInterval), and SCTP packets it
+// could not parse or validate. pion's debug and trace output, per packet, is
+// dropped.
 type pionLoggerFactory struct {
 	log   *slog.Logger
 	drops *dropReport // shared by the loggers of one peer connection
@@ -119,13 +120,22 @@ const pionDropReportInterval = time.Second
 // it dropped because the endpoint's 1 MB buffer was full.
 const pionMuxDropMsg = "mux: endpoint buffer is full, dropping packet"
 
+// pionICEDropFmt is how pion/ice's agent (v4.4) logs a received packet it
+// could not hand on, which it then drops: its own 1 MB buffer, in front of
+// the mux, was full (packetio.ErrFull). With the mux's buffer made larger
+// (the pion/webrtc patch in pionpatches), the drops moved there.
+const pionICEDropFmt = "Failed to write packet: %s"
+
+// pionDropMsg is the warning that reports the counted drops.
+const pionDropMsg = "webrtc: pion dropped received packets: a buffer was full (the receiver lags; the sender will retransmit)"
+
 // pionSCTPWarnings are the pion/sctp warnings that mean a peer's packet was
 // refused, as opposed to routine ones when a peer goes away (failed
 // writes and closes).
 var pionSCTPWarnings = []string{"protocol violation", "unable to parse SCTP packet", "failed validating packet"}
 
-// dropReport counts the packets pion's mux dropped and logs the count at
-// most once per pionDropReportInterval.
+// dropReport counts the received packets pion dropped (in its mux or its
+// ICE agent) and logs the count at most once per pionDropReportInterval.
 type dropReport struct {
 	now   func() time.Time
 	mu    sync.Mutex
@@ -146,8 +156,7 @@ func (d *dropReport) add(log *slog.Logger) {
 	n, total := d.n, d.total
 	d.n, d.last = 0, now
 	d.mu.Unlock()
-	log.Warn("webrtc: pion dropped received packets: its mux buffer was full (the receiver lags; the sender will retransmit)",
-		"dropped", n, "total", total)
+	log.Warn(pionDropMsg, "dropped", n, "total", total)
 }
 
 // flush logs the drops not yet reported.
@@ -157,8 +166,7 @@ func (d *dropReport) flush(log *slog.Logger) {
 	d.n = 0
 	d.mu.Unlock()
 	if n > 0 {
-		log.Warn("webrtc: pion dropped received packets: its mux buffer was full (the receiver lags; the sender will retransmit)",
-			"dropped", n, "total", total)
+		log.Warn(pionDropMsg, "dropped", n, "total", total)
 	}
 }
 
@@ -202,6 +210,10 @@ func (l pionLogger) Infof(format string, args ...any) {
 }
 func (l pionLogger) Warn(msg string) { l.emit("warning", msg) }
 func (l pionLogger) Warnf(format string, args ...any) {
+	if l.scope == "ice" && format == pionICEDropFmt {
+		l.drops.add(l.log)
+		return
+	}
 	l.emitf("warning", format, args...)
 }
 func (l pionLogger) Error(msg string) { l.emit("error", msg) }

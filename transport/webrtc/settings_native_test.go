@@ -39,24 +39,25 @@ func attr(r slog.Record, key string) slog.Value {
 }
 
 // TestPionWarningsSurface checks that what pion logs about lost or refused
-// packets reaches a logger that keeps only warnings, mux drops counted and
+// packets reaches a logger that keeps only warnings, mux and ICE drops counted and
 // reported at most once per interval, while routine messages stay at debug.
 func TestPionWarningsSurface(t *testing.T) {
 	h := &recordHandler{}
 	f := newPionLoggerFactory(slog.New(h))
 	now := time.Unix(1000, 0)
 	f.drops.now = func() time.Time { return now }
-	mux, sctp := f.NewLogger("mux"), f.NewLogger("sctp")
+	mux, sctp, ice := f.NewLogger("mux"), f.NewLogger("sctp"), f.NewLogger("ice")
 
-	for range 5 {
+	for range 3 {
 		mux.Infof(pionMuxDropMsg)
+		ice.Warnf(pionICEDropFmt, "packetio.Buffer is full, discarding write")
 	}
 	now = now.Add(pionDropReportInterval)
 	mux.Infof(pionMuxDropMsg)
 	sctp.Warnf("[%s] protocol violation: %s", "0xc0", "bad chunk")
 	sctp.Warnf("[%s] failed to write packets on netConn: %v", "0xc0", "closed")
 	sctp.Warnf("[%s] not using ForwardTSN (on %s)", "0xc0", "INIT")
-	f.NewLogger("ice").Warnf("routine: %d", 1)
+	ice.Warnf("routine: %d", 1)
 
 	// Drops within the interval after a report are reported when the
 	// connection closes.
@@ -74,13 +75,13 @@ func TestPionWarningsSurface(t *testing.T) {
 	if d, tot := attr(h.recs[0], "dropped").Int64(), attr(h.recs[0], "total").Int64(); d != 1 || tot != 1 {
 		t.Errorf("first report: dropped %d, total %d; want 1, 1", d, tot)
 	}
-	if d, tot := attr(h.recs[1], "dropped").Int64(), attr(h.recs[1], "total").Int64(); d != 5 || tot != 6 {
-		t.Errorf("second report: dropped %d, total %d; want 5, 6", d, tot)
+	if d, tot := attr(h.recs[1], "dropped").Int64(), attr(h.recs[1], "total").Int64(); d != 6 || tot != 7 {
+		t.Errorf("second report: dropped %d, total %d; want 6, 7", d, tot)
 	}
 	if want := "webrtc: pion: [0xc0] protocol violation: bad chunk"; h.recs[2].Message != want {
 		t.Errorf("third warning %q, want %q", h.recs[2].Message, want)
 	}
-	if d, tot := attr(h.recs[3], "dropped").Int64(), attr(h.recs[3], "total").Int64(); d != 2 || tot != 8 {
-		t.Errorf("report at close: dropped %d, total %d; want 2, 8", d, tot)
+	if d, tot := attr(h.recs[3], "dropped").Int64(), attr(h.recs[3], "total").Int64(); d != 2 || tot != 9 {
+		t.Errorf("report at close: dropped %d, total %d; want 2, 9", d, tot)
 	}
 }

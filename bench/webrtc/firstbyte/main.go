@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
@@ -76,7 +77,9 @@ func run(magnet string, trackers []string, dir string, timeout time.Duration, lo
 		}
 		go t.AddConn(conn)
 	}
-	ws := wstracker.Opener(wstracker.Config{WebRTC: webrtc.Config{Loopback: loopback}, OnConn: onConn})
+	// pion's warnings (the mux's dropped packets among them) go to stderr, which the bench keeps.
+	warn := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ws := wstracker.Opener(wstracker.Config{WebRTC: webrtc.Config{Loopback: loopback, Logger: warn}, OnConn: onConn})
 	cfg := tracker.Config{Schemes: tracker.Schemes{"ws": ws, "wss": ws}, UserAgent: "swarmcast-bench"}
 	var mu sync.Mutex
 	opened := map[string]tracker.Client{}

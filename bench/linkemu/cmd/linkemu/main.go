@@ -66,8 +66,8 @@ func run(pathA, pathB, addrA, addrB string, s linkemu.Shape, timeout time.Durati
 	var st [2]linkemu.Stats
 	err = linkemu.Link(ctx, a, b, s, s, &st)
 	for i, dir := range []string{"A->B", "B->A"} {
-		fmt.Printf("%s: %d passed, %d lost at random, %d dropped by the queue, %d over the emulator's limit\n", dir,
-			st[i].Passed.Load(), st[i].Lost.Load(), st[i].QueueDrops.Load(), st[i].Overflows.Load())
+		fmt.Printf("%s: %d passed, %d lost at random, %d dropped by the queue, %d over the emulator's limit, %d refused by the kernel\n", dir,
+			st[i].Passed.Load(), st[i].Lost.Load(), st[i].QueueDrops.Load(), st[i].Overflows.Load(), st[i].Refused.Load())
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = nil
