@@ -163,7 +163,8 @@ func (n *embeddedNATS) stop() {
 func connectNATS(t *testing.T, url string) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
-		nats.ReconnectJitter(0, 0), nats.Timeout(testTimeout))
+		nats.ReconnectJitter(0, 0), nats.Timeout(testTimeout),
+		nats.SetCustomDialer(&NATSDialer{Dialer: net.Dialer{Timeout: testTimeout}}))
 	if err != nil {
 		t.Fatalf("connect to NATS: %v", err)
 	}

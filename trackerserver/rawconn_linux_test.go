@@ -120,3 +120,42 @@ func TestRawConnEnds(t *testing.T) {
 		t.Fatal("Close did not end a blocked read")
 	}
 }
+
+// NATSDialer's connections use raw calls, and carry bytes both ways.
+func TestNATSDialerRaw(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	d := &NATSDialer{Dialer: net.Dialer{Timeout: 5 * time.Second}}
+	c, err := d.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, ok := c.(*rawConn); !ok {
+		t.Fatalf("NATSDialer.Dial returned %T, want *rawConn", c)
+	}
+	peer, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 6)
+	if _, err := io.ReadFull(peer, got); err != nil || string(got) != "PING\r\n" {
+		t.Fatalf("peer read %q, %v", got, err)
+	}
+	if _, err := peer.Write([]byte("PONG\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "PONG\r\n" {
+		t.Fatalf("dialed conn read %q, %v", got, err)
+	}
+	if _, err := d.Dial("tcp", "127.0.0.1:1"); err == nil {
+		t.Fatal("dial to a closed port succeeded")
+	}
+}

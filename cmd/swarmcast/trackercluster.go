@@ -77,6 +77,7 @@ func joinTrackerCluster(s *trackerserver.Server, urls string, embedded bool, emb
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(natsReconnectWait),
 		nats.Timeout(natsConnectTimeout),
+		nats.SetCustomDialer(&trackerserver.NATSDialer{Dialer: net.Dialer{Timeout: natsConnectTimeout}}),
 		nats.RetryOnFailedConnect(false))
 	if err != nil {
 		tc.closeServer()
