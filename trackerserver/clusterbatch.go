@@ -55,7 +55,6 @@ type routeBatcher struct {
 	mu      sync.Mutex
 	boxes   map[uint64]*outbox
 	pending bool     // some outbox holds messages the sender has not taken
-	ticking bool     // the sender flushes every delay, and needs no kick
 	spare   [][]byte // batch buffers for reuse
 	kick    chan struct{}
 	full    chan struct{}
@@ -125,9 +124,7 @@ func (rb *routeBatcher) add(inst uint64, subj string, msg []byte, route bool) bo
 	ob.bytes += size
 	if !rb.pending {
 		rb.pending = true
-		if !rb.ticking {
-			signal(rb.kick)
-		}
+		signal(rb.kick)
 	}
 	rb.mu.Unlock()
 	return true
@@ -164,14 +161,18 @@ func (rb *routeBatcher) forget(inst uint64) {
 	rb.mu.Unlock()
 }
 
-// run publishes the outboxes until done is closed, then once more. It
-// sleeps until a message is queued; then it publishes what is queued every
-// delay (at once when a batch is full) until a delay passes with nothing
-// queued. Under steady traffic it wakes once a delay, by its timer alone.
+// run publishes the outboxes until done is closed, then once more. Batches
+// leave at most once a delay: a message queued when the last flush is a
+// delay old or more goes at once (with whatever else is queued by the time
+// the sender runs), one queued sooner waits for the delay since the last
+// flush to pass, with everything queued meanwhile; a full batch goes at
+// once. So a quiet cluster adds no wait to a crossing, and a busy one sends
+// each instance at most one NATS message a delay, whatever the rate.
 func (rb *routeBatcher) run(done <-chan struct{}) {
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()
+	var last time.Time
 	for {
 		full := false
 		select {
@@ -182,29 +183,26 @@ func (rb *routeBatcher) run(done <-chan struct{}) {
 		case <-rb.full:
 			full = true
 		}
-		for ticking := true; ticking; full = false {
-			if !full {
-				t.Reset(rb.delay)
-				select {
-				case <-t.C:
-				case <-rb.full:
-					t.Stop()
-				case <-done:
-					rb.flush()
-					return
-				}
+		if wait := rb.delay - time.Since(last); !full && wait > 0 {
+			t.Reset(wait)
+			select {
+			case <-t.C:
+			case <-rb.full:
+				t.Stop()
+			case <-done:
+				rb.flush()
+				return
 			}
-			ticking = rb.flush()
 		}
+		rb.flush()
+		last = time.Now()
 	}
 }
 
-// flush publishes every batch queued, each outbox's oldest first. It
-// reports whether there was any; when there was none, the sender stops
-// ticking (and a message queued from then on kicks it).
-func (rb *routeBatcher) flush() bool {
+// flush publishes every batch queued, each outbox's oldest first; a
+// message queued from then on kicks the sender again.
+func (rb *routeBatcher) flush() {
 	rb.mu.Lock()
-	rb.ticking = rb.pending
 	rb.pending = false
 	taken := rb.taken[:0]
 	for _, ob := range rb.boxes {
@@ -234,5 +232,4 @@ func (rb *routeBatcher) flush() bool {
 	}
 	rb.mu.Unlock()
 	rb.taken = taken[:0]
-	return len(taken) > 0
 }

@@ -3,6 +3,7 @@ package trackerserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ type batchSink struct {
 	mu      sync.Mutex
 	batches [][]byte
 	subj    []string
+	at      []time.Time   // when each was published
 	got     chan struct{} // a batch was published
 	gate    chan struct{}
 }
@@ -30,9 +32,20 @@ func (k *batchSink) publish(subj string, b []byte) error {
 	k.mu.Lock()
 	k.batches = append(k.batches, bytes.Clone(b))
 	k.subj = append(k.subj, subj)
+	k.at = append(k.at, time.Now())
 	k.mu.Unlock()
 	k.got <- struct{}{}
 	return nil
+}
+
+// recvBatch waits up to d for one more batch.
+func (k *batchSink) recvBatch(d time.Duration) (struct{}, error) {
+	select {
+	case v := <-k.got:
+		return v, nil
+	case <-time.After(d):
+		return struct{}{}, errors.New("no batch")
+	}
 }
 
 // wait waits for n more batches.
@@ -99,7 +112,14 @@ func TestRouteBatchFills(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := newBatchSink()
-			rb, ctr := startBatcher(t, k, time.Hour) // only a full batch goes
+			rb, ctr := startBatcher(t, k, time.Hour)
+			// A first message goes at once (the sender was quiet); for the
+			// hour after it, only a full batch goes.
+			rb.add(2, "dst", answerItem(-1, 10), false)
+			k.wait(t, 1)
+			k.mu.Lock()
+			k.batches, k.subj, k.at = nil, nil, nil
+			k.mu.Unlock()
 			var want [][]byte
 			for i := range tc.n {
 				m := answerItem(i, tc.size)
@@ -138,47 +158,78 @@ func TestRouteBatchFills(t *testing.T) {
 	}
 }
 
-// TestRouteBatchTimer: messages that fill no batch are published together
-// when the delay has passed, one batch per destination.
-func TestRouteBatchTimer(t *testing.T) {
-	k := newBatchSink()
-	ctr := new(clusterCounters)
-	rb := newRouteBatcher(k.publish, 5*time.Millisecond, ctr)
-	// Queued before the sender starts: they are all there when its delay ends.
-	for i := range 3 {
-		rb.add(2, "two", answerItem(i, 50), true)
-	}
-	rb.add(3, "three", answerItem(9, 50), false)
-	done, stopped := make(chan struct{}), make(chan struct{})
-	start := time.Now()
-	go func() {
-		defer close(stopped)
-		rb.run(done)
-	}()
-	k.wait(t, 2)
-	if d := time.Since(start); d < 5*time.Millisecond {
-		t.Fatalf("published after %v, before the delay", d)
-	}
-	close(done)
-	<-stopped
-	k.mu.Lock()
-	counts := map[string]int{}
-	for i, b := range k.batches {
-		items, err := decodeBatch(b, nil)
-		if err != nil {
-			t.Fatal(err)
+// TestRouteBatchDelay: a sender that has been quiet publishes what is
+// queued at once, one batch per destination; what is queued within the delay
+// after a flush waits for the delay to pass, and goes at shutdown if that
+// comes first.
+func TestRouteBatchDelay(t *testing.T) {
+	perSubject := func(k *batchSink, from int) map[string]int {
+		k.mu.Lock()
+		defer k.mu.Unlock()
+		counts := map[string]int{}
+		for i, b := range k.batches[from:] {
+			items, err := decodeBatch(b, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			counts[k.subj[from+i]] += len(items)
 		}
-		counts[k.subj[i]] += len(items)
+		return counts
 	}
-	nb := len(k.batches)
-	k.mu.Unlock()
-	if nb != 2 || counts["two"] != 3 || counts["three"] != 1 {
-		t.Fatalf("%d batches, messages per subject %v; want 2 batches, 3 and 1", nb, counts)
-	}
-	// The removal-like message (not an offer or answer) is not a route.
-	if out := ctr.routedOut.Load(); out != 3 {
-		t.Fatalf("routedOut %d, want 3", out)
-	}
+	t.Run("quiet", func(t *testing.T) {
+		k := newBatchSink()
+		ctr := new(clusterCounters)
+		rb := newRouteBatcher(k.publish, time.Hour, ctr)
+		// Queued before the sender starts: all there when it first runs.
+		for i := range 3 {
+			rb.add(2, "two", answerItem(i, 50), true)
+		}
+		rb.add(3, "three", answerItem(9, 50), false)
+		done, stopped := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(stopped)
+			rb.run(done)
+		}()
+		k.wait(t, 2) // within testTimeout, not the hour
+		if c := perSubject(k, 0); c["two"] != 3 || c["three"] != 1 {
+			t.Fatalf("messages per subject %v; want 3 and 1", c)
+		}
+		// The removal-like message (not an offer or answer) is not a route.
+		if out := ctr.routedOut.Load(); out != 3 {
+			t.Fatalf("routedOut %d, want 3", out)
+		}
+		// Within the hour after that flush, a message waits; shutdown
+		// sends it.
+		rb.add(2, "two", answerItem(10, 50), true)
+		if _, err := k.recvBatch(100 * time.Millisecond); err == nil {
+			t.Fatal("a message queued right after a flush went before the delay")
+		}
+		close(done)
+		<-stopped
+		if c := perSubject(k, 2); c["two"] != 1 {
+			t.Fatalf("after shutdown, messages per subject %v; want the one queued", c)
+		}
+	})
+	t.Run("busy", func(t *testing.T) {
+		const delay = 30 * time.Millisecond
+		k := newBatchSink()
+		rb, ctr := startBatcher(t, k, delay)
+		rb.add(2, "two", answerItem(0, 50), true)
+		k.wait(t, 1)
+		for i := 1; i <= 3; i++ {
+			rb.add(2, "two", answerItem(i, 50), true)
+		}
+		waitFor(t, "the 3 messages to be published", func() bool { return ctr.routedOut.Load() == 4 })
+		k.mu.Lock()
+		gap := k.at[1].Sub(k.at[0])
+		k.mu.Unlock()
+		if gap < delay {
+			t.Fatalf("second batch %v after the first, before the delay of %v", gap, delay)
+		}
+		if c := perSubject(k, 1); c["two"] != 3 {
+			t.Fatalf("later batches hold %d messages, want the 3 queued", c["two"])
+		}
+	})
 }
 
 // TestRouteBatchSlowDestination: while the sender cannot publish, what
