@@ -7,7 +7,9 @@
 # client's, so most announces are forwarded and most offers and answers are routed across.
 #
 # Reported per setup: CPU µs per announce of every process of the tracker (the instances and nats-server,
-# summed; relayed offers and answers included), of which nats-server, and the offer-relay latency (p50, p99
+# summed; relayed offers and answers included), of which nats-server, the NATS messages the instances
+# published per announce (nats-server's in_msgs over the load generator's whole run, divided by its
+# announces and the clients' first announces; heartbeats included), and the offer-relay latency (p50, p99
 # in ms). "plain" is `swarmcast tracker` without --nats; "1" is one instance with --nats (the cluster
 # code on, nothing to forward). The cluster hop's cost is the N=2 and N=3 rows against "plain".
 #
@@ -63,20 +65,27 @@ if (($(ulimit -n) < need)); then
 	ulimit -n "$need" 2>/dev/null || die "need $need open files (ulimit -n); lower CLIENTS"
 fi
 
+# nats_msgs PORT: the messages nats-server has received so far, from its monitoring port.
+nats_msgs() {
+	curl -s "http://127.0.0.1:$1/varz" | sed -n 's/^ *"in_msgs": *\([0-9]*\).*/\1/p'
+}
+
 # cpu_of PID: user+system CPU seconds of PID so far.
 cpu_of() {
 	awk -v t="$(getconf CLK_TCK)" '{sub(/^.*\) /, ""); print ($12 + $13) / t}' "/proc/$1/stat"
 }
 
-# run_setup SETUP [RATE]: prints "SETUP<TAB>loadgen TSV<TAB>nats-server CPU s".
+# run_setup SETUP [RATE]: prints "SETUP<TAB>loadgen TSV<TAB>nats-server CPU s<TAB>NATS messages".
 run_setup() {
-	local setup=$1 rate=${2:-$RATE} n pids=() urls=() natspid="" port natsport i log
+	local setup=$1 rate=${2:-$RATE} n pids=() urls=() natspid="" port natsport monport i log
 	if [[ $setup == plain ]]; then
 		n=1
 	else
 		n=$setup
 		natsport=$(free_port)
-		spawn "$tmp" "$tmp/nats-$setup.log" nats-server -a 127.0.0.1 -p "$natsport"
+		monport=$(free_port)
+		[[ $monport != "$natsport" ]] || monport=$((natsport + 1))
+		spawn "$tmp" "$tmp/nats-$setup.log" nats-server -a 127.0.0.1 -p "$natsport" -m "$monport"
 		natspid=$spawned
 		wait_port "$natsport" "$natspid" || die "nats-server did not start"
 	fi
@@ -97,16 +106,17 @@ run_setup() {
 			true
 		pids+=("$natspid")
 	fi
-	local ncpu0=0 ncpu1=0 out
-	[[ -z $natspid ]] || ncpu0=$(cpu_of "$natspid")
+	local ncpu0=0 ncpu1=0 nmsg0=0 nmsg1=0 out
+	[[ -z $natspid ]] || { ncpu0=$(cpu_of "$natspid"); nmsg0=$(nats_msgs "$monport"); }
 	out=$("$loadgen" -url "$(IFS=,; echo "${urls[*]}")" -pid "$(IFS=,; echo "${pids[*]}")" -clients "$CLIENTS" \
 		-torrents "$TORRENTS" -offers "$OFFERS" -rate "$rate" -duration "$DURATION" -tsv) || {
 		for ((i = 0; i < n; i++)); do show_log "$tmp/tracker-$setup-$i.log" 10; done
 		die "load generator failed on setup $setup"
 	}
-	[[ -z $natspid ]] || ncpu1=$(cpu_of "$natspid")
+	[[ -z $natspid ]] || { ncpu1=$(cpu_of "$natspid"); nmsg1=$(nats_msgs "$monport"); }
 	for p in "${pids[@]}"; do stop "$p"; done
-	printf '%s\t%s\t%s\n' "$setup" "$out" "$(awk -v a="$ncpu0" -v b="$ncpu1" 'BEGIN {print b - a}')"
+	printf '%s\t%s\t%s\t%s\n' "$setup" "$out" "$(awk -v a="$ncpu0" -v b="$ncpu1" 'BEGIN {print b - a}')" \
+		"$((${nmsg1:-0} - ${nmsg0:-0}))"
 }
 
 if [[ -n $RATES ]]; then
@@ -117,7 +127,7 @@ if [[ -n $RATES ]]; then
 		best=0 bestcpu=- bestp50=-
 		for r in $RATES; do
 			line=$(run_setup "$s" "$r") || break
-			IFS=$'\t' read -r _ cpu _ announces _ _ _ _ p50 _ _ _ _ _ <<<"$line"
+			IFS=$'\t' read -r _ cpu _ announces _ _ _ _ p50 _ _ _ _ _ _ <<<"$line"
 			secs=${DURATION%s}
 			ok=$(awk -v a="$announces" -v r="$r" -v s="$secs" -v p="$p50" -v m="$P50_MS" 'BEGIN {print (a >= 0.95 * r * s && p <= m) ? 1 : 0}')
 			((ok)) || break
@@ -129,15 +139,17 @@ if [[ -n $RATES ]]; then
 fi
 
 note "CLIENTS=$CLIENTS TORRENTS=$TORRENTS OFFERS=$OFFERS RATE=$RATE/s DURATION=$DURATION, on $(nproc) cores"
-echo "| instances | CPU µs/announce (all processes) | of which nats-server | vs plain | user µs | system µs | announces | relay p50 ms | relay p99 ms |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| instances | CPU µs/announce (all processes) | of which nats-server | vs plain | NATS msgs/announce | user µs | system µs | announces | relay p50 ms | relay p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 plain=""
 for s in $SETUPS; do
 	line=$(run_setup "$s")
-	IFS=$'\t' read -r setup cpu _ announces _ _ _ _ p50 p99 _ user sys nats <<<"$line"
+	IFS=$'\t' read -r setup cpu _ announces _ _ _ _ p50 p99 _ user sys nats nmsgs <<<"$line"
 	[[ $setup == plain ]] && plain=$cpu
 	natsus=$(awk -v c="$nats" -v a="$announces" 'BEGIN {printf "%.1f", c * 1e6 / a}')
+	msgs=-
+	[[ $setup == plain ]] || msgs=$(awk -v m="$nmsgs" -v a="$announces" -v c="$CLIENTS" 'BEGIN {printf "%.2f", m / (a + c)}')
 	ratio=-
 	[[ -z $plain ]] || ratio=$(awk -v c="$cpu" -v p="$plain" 'BEGIN {printf "%.2f×", c / p}')
-	echo "| $setup | $cpu | $natsus | $ratio | $user | $sys | $announces | $p50 | $p99 |"
+	echo "| $setup | $cpu | $natsus | $ratio | $msgs | $user | $sys | $announces | $p50 | $p99 |"
 done
