@@ -148,11 +148,66 @@ func TestClusterWebSocket(t *testing.T) {
 		b.c.CloseNow()
 		waitFor(t, "b's peer to leave", func() bool { return in[2].Stats().PeersByProtocol.WebSocket == 2 })
 
-		st0, st1 := in[0].Stats().Cluster, in[1].Stats().Cluster
-		if st0.RoutedOut == 0 || st0.RoutedIn == 0 || st1.RoutedOut == 0 || st1.RoutedIn == 0 {
-			t.Fatalf("routing counters: %+v %+v", st0, st1)
+		// b's offer went with its forwarded announce to the owner, which
+		// relayed it to a's instance; a's answer went straight to b's. The
+		// offer is counted where b announced it.
+		st0, st1, st2 := in[0].Stats().Cluster, in[1].Stats().Cluster, in[2].Stats().Cluster
+		if st0.RoutedOut == 0 || st0.RoutedIn == 0 || st1.RoutedIn == 0 || st2.RoutedOut == 0 {
+			t.Fatalf("routing counters: %+v %+v %+v", st0, st1, st2)
+		}
+		if n := in[1].Stats().WebSocket.OffersRelayed; n != 1 {
+			t.Fatalf("instance 1 counts %d offers relayed, want 1", n)
 		}
 	})
+}
+
+// TestClusterOwnerRelaysOffers: a forwarded announce's offers are relayed
+// by the swarm's owner, to a socket of its own, one of the announcing
+// instance and one of a third; each answer reaches the offering socket.
+func TestClusterOwnerRelaysOffers(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startCluster(t, n.url(), 3, Config{})
+	ih := ownedBy(t, in, in[2], 2)
+	peers := []*wsClient{
+		dialWS(t, in[2].wsURL("/"), hash20(0xE2)), // on the owner
+		dialWS(t, in[1].wsURL("/"), hash20(0xE1)), // on the announcing instance
+		dialWS(t, in[0].wsURL("/"), hash20(0xE0)), // on a third
+	}
+	for _, p := range peers {
+		p.announce(ih, nil)
+		p.recv()
+	}
+	x := dialWS(t, in[1].wsURL("/"), hash20(0xEE))
+	x.announce(ih, nil, sdp("x0"), sdp("x1"), sdp("x2"))
+	if r := x.recv(); r["incomplete"] != 4.0 {
+		t.Fatalf("x's reply %v", r)
+	}
+	offerIDs := map[any]bool{}
+	for i, p := range peers {
+		o := p.recv()
+		if o["peer_id"] != bin(x.peerID[:]) || o["info_hash"] != bin(ih[:]) || !strings.Contains(fmt.Sprint(o["offer"]), "x") {
+			t.Fatalf("peer %d got %v", i, o)
+		}
+		offerIDs[o["offer_id"]] = true
+		p.answer(ih, o, sdp(fmt.Sprint("answer", i)))
+	}
+	if len(offerIDs) != 3 {
+		t.Fatalf("offer IDs %v: want 3 different", offerIDs)
+	}
+	for range peers {
+		a := x.recv()
+		if !offerIDs[a["offer_id"]] || !strings.Contains(fmt.Sprint(a["answer"]), "answer") {
+			t.Fatalf("x got %v", a)
+		}
+		delete(offerIDs, a["offer_id"])
+	}
+	if st := in[1].Stats(); st.WebSocket.OffersRelayed != 3 || st.WebSocket.AnswersRefused != 0 {
+		t.Fatalf("announcing instance: %d offers relayed, %d answers refused; want 3, 0",
+			st.WebSocket.OffersRelayed, st.WebSocket.AnswersRefused)
+	}
+	if st := in[2].Stats().Cluster; st.Served == 0 || st.RoutedOut < 2 {
+		t.Fatalf("owner: %+v; want the call served and offers routed to two instances", st)
+	}
 }
 
 // TestClusterInstanceDies: an instance that dies takes only its sockets:

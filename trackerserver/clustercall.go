@@ -149,6 +149,10 @@ type requestScratch struct {
 	counts []scrapeCounts
 	out    []byte
 	call   []byte // a reply with its call's header
+	// relayOffers's: the announcing peer's ID as JSON, and the offers for
+	// each other instance.
+	fromJSON []byte
+	batches  []offerBatch
 }
 
 // serveRequest serves a request sent alone on the request subject, with a
@@ -202,9 +206,16 @@ func (cl *cluster) serve(b []byte, sc *requestScratch) ([]byte, bool) {
 		if a.hasToPeer {
 			p.toPeerID = &a.toPeerID
 		}
+		if len(a.offers) > 0 {
+			p.numWant = min(p.numWant, len(a.offers))
+		}
 		res, err := s.store.announce(&p, sc.picks[:0])
-		sc.out = appendAnnounceReply(sc.out[:0], &res, err)
 		sc.picks = res.picked
+		if err == nil && len(a.offers) > 0 {
+			res.relayed = cl.relayOffers(a, &res, sc)
+			res.picked = res.picked[:0]
+		}
+		sc.out = appendAnnounceReply(sc.out[:0], &res, err)
 		clear(sc.picks[:cap(sc.picks)]) // keep no socket alive from here
 	case opScrape:
 		pr, hashes, err := decodeScrapeRequest(b[2:], sc.hashes[:0], max(s.cfg.MaxScrapeHashes, UDPMaxScrapeHashes))

@@ -17,6 +17,64 @@ type offerBatch struct {
 	b    []byte
 }
 
+// addOffer adds the offer out (made by peer fromID of socket from, with raw
+// offer_id offerID) for socket to, on another instance, to that instance's
+// message in batches, and frees out.
+func addOffer(batches []offerBatch, to, from connRef, ih, fromID *[20]byte, offerID []byte, out *outMsg) []offerBatch {
+	i := 0
+	for i < len(batches) && batches[i].inst != to.inst {
+		i++
+	}
+	if i == len(batches) {
+		if i < cap(batches) {
+			batches = batches[:i+1]
+		} else {
+			batches = append(batches, offerBatch{})
+		}
+		batches[i].inst = to.inst
+		batches[i].b = appendOffersHeader(batches[i].b[:0], from, ih, fromID)
+	}
+	batches[i].b = appendOfferItem(batches[i].b, to.id, offerID, out.b)
+	putOut(out)
+	return batches
+}
+
+// relayOffers relays a forwarded announce's offers to the peers the store
+// picked for it, as the announcing instance would have: to sockets of this
+// instance at once, to others' in one message per instance. So an offer
+// crosses the cluster after the call only if its target is elsewhere,
+// instead of after the call's reply too. It returns how many it relayed.
+func (cl *cluster) relayOffers(a *wireAnnounce, res *announceResult, sc *requestScratch) int {
+	s := cl.s
+	sc.fromJSON = appendBinaryString(sc.fromJSON[:0], a.peerID[:])
+	n := 0
+	for i, t := range res.picked {
+		if i == len(a.offers) {
+			break
+		}
+		o := &a.offers[i]
+		out := getOut()
+		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, sc.fromJSON, res.ihJSON)
+		if t.conn == nil && t.ref.inst == s.inst {
+			t.conn = s.conns.get(t.ref.id)
+		}
+		switch {
+		case t.conn != nil:
+			if t.conn.sendOffer(out, a.ref, s.offerKey(&a.infoHash, &a.peerID, o.offerID)) {
+				n++
+			}
+		case t.ref.inst != s.inst:
+			sc.batches = addOffer(sc.batches, t.ref, a.ref, &a.infoHash, &a.peerID, o.offerID, out)
+			n++
+		default:
+			putOut(out)
+			s.ctr.dropped.Add(1)
+		}
+	}
+	sc.batches = cl.flushOffers(sc.batches)
+	return n
+}
+
 // flushOffers queues the batches and empties them for reuse.
 func (cl *cluster) flushOffers(batches []offerBatch) []offerBatch {
 	for i := range batches {

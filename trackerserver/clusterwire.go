@@ -14,7 +14,9 @@ import (
 // bytes from the network: they check every length and every enumerated
 // value, and fail with errClusterMessage.
 
-const wireVersion = 1
+// wireVersion 2: a forwarded WebSocket announce carries its offers, and
+// its reply how many the owner relayed (flagOffers, flagRelayed).
+const wireVersion = 2
 
 // Operations.
 const (
@@ -41,9 +43,11 @@ const (
 const (
 	flagMayInsert   = 1 << 0
 	flagToPeer      = 1 << 1
+	flagOffers      = 1 << 2 // a WebSocket announce's offers follow, for the owner to relay
 	flagExists      = 1 << 0
 	flagInserted    = 1 << 1
 	flagAnswerFound = 1 << 2
+	flagRelayed     = 1 << 3 // the count of offers the owner relayed follows
 )
 
 // maxRawOfferID bounds an offer_id as it arrived (JSON-escaped, quotes
@@ -176,6 +180,7 @@ type wireAnnounce struct {
 	ref                        connRef
 	addr                       netip.AddrPort
 	source                     netip.Addr
+	offers                     []wsOffer // alias the message
 }
 
 func appendAnnounceRequest(b []byte, p *announceParams) []byte {
@@ -189,6 +194,13 @@ func appendAnnounceRequest(b []byte, p *announceParams) []byte {
 	if p.toPeerID != nil {
 		flags |= flagToPeer
 	}
+	offers := p.offers[:min(len(p.offers), maxBatchOffers)]
+	if p.kind != kindWS {
+		offers = nil
+	}
+	if len(offers) > 0 {
+		flags |= flagOffers
+	}
 	b = append(b, byte(p.kind), byte(p.proto), byte(p.event), byte(p.left), flags, byte(int8(p.otherKind)))
 	b = binary.BigEndian.AppendUint16(b, uint16(min(max(p.numWant, 0), maxWirePicks)))
 	b = binary.BigEndian.AppendUint32(b, p.key)
@@ -199,12 +211,22 @@ func appendAnnounceRequest(b []byte, p *announceParams) []byte {
 	if p.toPeerID != nil {
 		b = append(b, p.toPeerID[:]...)
 	}
+	if len(offers) > 0 {
+		b = append(b, byte(len(offers)))
+		for i := range offers {
+			b = binary.BigEndian.AppendUint16(b, uint16(len(offers[i].offerID)))
+			b = append(b, offers[i].offerID...)
+			b = binary.BigEndian.AppendUint32(b, uint32(len(offers[i].offer)))
+			b = append(b, offers[i].offer...)
+		}
+	}
 	return b
 }
 
 // decodeAnnounceRequest decodes the body of an announce request (after
-// version and operation).
+// version and operation); its offers are appended to a.offers[:0] and alias b.
 func decodeAnnounceRequest(b []byte, a *wireAnnounce) error {
+	a.offers = a.offers[:0]
 	r := wireReader{b: b}
 	r.id(&a.infoHash)
 	r.id(&a.peerID)
@@ -225,8 +247,26 @@ func decodeAnnounceRequest(b []byte, a *wireAnnounce) error {
 	if a.hasToPeer {
 		r.id(&a.toPeerID)
 	}
+	if flags&flagOffers != 0 {
+		n := int(r.u8())
+		if n == 0 || a.kind != kindWS {
+			r.bad = true
+		}
+		for i := 0; i < n && !r.bad; i++ {
+			idLen := int(r.u16())
+			if idLen == 0 || idLen > maxRawOfferID {
+				r.bad = true
+			}
+			id := r.take(idLen)
+			offer := r.take(int(r.u32()))
+			if len(offer) == 0 {
+				r.bad = true
+			}
+			a.offers = append(a.offers, wsOffer{offer: offer, offerID: id})
+		}
+	}
 	switch {
-	case r.bad, len(r.b) != 0, flags&^(flagMayInsert|flagToPeer) != 0,
+	case r.bad, len(r.b) != 0, flags&^(flagMayInsert|flagToPeer|flagOffers) != 0,
 		a.kind >= numKinds, a.proto >= numProtos, a.event >= eventInvalid, a.left > leftSome,
 		a.otherKind < -1, a.otherKind >= int(numKinds), a.numWant > maxWirePicks, a.ttl <= 0,
 		a.kind == kindWS && a.ref.id == 0, a.kind != kindWS && !a.addr.IsValid():
@@ -255,6 +295,9 @@ func appendAnnounceReply(b []byte, res *announceResult, err error) []byte {
 	if res.answerTo.ref.id != 0 {
 		flags |= flagAnswerFound
 	}
+	if res.relayed > 0 {
+		flags |= flagRelayed
+	}
 	b = append(b, replyOK, flags)
 	b = binary.BigEndian.AppendUint32(b, uint32(res.complete))
 	b = binary.BigEndian.AppendUint32(b, uint32(res.incomplete))
@@ -268,6 +311,9 @@ func appendAnnounceReply(b []byte, res *announceResult, err error) []byte {
 	if res.answerTo.ref.id != 0 {
 		b = append(b, res.answerTo.id[:]...)
 		b = appendRef(b, res.answerTo.ref)
+	}
+	if res.relayed > 0 {
+		b = append(b, byte(min(res.relayed, maxBatchOffers)))
 	}
 	return b
 }
@@ -312,7 +358,10 @@ func decodeAnnounceReply(b []byte, dst []pickedPeer) (announceResult, error) {
 			r.bad = true
 		}
 	}
-	if r.bad || len(r.b) != 0 || flags&^(flagExists|flagInserted|flagAnswerFound) != 0 {
+	if flags&flagRelayed != 0 {
+		res.relayed = int(r.u8())
+	}
+	if r.bad || len(r.b) != 0 || flags&^(flagExists|flagInserted|flagAnswerFound|flagRelayed) != 0 {
 		return res, errClusterMessage
 	}
 	res.exists = flags&flagExists != 0

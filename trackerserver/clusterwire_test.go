@@ -11,13 +11,15 @@ func wireSeeds(tb testing.TB) [][]byte {
 	ih, id, to := hash20(1), hash20(2), hash20(3)
 	ws := announceParams{infoHash: &ih, peerID: &id, kind: kindWS, proto: protoWS, event: eventStarted,
 		left: leftSome, ref: connRef{inst: 7, id: 9}, ttl: 1e9, numWant: 5, otherKind: -1, mayInsert: true,
-		source: netip.MustParseAddr("192.0.2.1"), toPeerID: &to}
+		source: netip.MustParseAddr("192.0.2.1"), toPeerID: &to,
+		offers: []wsOffer{{offer: []byte(`{"type":"offer","sdp":"a"}`), offerID: []byte(`"o1"`)},
+			{offer: []byte(`{"type":"offer","sdp":"b"}`), offerID: []byte(`"o2"`)}}}
 	httpP := announceParams{infoHash: &ih, peerID: &id, kind: kindV6, proto: protoHTTP, event: eventCompleted,
 		left: leftZero, addr: netip.MustParseAddrPort("[2001:db8::1]:6881"), key: 77, ttl: 2e9, numWant: 50,
 		otherKind: int(kindV4), source: netip.MustParseAddr("2001:db8::1")}
 	res := announceResult{exists: true, inserted: true, complete: 3, incomplete: 4,
 		picked:   []pickedPeer{{id: id, ref: connRef{1, 2}}, {id: to, addr: netip.MustParseAddrPort("192.0.2.9:80")}},
-		answerTo: pickedPeer{id: to, ref: connRef{5, 6}}}
+		answerTo: pickedPeer{id: to, ref: connRef{5, 6}}, relayed: 2}
 	return [][]byte{
 		appendAnnounceReply(nil, &res, nil),
 		appendAnnounceReply(nil, nil, errPeerIDInUse),
@@ -62,12 +64,17 @@ func TestClusterWireRoundTrip(t *testing.T) {
 	var a wireAnnounce
 	b := wireSeeds(t)[3]
 	if err := decodeAnnounceRequest(b[2:], &a); err != nil || a.ref != (connRef{7, 9}) || !a.hasToPeer ||
-		a.toPeerID != hash20(3) || a.numWant != 5 || a.otherKind != -1 || !a.mayInsert || a.source != netip.MustParseAddr("192.0.2.1") {
+		a.toPeerID != hash20(3) || a.numWant != 5 || a.otherKind != -1 || !a.mayInsert || a.source != netip.MustParseAddr("192.0.2.1") ||
+		len(a.offers) != 2 || string(a.offers[1].offerID) != `"o2"` || string(a.offers[1].offer) != `{"type":"offer","sdp":"b"}` {
 		t.Fatalf("announce request: %+v, %v", a, err)
+	}
+	// Offers travel only with a WebSocket announce.
+	if err := decodeAnnounceRequest(wireSeeds(t)[4][2:], &a); err != nil || len(a.offers) != 0 {
+		t.Fatalf("HTTP announce request: %d offers, %v", len(a.offers), err)
 	}
 	res, err := decodeAnnounceReply(wireSeeds(t)[0], nil)
 	if err != nil || !res.exists || !res.inserted || res.complete != 3 || res.incomplete != 4 || len(res.picked) != 2 ||
-		res.picked[1].addr != netip.MustParseAddrPort("192.0.2.9:80") || res.answerTo.ref != (connRef{5, 6}) {
+		res.picked[1].addr != netip.MustParseAddrPort("192.0.2.9:80") || res.answerTo.ref != (connRef{5, 6}) || res.relayed != 2 {
 		t.Fatalf("announce reply: %+v, %v", res, err)
 	}
 	if _, err := decodeAnnounceReply(wireSeeds(t)[1], nil); err != errPeerIDInUse {
@@ -154,7 +161,7 @@ func FuzzClusterWire(f *testing.F) {
 		if decodeAnnounceRequest(b[2:], &a) == nil && b[0] == wireVersion && b[1] == opAnnounce {
 			p := announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: a.kind, proto: a.proto,
 				event: a.event, left: a.left, ref: a.ref, ttl: a.ttl, numWant: a.numWant, otherKind: a.otherKind,
-				mayInsert: a.mayInsert, key: a.key, addr: a.addr, source: a.source}
+				mayInsert: a.mayInsert, key: a.key, addr: a.addr, source: a.source, offers: a.offers}
 			if a.hasToPeer {
 				p.toPeerID = &a.toPeerID
 			}

@@ -357,6 +357,10 @@ type announceParams struct {
 	// mayInsert is false when the announcing connection is in as many
 	// swarms as it may be: it can update, not join.
 	mayInsert bool
+	// offers are a WebSocket announce's offers. The store ignores them; an
+	// announce forwarded to the swarm's owner carries them, and the owner
+	// relays them to the peers it picks (clusterroute.go).
+	offers []wsOffer
 }
 
 // announceResult is what the store answers.
@@ -368,6 +372,9 @@ type announceResult struct {
 	inserted             bool         // the peer joined the swarm
 	picked               []pickedPeer // dst, with the picks appended
 	answerTo             pickedPeer   // toPeerID's socket; a zero ref if not in the swarm
+	// relayed is how many of a forwarded announce's offers its owner
+	// relayed; picked is then empty, nothing being left to relay.
+	relayed int
 }
 
 // Store errors, sent as failure reasons.

@@ -43,6 +43,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		numWant:   len(m.offers),
 		otherKind: -1,
 		mayInsert: len(c.memberships) < s.cfg.MaxTorrentsPerConn || c.pruneMemberships(),
+		offers:    m.offers,
 	}
 	if m.answer != nil {
 		p.toPeerID = &m.toPeerID
@@ -67,6 +68,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 	if m.answer == nil {
 		c.sendAnnounceReply(&m.infoHash, res.ihJSON, res.complete, res.incomplete)
 	}
+	s.ctr.offersRelayed.Add(uint64(res.relayed))
 	from := c.ids[idx].json
 	for i, t := range res.picked {
 		o := &m.offers[i]
@@ -177,21 +179,7 @@ func (s *Server) sendAnswer(to connRef, conn *wsConn, out *outMsg) {
 // batchOffer adds an offer for a socket of another instance to that
 // instance's batch, sent when the announce's offers are all made.
 func (c *wsConn) batchOffer(to connRef, m *wsMessage, offerID []byte, out *outMsg) {
-	i := 0
-	for i < len(c.batches) && c.batches[i].inst != to.inst {
-		i++
-	}
-	if i == len(c.batches) {
-		if i < cap(c.batches) {
-			c.batches = c.batches[:i+1]
-		} else {
-			c.batches = append(c.batches, offerBatch{})
-		}
-		c.batches[i].inst = to.inst
-		c.batches[i].b = appendOffersHeader(c.batches[i].b[:0], c.ref(), &m.infoHash, &m.peerID)
-	}
-	c.batches[i].b = appendOfferItem(c.batches[i].b, to.id, offerID, out.b)
-	putOut(out)
+	c.batches = addOffer(c.batches, to, c.ref(), &m.infoHash, &m.peerID, offerID, out)
 }
 
 // ref is the socket's name across a cluster.
