@@ -74,9 +74,9 @@ type ClusterConfig struct {
 	Workers      int
 	PendingMsgs  int
 	PendingBytes int
-	// FlushDelay is how long offers and answers for another instance wait
-	// for others to travel with them (clusterbatch.go); zero means
-	// DefaultClusterFlushDelay.
+	// FlushDelay is the shortest time between two batches to other
+	// instances: what is queued meanwhile waits for the next and travels
+	// with it (clusterbatch.go); zero means DefaultClusterFlushDelay.
 	FlushDelay time.Duration
 }
 

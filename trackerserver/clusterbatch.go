@@ -25,14 +25,20 @@ import (
 // message is dropped and counted (routeDropped; a call fails instead), as a
 // socket's full queue drops.
 const (
-	// DefaultClusterFlushDelay is how long the first message queued for an
-	// instance waits for others to join it. It adds at most this much to
-	// each crossing (an offer relayed for a forwarded announce crosses up
-	// to three: the call, its reply, the offer); the gain grows with the
-	// rate (the messages of a delay cost one). With bench/tracker/cluster.sh
-	// (500 announces/s, three instances) 1 ms and 4 ms did no better than
-	// 2 ms within the noise; see "Cost, measured" in docs/ARCHITECTURE.md.
-	DefaultClusterFlushDelay = 2 * time.Millisecond
+	// DefaultClusterFlushDelay is the shortest time between two flushes of
+	// the outboxes (run). It adds nothing to a crossing in a quiet cluster
+	// and at most this much under load, where it bounds the NATS messages:
+	// each costs every process it crosses a few thread wake-ups (nats-server
+	// alone spent 120-170 µs of CPU per message on the benchmark's 2-core
+	// VM). Measured with bench/tracker/cluster.sh (500 announces/s, 5 offers
+	// each, one run each): 2, 5, 10 and 20 ms gave two instances 0.97, 0.65,
+	// 0.38 and 0.22 NATS messages per announce, 496, 446, 360 and 338 µs of
+	// CPU per announce and a median offer relay of 2.5, 3.6, 5.4 and 11.3
+	// ms; three instances a median of 8.6 ms at 10 ms and 16.8 ms at 20 ms,
+	// too near the 20 ms the benchmark allows. An offer crosses at most two
+	// batches: the call that carries it, then the owner's message to the
+	// target's instance.
+	DefaultClusterFlushDelay = 10 * time.Millisecond
 	// maxBatchBytes bounds a batch: 64 KiB is 30 or so offers with their
 	// SDP, far below NATS's default 1 MiB payload limit.
 	maxBatchBytes = 64 << 10

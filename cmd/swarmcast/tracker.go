@@ -45,7 +45,7 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	natsURLs := fs.String("nats", "", "join a tracker cluster over the NATS server(s) at `URL[,URL...]`: instances act as one tracker")
 	natsEmbedded := fs.Bool("nats-embedded", false, "join a tracker cluster over a NATS server run inside this process on --nats-listen, or over the one another tracker of this host already runs there")
 	natsListen := fs.String("nats-listen", defaultNATSEmbeddedAddr, "with --nats-embedded, serve NATS on `ADDR`")
-	natsFlushDelay := fs.Duration("nats-flush-delay", trackerserver.DefaultClusterFlushDelay, "in a cluster, let offers and answers for another instance wait up to `DELAY` to travel together (less CPU, more latency)")
+	natsFlushDelay := fs.Duration("nats-flush-delay", trackerserver.DefaultClusterFlushDelay, "in a cluster, send other instances a batch at most every `DELAY`: what comes meanwhile waits for the next (less CPU under load, more latency; none when quiet)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
