@@ -11,11 +11,13 @@
 # published per announce (nats-server's in_msgs over the load generator's whole run, divided by its
 # announces and the clients' first announces; heartbeats included), and the offer-relay latency (p50, p99
 # in ms). "plain" is `swarmcast tracker` without --nats; "1" is one instance with --nats (the cluster
-# code on, nothing to forward). The cluster hop's cost is the N=2 and N=3 rows against "plain".
+# code on, nothing to forward). The cluster hop's cost is the N=2 and N=3 rows against "plain". "pN" is
+# N plain trackers with no NATS, the clients spread over them as over N instances (each relays offers
+# among its own clients only): what splitting the sockets over N processes costs, without the hop.
 #
 # Environment (all optional):
 #   CLIENTS=1000 TORRENTS=10 OFFERS=5 RATE=500 DURATION=10s
-#   SETUPS="plain 1 2 3"    which setups to run
+#   SETUPS="plain 1 2 3"    which setups to run (also p2, p3, ...: N plain trackers, no NATS)
 #   RATES=        capacity mode: ascending announce rates to try, e.g. "500 1000 2000 4000"; each setup's
 #                 capacity is the highest rate it sustains (every announce sent, at least 95% of the rate,
 #                 median offer-relay latency at most P50_MS), as bench/tracker/tracker.sh measures it
@@ -46,7 +48,7 @@ for v in CLIENTS TORRENTS OFFERS RATE; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
 done
 for s in $SETUPS; do
-	[[ $s == plain || $s =~ ^[1-9]$ ]] || die "SETUPS holds 'plain' and instance counts 1-9"
+	[[ $s == plain || $s =~ ^p?[1-9]$ ]] || die "SETUPS holds 'plain', instance counts 1-9 and pN (N plain trackers)"
 done
 command -v nats-server >/dev/null || die "nats-server is needed: scripts/install-test-deps.sh installs it"
 
@@ -80,6 +82,8 @@ run_setup() {
 	local setup=$1 rate=${2:-$RATE} n pids=() urls=() natspid="" port natsport monport i log
 	if [[ $setup == plain ]]; then
 		n=1
+	elif [[ $setup == p* ]]; then
+		n=${setup#p}
 	else
 		n=$setup
 		natsport=$(free_port)
@@ -92,7 +96,7 @@ run_setup() {
 	for ((i = 0; i < n; i++)); do
 		port=$(free_port)
 		log=$tmp/tracker-$setup-$i.log
-		if [[ $setup == plain ]]; then
+		if [[ $setup == plain || $setup == p* ]]; then
 			spawn "$tmp" "$log" "$swarmcast" tracker --http "127.0.0.1:$port"
 		else
 			spawn "$tmp" "$log" "$swarmcast" tracker --http "127.0.0.1:$port" --nats "nats://127.0.0.1:$natsport" ${FLUSH_DELAY:+--nats-flush-delay "$FLUSH_DELAY"}
@@ -148,7 +152,7 @@ for s in $SETUPS; do
 	[[ $setup == plain ]] && plain=$cpu
 	natsus=$(awk -v c="$nats" -v a="$announces" 'BEGIN {printf "%.1f", c * 1e6 / a}')
 	msgs=-
-	[[ $setup == plain ]] || msgs=$(awk -v m="$nmsgs" -v a="$announces" -v c="$CLIENTS" 'BEGIN {printf "%.2f", m / (a + c)}')
+	[[ $setup == plain || $setup == p* ]] || msgs=$(awk -v m="$nmsgs" -v a="$announces" -v c="$CLIENTS" 'BEGIN {printf "%.2f", m / (a + c)}')
 	ratio=-
 	[[ -z $plain ]] || ratio=$(awk -v c="$cpu" -v p="$plain" 'BEGIN {printf "%.2f×", c / p}')
 	echo "| $setup | $cpu | $natsus | $ratio | $msgs | $user | $sys | $announces | $p50 | $p99 |"
