@@ -359,7 +359,10 @@ func decodeAnnounceReply(b []byte, dst []pickedPeer) (announceResult, error) {
 		}
 	}
 	if flags&flagRelayed != 0 {
-		res.relayed = int(r.u8())
+		// The flag is set only for a count above zero: one encoding per reply.
+		if res.relayed = int(r.u8()); res.relayed == 0 {
+			r.bad = true
+		}
 	}
 	if r.bad || len(r.b) != 0 || flags&^(flagExists|flagInserted|flagAnswerFound|flagRelayed) != 0 {
 		return res, errClusterMessage
