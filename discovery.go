@@ -36,7 +36,7 @@ func startLSD(c *torrent.Client, listen string, off bool, logger *slog.Logger) *
 				// magnet link's torrent is announced until its info
 				// arrives and says otherwise, as libtorrent does: the
 				// info hash is all an announce reveals.
-				if info := t.Info(); info == nil || !info.Private {
+				if !t.Private() {
 					out = append(out, t.InfoHash())
 				}
 			}
@@ -44,7 +44,7 @@ func startLSD(c *torrent.Client, listen string, off bool, logger *slog.Logger) *
 		},
 		OnPeer: func(ih metainfo.Hash, addr netip.AddrPort) {
 			if t, ok := c.Torrent(ih); ok {
-				if info := t.Info(); info == nil || !info.Private {
+				if !t.Private() {
 					t.AddPeersFrom(torrent.SourceLSD, addr.String())
 				}
 			}
@@ -114,7 +114,7 @@ func startDHTNode(c *torrent.Client, network, host string, port int, loopback bo
 			if !ok {
 				return
 			}
-			if info := t.Info(); info != nil && info.Private {
+			if t.Private() {
 				return
 			}
 			addrs := make([]string, 0, len(peers))
@@ -159,11 +159,13 @@ func (ns dhtNodes) Close() error {
 func dhtTorrents(c *torrent.Client) []dht.Torrent {
 	var out []dht.Torrent
 	for _, t := range c.Torrents() {
-		info := t.Info()
-		if info != nil && info.Private {
+		// Private, not Info: a torrent added from its metainfo is listed
+		// before its info is set (the storage opens first), and in that
+		// window it looked like a magnet link's and was looked up.
+		if t.Private() {
 			continue
 		}
-		out = append(out, dht.Torrent{InfoHash: t.InfoHash(), Announce: info != nil})
+		out = append(out, dht.Torrent{InfoHash: t.InfoHash(), Announce: t.Info() != nil})
 	}
 	return out
 }

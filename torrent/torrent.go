@@ -295,6 +295,17 @@ func (t *Torrent) GotInfo() <-chan struct{} { return t.gotInfo }
 // Info returns the info dictionary, or nil until it is known.
 func (t *Torrent) Info() *metainfo.Info { return t.infoPtr.Load() }
 
+// Private reports whether the torrent is private (BEP 27: its trackers only,
+// no DHT, PEX or local discovery). A torrent added from its metainfo knows
+// it from the moment the client lists it, before Info, which waits for the
+// storage to open; a magnet link's torrent once its info has arrived.
+func (t *Torrent) Private() bool {
+	if info := t.infoPtr.Load(); info != nil {
+		return info.Private
+	}
+	return t.spec.info != nil && t.spec.info.Private
+}
+
 // InfoBytes returns the bencoded info dictionary, or nil until it is known.
 // Saved after a magnet's metadata arrives, it lets a restart add the torrent
 // without fetching the metadata again (metainfo.MetaInfo{InfoBytes: b}).
