@@ -11,20 +11,6 @@ import (
 	"github.com/swarmcast/swarmcast/torrent"
 )
 
-// blockingStorage holds OpenTorrent until release is closed, so a test can
-// look at a torrent the client lists whose storage is still opening.
-type blockingStorage struct {
-	storage.Storage
-	opening chan struct{} // closed when OpenTorrent is entered
-	release chan struct{}
-}
-
-func (s *blockingStorage) OpenTorrent(info *metainfo.Info, ih metainfo.Hash) (storage.TorrentStorage, error) {
-	close(s.opening)
-	<-s.release
-	return s.Storage.OpenTorrent(info, ih)
-}
-
 // A torrent added from its metainfo says whether it is private as soon as
 // the client lists it, while its storage is still opening and Info is nil.
 // The DHT and local discovery take their torrents from that list, and used
@@ -46,15 +32,22 @@ func TestPrivateKnownBeforeStorageOpens(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		bs := &blockingStorage{Storage: storage.NewMemory(), opening: make(chan struct{}), release: make(chan struct{})}
-		c := torrent.NewClient(torrent.Config{Storage: bs})
+		// The storage is held while it opens, before the torrent's info is
+		// set, until release is closed.
+		opening, release := make(chan struct{}), make(chan struct{})
+		hold := wrappedStorage{Storage: storage.NewMemory(), wrap: func(ts storage.TorrentStorage) storage.TorrentStorage {
+			close(opening)
+			<-release
+			return ts
+		}}
+		c := torrent.NewClient(torrent.Config{Storage: hold})
 		added := make(chan error, 1)
 		go func() {
 			_, err := c.AddTorrent(mi, torrent.AddOptions{})
 			added <- err
 		}()
 		select {
-		case <-bs.opening:
+		case <-opening:
 		case <-time.After(10 * time.Second):
 			t.Fatal("the storage was not opened within 10 s")
 		}
@@ -68,7 +61,7 @@ func TestPrivateKnownBeforeStorageOpens(t *testing.T) {
 		if got := ts[0].Private(); got != private {
 			t.Errorf("private=%v: Private() is %v while the storage opens", private, got)
 		}
-		close(bs.release)
+		close(release)
 		if err := <-added; err != nil {
 			t.Fatal(err)
 		}

@@ -401,6 +401,8 @@ func (c *Client) announce(ctx context.Context, req tracker.AnnounceRequest, kind
 		closeAll(offers)
 		return nil, nil, 0, nil
 	case kind == announceRest:
+		// Still announced: the torrent's recorded request stays the first
+		// announce's.
 	case req.Event == tracker.EventStopped:
 		delete(c.torrents, req.InfoHash)
 		c.closeOffersOfLocked(req.InfoHash)
