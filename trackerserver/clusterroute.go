@@ -55,20 +55,8 @@ func (cl *cluster) relayOffers(a *wireAnnounce, res *announceResult, sc *request
 		o := &a.offers[i]
 		out := getOut()
 		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, sc.fromJSON, res.ihJSON)
-		if t.conn == nil && t.ref.inst == s.inst {
-			t.conn = s.conns.get(t.ref.id)
-		}
-		switch {
-		case t.conn != nil:
-			if t.conn.sendOffer(out, a.ref, s.offerKey(&a.infoHash, &a.peerID, o.offerID)) {
-				n++
-			}
-		case t.ref.inst != s.inst:
-			sc.batches = addOffer(sc.batches, t.ref, a.ref, &a.infoHash, &a.peerID, o.offerID, out)
+		if s.deliverOffer(t, out, a.ref, &a.infoHash, &a.peerID, o.offerID, &sc.batches) {
 			n++
-		default:
-			putOut(out)
-			s.ctr.dropped.Add(1)
 		}
 	}
 	sc.batches = cl.flushOffers(sc.batches)

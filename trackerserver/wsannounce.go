@@ -176,29 +176,33 @@ func (s *Server) sendAnswer(to connRef, conn *wsConn, out *outMsg) {
 	}
 }
 
-// batchOffer adds an offer for a socket of another instance to that
-// instance's batch, sent when the announce's offers are all made.
-func (c *wsConn) batchOffer(to connRef, m *wsMessage, offerID []byte, out *outMsg) {
-	c.batches = addOffer(c.batches, to, c.ref(), &m.infoHash, &m.peerID, offerID, out)
-}
-
 // ref is the socket's name across a cluster.
 func (c *wsConn) ref() connRef { return connRef{inst: c.s.inst, id: c.regID} }
 
 // relayOffer sends the offer out, built from m's offer with raw offer_id
-// offerID, to the picked peer t: straight to its socket when it is on this
-// instance, else through the cluster to the instance that holds it, which
-// remembers the offer for the answer as this one would.
+// offerID, to the picked peer t (deliverOffer).
 func (c *wsConn) relayOffer(t pickedPeer, out *outMsg, m *wsMessage, offerID []byte) bool {
-	s := c.s
+	return c.s.deliverOffer(t, out, c.ref(), &m.infoHash, &m.peerID, offerID, &c.batches)
+}
+
+// deliverOffer sends the relayed offer out, made by peer fromID of socket
+// from in swarm ih, with raw offer_id offerID, to the picked peer t: straight
+// to its socket when it is on this instance, else, in a cluster, into
+// batches for the instance that holds it (sent by the caller once the
+// announce's offers are all made), which remembers the offer for the answer
+// as this one would. Whether the announcing socket is on this instance or
+// on another that forwarded its announce (relayOffers), the offer goes the
+// same way. It reports whether the offer was relayed; one that was not is
+// freed and counted as dropped.
+func (s *Server) deliverOffer(t pickedPeer, out *outMsg, from connRef, ih, fromID *[20]byte, offerID []byte, batches *[]offerBatch) bool {
 	if t.conn == nil && t.ref.inst == s.inst {
 		t.conn = s.conns.get(t.ref.id)
 	}
 	switch {
 	case t.conn != nil:
-		return t.conn.sendOffer(out, c.ref(), s.offerKey(&m.infoHash, &m.peerID, offerID))
+		return t.conn.sendOffer(out, from, s.offerKey(ih, fromID, offerID))
 	case t.ref.inst != s.inst && s.cluster != nil:
-		c.batchOffer(t.ref, m, offerID, out)
+		*batches = addOffer(*batches, t.ref, from, ih, fromID, offerID, out)
 		return true
 	}
 	putOut(out)
