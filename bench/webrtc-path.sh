@@ -23,7 +23,8 @@
 #   SIZE=32MiB        file size (bytes, or K/KiB, M/MiB, G/GiB, KB/MB/GB)
 #   LOSS_SIZE=4MiB    file size on paths with loss (loss-based senders crawl there)
 #   RUNS=1            runs of each implementation on each path (the table shows medians)
-#   PATHS="veth 41ms 41ms-loss 101ms 41ms-100mbit"   which rows
+#   PATHS="veth 41ms 41ms-loss 101ms 41ms-100mbit"   which rows; also "emu": the emulator with no delay, loss or
+#                     rate cap, to tell what the machine can copy through it from what a path allows
 #   IMPLS="swarmcast tcp-bbr tcp-reno webtorrent"    which columns (add chromium for the browser's)
 #   TIMEOUT=300       seconds a downloader may take
 #   SWARMCAST_BIN=    use this swarmcast binary instead of building cmd/swarmcast (the tracker and seeder)
@@ -63,6 +64,7 @@ done
 path_flags() {
 	case $1 in
 	veth) echo veth ;;
+	emu) echo "-delay 0s" ;;
 	41ms) echo "-delay 20.5ms" ;;
 	41ms-loss) echo "-delay 20.5ms -loss 0.005" ;;
 	101ms) echo "-delay 50.5ms" ;;
@@ -72,12 +74,13 @@ path_flags() {
 }
 # path_rtt_ms PATH prints the path's round-trip time in ms (0 for veth).
 path_rtt_ms() {
-	case $1 in veth) echo 0 ;; 101ms) echo 101 ;; *) echo 41 ;; esac
+	case $1 in veth | emu) echo 0 ;; 101ms) echo 101 ;; *) echo 41 ;; esac
 }
 # path_label PATH prints the row's name in the table.
 path_label() {
 	case $1 in
 	veth) echo "no shaping (veth)" ;;
+	emu) echo "the emulator, no delay (its CPU cost alone)" ;;
 	41ms) echo "41 ms RTT" ;;
 	41ms-loss) echo "41 ms + 0.5% loss each way" ;;
 	101ms) echo "101 ms RTT" ;;
