@@ -83,7 +83,7 @@ require (
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
-// pion/sctp v1.12.1 with three loss-recovery fixes and HyStart++ (issue 16), kept in
+// pion/sctp v1.12.1 with three loss-recovery fixes, HyStart++ and pacing (issue 16), kept in
 // third_party/pion/sctp until they are released upstream: see
 // third_party/README.md for what each fixes and what it measured.
 replace github.com/pion/sctp => ./third_party/pion/sctp

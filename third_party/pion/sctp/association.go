@@ -336,6 +336,7 @@ type Association struct {
 	// RACK / TLP state
 	rack                        rackSettings  // rack configurable options
 	hystart                     hystart       // HyStart++ (RFC 9406) in the initial slow start
+	pacer                       pacer         // spreads DATA chunks over the round trip (pacing.go)
 	rackReoWnd                  time.Duration // dynamic reordering window
 	rackMinRTT                  time.Duration // min observed RTT
 	rackDeliveredTime           time.Time     // send time of most recently delivered original chunk
@@ -1176,6 +1177,7 @@ func (a *Association) closeAllTimers() {
 	a.ackTimer.close()
 	a.stopRackTimer()
 	a.stopPTOTimer()
+	a.paceStop()
 }
 
 func (a *Association) readLoop() {
@@ -1792,6 +1794,7 @@ func (a *Association) gatherOutbound() ([][]byte, bool) {
 
 	switch state {
 	case established:
+		a.paceRefill(time.Now())
 		budgetUnits := a.tlrCurrentBurstBudgetScaledLocked()
 		consumed := false
 
@@ -1803,6 +1806,7 @@ func (a *Association) gatherOutbound() ([][]byte, bool) {
 		rawPackets = a.gatherOutboundSackPackets(rawPackets)
 		rawPackets = a.gatherOutboundForwardTSNPackets(rawPackets)
 	case shutdownPending, shutdownReceived:
+		a.paceRefill(time.Now())
 		budgetUnits := a.tlrCurrentBurstBudgetScaledLocked()
 		consumed := false
 
@@ -5341,7 +5345,14 @@ func (a *Association) tlrMaybeFinishLocked(ackProgress bool) {
 // "budgetScaled" is remaining burst budget in (bytes*4) scale.
 // "consumed" allows the first send in a burst.
 func (a *Association) tlrAllowSendLocked(budgetScaled *int64, consumed *bool, estBytes int) bool {
+	// Every DATA chunk, new or retransmitted, passes here before it is
+	// taken: the pacer's gate too (pacing.go).
+	if budgetScaled != nil && !a.paceCanSend() {
+		return false
+	}
 	if !a.tlrActive || budgetScaled == nil || consumed == nil {
+		a.paceTake(estBytes)
+
 		return true
 	}
 	if estBytes <= 0 {
@@ -5358,6 +5369,7 @@ func (a *Association) tlrAllowSendLocked(budgetScaled *int64, consumed *bool, es
 		*budgetScaled = 0
 	}
 	*consumed = true
+	a.paceTake(estBytes)
 
 	return true
 }
