@@ -30,6 +30,15 @@
   // that does not answer should not hold an offer longer.
   const gatherCapMs = 5000
 
+  // offerPoolSize offers are made as a client starts, while its engine
+  // loads: an offer (a peer connection, its data channel, ICE gathering)
+  // takes the page 100-300 ms, and the engine's first announce waits for its
+  // offers (it makes two), so it went out that much after the engine was
+  // ready. The engine takes these first; one not taken within offerPoolMs is
+  // closed.
+  const offerPoolSize = 2
+  const offerPoolMs = 30000
+
   // controllerWaitMs bounds the wait for the service worker to control the
   // page on a first visit (clients.claim); streaming is unavailable if it
   // does not.
@@ -476,6 +485,8 @@
       this.worker = new Worker(this.base + 'worker.js')
       this.worker.onmessage = (ev) => this._onWorker(ev.data)
       this.worker.onerror = (ev) => this._fatal(ev.message || 'the engine worker failed')
+      this._offerPool = [] // {id, sdp: Promise}: offers made before the engine asked
+      this._fillOfferPool()
       this._loaded = new Promise((resolve, reject) => { this._loadedResolve = resolve; this._loadedReject = reject })
       this.ready = this._start(opts)
     }
@@ -570,6 +581,37 @@
       return { id, pc }
     }
 
+    // _makeOffer makes a peer connection with one data channel, given to the
+    // worker at once, and returns its id and a promise of its offer's SDP
+    // once ICE gathering is complete (or gatherMs has passed).
+    _makeOffer (gatherMs) {
+      const { id, pc } = this._newPC()
+      // simple-peer names the channel with random hex; WebTorrent takes any.
+      const label = [...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, '0')).join('')
+      this._give(id, pc.createDataChannel(label))
+      const sdp = (async () => {
+        await pc.setLocalDescription(await pc.createOffer())
+        await waitGathering(pc, gatherMs)
+        return pc.localDescription.sdp
+      })()
+      sdp.catch(() => {}) // a pooled offer may fail before anyone waits for it
+      return { id, sdp }
+    }
+
+    // _fillOfferPool makes the first offers while the engine loads (see
+    // offerPoolSize).
+    _fillOfferPool () {
+      if (typeof RTCPeerConnection === 'undefined') return
+      try {
+        for (let i = 0; i < offerPoolSize; i++) this._offerPool.push(this._makeOffer(gatherCapMs))
+      } catch (err) {
+        return // the engine makes its own when it asks
+      }
+      this._offerPoolTimer = setTimeout(() => {
+        for (const o of this._offerPool.splice(0)) this._closePC(o.id)
+      }, offerPoolMs)
+    }
+
     // _give transfers a data channel to the worker. It must run in the task
     // that created the channel (createDataChannel or the datachannel event).
     _give (id, channel) {
@@ -578,16 +620,11 @@
 
     async _rtc (m) {
       if (m.op === 'offer') {
-        const { id, pc } = this._newPC()
+        const o = this._offerPool.shift() || this._makeOffer(m.gatherMs)
         try {
-          // simple-peer names the channel with random hex; WebTorrent takes any.
-          const label = [...crypto.getRandomValues(new Uint8Array(20))].map((b) => b.toString(16).padStart(2, '0')).join('')
-          this._give(id, pc.createDataChannel(label))
-          await pc.setLocalDescription(await pc.createOffer())
-          await waitGathering(pc, m.gatherMs)
-          return { id, sdp: pc.localDescription.sdp }
+          return { id: o.id, sdp: await o.sdp }
         } catch (err) {
-          this._closePC(id)
+          this._closePC(o.id)
           throw err
         }
       }
@@ -673,6 +710,8 @@
       this._destroying = true
       try { await this._call('destroy', []) } catch (err) { /* the worker ends anyway */ }
       this.destroyed = true
+      clearTimeout(this._offerPoolTimer)
+      this._offerPool = []
       for (const t of this.torrents.values()) t._stop()
       for (const pc of this._pcs.values()) pc.close()
       this._pcs.clear()
