@@ -558,7 +558,10 @@
           return
         }
         case 'loaded':
+          // wasmMs: from the worker's start to the engine's module compiled and
+          // instantiated; loadedAt: when that was, on the page's clock.
           this.wasmMs = m.ms
+          this.loadedAt = global.performance ? global.performance.now() : 0
           return
         case 'fatal':
           this._fatal(m.error)

@@ -26,6 +26,8 @@
     bytesFromPeers: 0, bytesFromOrigin: 0, uploaded: 0, stalls: 0, error: null,
     // More than the contract: for the page and for tests.
     longestStallMs: 0, playingFrom: null, handoverMs: null, infoMs: null, streamURL: null, originURL: null,
+    // When the page started the engine, and when its WebAssembly was compiled and instantiated.
+    engineStartMs: null, wasmLoadedMs: null,
     bridgeBytes: 0, bridgePieces: 0,
     progress: 0, downloadSpeed: 0, uploadSpeed: 0, peers: 0, peersByKind: {},
   };
@@ -238,6 +240,7 @@
     // 2. The engine.
     if (typeof window.Swarmcast === 'undefined') throw new Error('swarmcast.js did not load');
     status('Starting the engine…');
+    stats.engineStartMs = Math.round(performance.now());
     const client = await window.Swarmcast.start({
       trackers: params.getAll('tracker'),
       iceServers: params.getAll('stun').map((u) => ({ urls: u })),
@@ -248,6 +251,7 @@
     });
     stats.ready = true;
     stats.wasmMs = Math.round(performance.now());
+    stats.wasmLoadedMs = client.loadedAt ? Math.round(client.loadedAt) : null;
     client.on('error', (err) => fail('engine', err));
     status('Fetching the torrent\'s metadata…');
     const torrent = await client.add(bytes || source);
