@@ -13,7 +13,8 @@
 //                                switch the player to the engine's stream. Chromium buffers a whole
 //                                short video from a fast origin before the switch (3 tabs of the
 //                                demo cost the origin 3.8 copies).
-//     &enginedelay=MS            start the engine MS later (to see, or test, the bridge at work)
+//     &enginedelay=MS            start the engine MS after the page (to see, or test, the bridge at
+//                                work); by default it starts with the page, beside the torrent's fetch
 //     &muted=0                   start with sound (browsers may then refuse autoplay)
 //
 // window.swarmcastStats is kept current for tests and the curious; times are
@@ -199,6 +200,24 @@
     if (!direct && bridgeBytes !== 0 && window.Swarmcast && window.Swarmcast.registerServiceWorker) {
       window.Swarmcast.registerServiceWorker(base).catch(() => {});
     }
+    // The engine starts now too, unless held back: its WebAssembly compiles in the worker while the
+    // torrent is fetched and the first frames come from the origin (in a busy browser the compile
+    // takes seconds, and reading the torrent hundreds of ms).
+    const delay = Number(params.get('enginedelay')) || 0;
+    const startEngine = () => {
+      if (typeof window.Swarmcast === 'undefined') return Promise.reject(new Error('swarmcast.js did not load'));
+      stats.engineStartMs = Math.round(performance.now());
+      return window.Swarmcast.start({
+        trackers: params.getAll('tracker'),
+        iceServers: params.getAll('stun').map((u) => ({ urls: u })),
+        base,
+        serviceWorker: true,
+        // ?debug=1: the engine logs its work to the worker's console.
+        debug: params.get('debug') === '1',
+      });
+    };
+    let engine = delay > 0 ? null : startEngine();
+    if (engine) engine.catch(() => {}); // awaited below
     let bytes = null, desc = null, bridge = null;
     if (/^magnet:/i.test(source)) {
       const m = new URLSearchParams(source.slice(source.indexOf('?') + 1));
@@ -235,20 +254,13 @@
         }
       }
     }
-    const delay = Number(params.get('enginedelay')) || 0;
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    if (delay > 0) {
+      await new Promise((r) => setTimeout(r, delay));
+      engine = startEngine();
+    }
     // 2. The engine.
-    if (typeof window.Swarmcast === 'undefined') throw new Error('swarmcast.js did not load');
     status('Starting the engine…');
-    stats.engineStartMs = Math.round(performance.now());
-    const client = await window.Swarmcast.start({
-      trackers: params.getAll('tracker'),
-      iceServers: params.getAll('stun').map((u) => ({ urls: u })),
-      base,
-      serviceWorker: true,
-      // ?debug=1: the engine logs its work to the worker's console.
-      debug: params.get('debug') === '1',
-    });
+    const client = await engine;
     stats.ready = true;
     stats.wasmMs = Math.round(performance.now());
     stats.wasmLoadedMs = client.loadedAt ? Math.round(client.loadedAt) : null;
