@@ -5,15 +5,20 @@ import (
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"time"
 )
 
 // startProfiles writes a CPU profile to $SWARMCAST_CPUPROFILE and a heap
 // profile to $SWARMCAST_MEMPROFILE, when set, for the benchmark scripts; the
 // returned function ends them. The heap profile is written at exit, or
-// after $SWARMCAST_MEMPROFILE_AFTER (a duration) if that is set.
+// after $SWARMCAST_MEMPROFILE_AFTER (a duration) if that is set. A "%p" in
+// either path becomes the process ID, so that the several swarmcast
+// processes of one benchmark (tracker instances, seeder) write files of
+// their own.
 func startProfiles() (stop func()) {
-	memPath := os.Getenv("SWARMCAST_MEMPROFILE")
+	memPath := profilePath(os.Getenv("SWARMCAST_MEMPROFILE"))
 	writeHeap := func() {
 		if f, err := os.Create(memPath); err == nil {
 			runtime.GC()
@@ -26,7 +31,7 @@ func startProfiles() (stop func()) {
 		memPath = ""
 	}
 	var cpu *os.File
-	if path := os.Getenv("SWARMCAST_CPUPROFILE"); path != "" {
+	if path := profilePath(os.Getenv("SWARMCAST_CPUPROFILE")); path != "" {
 		f, err := os.Create(path)
 		if err == nil && pprof.StartCPUProfile(f) == nil {
 			cpu = f
@@ -43,4 +48,9 @@ func startProfiles() (stop func()) {
 			writeHeap()
 		}
 	}
+}
+
+// profilePath replaces "%p" in path with the process ID.
+func profilePath(path string) string {
+	return strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
 }
