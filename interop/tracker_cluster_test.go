@@ -71,13 +71,7 @@ func TestWebRTCBrowserTrackerCluster(t *testing.T) {
 	var cs [2]clusterStats
 	for i, tr := range []*swarmcastTracker{tr1, tr2} {
 		var st struct{ Cluster clusterStats }
-		resp, err := http.Get(strings.Replace(tr.ws, "ws://", "http://", 1) + "/stats")
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if err != nil {
+		if err := getStats(t, strings.Replace(tr.ws, "ws://", "http://", 1)+"/stats", &st); err != nil {
 			t.Fatal(err)
 		}
 		if st.Cluster.Instances != 2 {
@@ -104,6 +98,18 @@ func TestWebRTCBrowserTrackerCluster(t *testing.T) {
 	default:
 		t.Errorf("the swarm should be owned by exactly one instance")
 	}
+}
+
+// getStats fetches a tracker's /stats at url (failing the test if it cannot)
+// and decodes the JSON into v.
+func getStats(t testing.TB, url string, v any) error {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
 }
 
 var trackerHTTPRE = regexp.MustCompile(`^http: (http://\S+/announce)$`)
@@ -161,20 +167,16 @@ func TestTrackerClusterKill(t *testing.T) {
 	}
 	// The instance to be killed owns some of the swarms (with 12 swarms over 3 instances, it owns none
 	// in under 1% of runs: then the kill proves less, and the test says so).
-	resp, err := http.Get(strings.Replace(urls[2], "/announce", "/stats", 1))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var st struct{ Torrents int }
-	json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
+	getStats(t, strings.Replace(urls[2], "/announce", "/stats", 1), &st) // a figure for the log only
 	if st.Torrents == 0 {
 		t.Log("the instance to be killed owns none of the swarms")
 	}
 	killed := time.Now()
 	procs[2].cmd.Process.Kill()
 	for round := byte(2); ; round++ {
-		if err = meet(round); err == nil {
+		err := meet(round)
+		if err == nil {
 			break
 		}
 		if time.Since(killed) > 15*time.Second {
