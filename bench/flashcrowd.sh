@@ -11,6 +11,11 @@
 # peers, every viewer done <= 5 s, first frame <= 1 s; WebTorrent measured ~0-9% from peers, done in
 # 8-13.6 s.
 #
+# Under the table, per run, where the machine's CPU went from the first tab's navigation to the last tab's
+# done: the machine's busy share, and the browser's CPU seconds by kind of thread (the engines' Web
+# Workers, WebRTC, video decoding and compositing, ...; interop/browser/cpu.mjs). A machine busy all the
+# way through means the times above are bound by its cores, not by the network or the origin.
+#
 # Everything runs in a network namespace of its own (unshare -n, as root) with an interface (one end of a
 # veth pair kept inside) holding the default route: Chromium gathers no ICE candidate without one, and no packet leaves the namespace.
 # The site is `swarmcast demo --no-seeder --origin-rate RATE`: tracker and site on one port, the origin on
@@ -116,7 +121,7 @@ run_one() {
 	local demo_pid=$spawned
 	wait_for "$demo_pid" "$demo_log" '^http://.*/watch\.html\?torrent=' "swarmcast demo" 60
 	url=$(grep -Em1 '^http://.*/watch\.html\?torrent=' "$demo_log")
-	args=("$url" --tabs "$VIEWERS" --gap "$GAP" --play "$PLAY" --wait-done --contexts --timeout "$TIMEOUT")
+	args=("$url" --tabs "$VIEWERS" --gap "$GAP" --play "$PLAY" --wait-done --contexts --cpu --timeout "$TIMEOUT")
 	[[ $impl == webtorrent ]] && args+=(--webtorrent "$here/flashcrowd/wt-watch.html")
 	[[ $DIRECT == 1 ]] && args+=(--query direct=1)
 	[[ -n $BRIDGE ]] && args+=(--query "bridge=$BRIDGE")
@@ -161,5 +166,18 @@ for impl in $IMPLS; do
 			const ff = tabs.map((s) => s.firstFrameMs == null ? "-" : String(Math.round(s.firstFrameMs))).join(" ")
 			console.log(`${impl.padEnd(11)} ${n.padEnd(4)} ${share.padStart(10)} ${sent.padStart(22)}  ${done.padEnd(40)} ${ff}`)
 		' "$impl" "$n" "$tmp/logs/$impl-$n.json" "$tmp/logs/$impl-$n.origin"
+	done
+done
+printf '\nwhere the CPU went, from the first tab'"'"'s navigation to the last tab'"'"'s done (CPU seconds)\n'
+for impl in $IMPLS; do
+	for n in $(seq "$RUNS"); do
+		node -e '
+			const fs = require("fs")
+			const [impl, n, json] = process.argv.slice(1)
+			const c = JSON.parse(fs.readFileSync(json, "utf8")).cpu
+			if (!c) { console.log(`${impl.padEnd(11)} ${n.padEnd(4)} -`); process.exit(0) }
+			const kinds = Object.entries(c.kinds).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v.toFixed(1)}`).join(", ")
+			console.log(`${impl.padEnd(11)} ${n.padEnd(4)} machine busy ${Math.round(100 * c.machineBusy)}% of ${c.cores} cores over ${(c.windowMs / 1000).toFixed(1)} s (${c.machineCpuS.toFixed(1)}); browser ${c.browserCpuS.toFixed(1)}: ${kinds}; driver ${c.driverCpuS.toFixed(1)}`)
+		' "$impl" "$n" "$tmp/logs/$impl-$n.json"
 	done
 done

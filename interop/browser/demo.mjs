@@ -20,6 +20,9 @@
 //   --query K=V      add K=V to the watch page's query (repeatable; e.g. direct=1, or debug=1 for
 //                    the engine's log in its worker's console)
 //   --console        print every console message of each tab and its workers to stderr as it comes
+//   --cpu            report where the machine's CPU went from the first tab's navigation to the last
+//                    tab's done (or the end of the run): the machine's busy share (/proc/stat) and the
+//                    browser's CPU seconds by kind of thread (Linux only; result.cpu)
 //   --webtorrent PAGE  open PAGE (bench/flashcrowd/wt-watch.html: WebTorrent's browser bundle doing the
 //                    watch page's job, with the same swarmcastStats) instead, served from a server of
 //                    this script's own with webtorrent.min.js and sw.min.js from interop/node_modules,
@@ -33,9 +36,10 @@ import http from 'node:http'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { chromium } from 'playwright-core'
+import * as cpu from './cpu.mjs'
 
 const argv = process.argv.slice(2)
-const opt = { url: null, query: [], console: false, webtorrent: null, tabs: 3, gap: 3000, play: 8, seek: 0, ranges: 0, bridgeCheck: false, waitDone: false, contexts: false, timeout: 120, chromium: process.env.CHROMIUM || '/usr/bin/chromium' }
+const opt = { url: null, query: [], console: false, cpu: false, webtorrent: null, tabs: 3, gap: 3000, play: 8, seek: 0, ranges: 0, bridgeCheck: false, waitDone: false, contexts: false, timeout: 120, chromium: process.env.CHROMIUM || '/usr/bin/chromium' }
 for (let i = 0; i < argv.length; i++) {
   switch (argv[i]) {
     case '--tabs': opt.tabs = Number(argv[++i]); break
@@ -48,6 +52,7 @@ for (let i = 0; i < argv.length; i++) {
     case '--contexts': opt.contexts = true; break
     case '--query': opt.query.push(argv[++i]); break
     case '--console': opt.console = true; break
+    case '--cpu': opt.cpu = true; break
     case '--webtorrent': opt.webtorrent = argv[++i]; break
     case '--timeout': opt.timeout = Number(argv[++i]); break
     case '--chromium': opt.chromium = argv[++i]; break
@@ -60,7 +65,7 @@ if (!opt.url) usage('give the watch page URL')
 if (!(opt.tabs >= 1) || !(opt.gap >= 0) || !(opt.play > 0) || !(opt.timeout > 0) || !(opt.seek >= 0 && opt.seek < 1)) usage('bad number')
 
 function usage (msg) {
-  process.stderr.write(`demo.mjs: ${msg}\nusage: node browser/demo.mjs URL [--tabs N] [--gap MS] [--play SECONDS] [--seek FRACTION] [--ranges N] [--wait-done] [--contexts] [--query K=V] [--console] [--timeout SECONDS]\n`)
+  process.stderr.write(`demo.mjs: ${msg}\nusage: node browser/demo.mjs URL [--tabs N] [--gap MS] [--play SECONDS] [--seek FRACTION] [--ranges N] [--wait-done] [--contexts] [--query K=V] [--console] [--cpu] [--timeout SECONDS]\n`)
   process.exit(2)
 }
 
@@ -253,6 +258,11 @@ async function main () {
   const tabs = []
   const watching = []
   liveTabs = tabs
+  let cpuFrom = null
+  if (opt.cpu) {
+    if (cpu.available()) cpuFrom = cpu.snapshot()
+    else note('--cpu: no /proc/stat here; no CPU account')
+  }
   for (let i = 0; i < opt.tabs; i++) {
     // Each tab starts navigating opt.gap after the one before it started (on a loaded machine making
     // a tab can take longer than the gap; then they open as fast as the browser can make them). The
@@ -294,6 +304,10 @@ async function main () {
     for (const tab of tabs) {
       await tab.page.waitForFunction(() => window.swarmcastStats && window.swarmcastStats.done, null, { polling: 100, timeout: Math.max(1000, deadline - Date.now()) })
     }
+  }
+  if (cpuFrom) {
+    result.cpu = { until: opt.waitDone ? 'last done' : 'last played', ...cpu.account(cpuFrom, cpu.snapshot()) }
+    note(`cpu: ${JSON.stringify(result.cpu)}`)
   }
   for (const tab of tabs) {
     tab.final = await tab.page.evaluate(() => JSON.parse(JSON.stringify(window.swarmcastStats)))
