@@ -78,6 +78,10 @@ type ClusterConfig struct {
 	// instances: what is queued meanwhile waits for the next and travels
 	// with it (clusterbatch.go); zero means DefaultClusterFlushDelay.
 	FlushDelay time.Duration
+	// BatchBytes bounds one batch (one NATS message): zero means
+	// DefaultClusterBatchBytes. It is never more than half the payload
+	// limit of the NATS server met at JoinCluster.
+	BatchBytes int
 }
 
 // ErrNoCluster is returned by JoinCluster without a NATS connection.
@@ -156,6 +160,12 @@ func (s *Server) JoinCluster(cfg ClusterConfig) error {
 	if cfg.FlushDelay <= 0 {
 		cfg.FlushDelay = DefaultClusterFlushDelay
 	}
+	if cfg.BatchBytes <= 0 {
+		cfg.BatchBytes = DefaultClusterBatchBytes
+	}
+	if limit := cfg.Conn.MaxPayload() / 2; limit > 0 && int64(cfg.BatchBytes) > limit {
+		cfg.BatchBytes = int(limit)
+	}
 	s.mu.Lock()
 	if s.cluster != nil || s.started || s.shuttingDown {
 		s.mu.Unlock()
@@ -177,7 +187,7 @@ func (s *Server) JoinCluster(cfg ClusterConfig) error {
 		hello:  make(chan struct{}, 1),
 	}
 	cl.reqSubj, cl.wsSubj = cl.subjectsOf(inst)
-	cl.routes = newRouteBatcher(cl.nc.Publish, cfg.FlushDelay, &cl.ctr)
+	cl.routes = newRouteBatcher(cl.nc.Publish, cfg.FlushDelay, cfg.BatchBytes, &cl.ctr)
 	cl.bufPool.New = func() any { b := make([]byte, 0, 512); return &b }
 	cl.calls.m = make(map[uint64]*call)
 	s.inst = inst

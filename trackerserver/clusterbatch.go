@@ -19,8 +19,9 @@ import (
 // reads its subject with one subscriber, so messages for one socket arrive
 // in the order they were queued.
 //
-// Bounds: a batch holds at most maxBatchBytes (or one message bigger than
-// that) and maxBatchItems messages; a full batch is published at once. What
+// Bounds: a batch holds at most the batcher's maxBytes
+// (ClusterConfig.BatchBytes; or one message bigger than that) and
+// maxBatchItems messages; a full batch is published at once. What
 // waits for the sender per destination is at most maxOutboxBytes: past it, a
 // message is dropped and counted (routeDropped; a call fails instead), as a
 // socket's full queue drops.
@@ -39,24 +40,36 @@ const (
 	// batches: the call that carries it, then the owner's message to the
 	// target's instance.
 	DefaultClusterFlushDelay = 10 * time.Millisecond
-	// maxBatchBytes bounds a batch: 64 KiB is 30 or so offers with their
-	// SDP, far below NATS's default 1 MiB payload limit.
-	maxBatchBytes = 64 << 10
+	// DefaultClusterBatchBytes bounds a batch (ClusterConfig.BatchBytes):
+	// 512 KiB, half of NATS's default 1 MiB payload limit, holds what one
+	// instance sends another in a flush delay at a few thousand announces
+	// a second, so that under load a batch leaves once a delay and not
+	// each time it fills. Measured with bench/tracker/cluster.sh (4,000
+	// announces/s, 5 offers each, GOMAXPROCS=1, two runs of each bound in
+	// turns): 64, 256 and 512 KiB gave two instances 0.22-0.23, 0.05 and
+	// 0.04-0.05 NATS messages per announce and 1.46-1.48, 1.32-1.39 and
+	// 1.30-1.33 times a plain tracker's CPU per announce (three instances
+	// 1.55-1.62, 1.52-1.55 and 1.45-1.52), a median offer relay of 6.2-6.7,
+	// 11.2-12.2 and 10.9-11.4 ms. Below a few hundred announces a second
+	// batches never fill, and nothing changes.
+	DefaultClusterBatchBytes = 512 << 10
 	// maxBatchItems bounds the messages of a batch (the count is 16 bits).
 	maxBatchItems = 1024
 	// maxOutboxBytes bounds what waits for the sender per destination: a
 	// second of one instance's offers at a few thousand announces a second.
 	maxOutboxBytes = 4 << 20
-	// maxSpareBatches bounds the batch buffers kept for reuse.
-	maxSpareBatches = 16
+	// maxSpareBatches bounds the batch buffers kept for reuse, each at
+	// most twice the batch bound: 8 MiB with the default.
+	maxSpareBatches = 8
 )
 
 // routeBatcher holds the outboxes and runs their sender.
 type routeBatcher struct {
 	// publish sends a batch to a subject (nats.Conn.Publish; tests stub it).
-	publish func(subj string, data []byte) error
-	delay   time.Duration
-	ctr     *clusterCounters
+	publish  func(subj string, data []byte) error
+	delay    time.Duration
+	maxBytes int // a batch's bound (ClusterConfig.BatchBytes)
+	ctr      *clusterCounters
 
 	mu      sync.Mutex
 	boxes   map[uint64]*outbox
@@ -85,14 +98,15 @@ type sealedBatch struct {
 	routes int // offers and answers among the n messages (RoutedOut counts these)
 }
 
-func newRouteBatcher(publish func(string, []byte) error, delay time.Duration, ctr *clusterCounters) *routeBatcher {
+func newRouteBatcher(publish func(string, []byte) error, delay time.Duration, maxBytes int, ctr *clusterCounters) *routeBatcher {
 	return &routeBatcher{
-		publish: publish,
-		delay:   delay,
-		ctr:     ctr,
-		boxes:   make(map[uint64]*outbox),
-		kick:    make(chan struct{}, 1),
-		full:    make(chan struct{}, 1),
+		publish:  publish,
+		delay:    delay,
+		maxBytes: maxBytes,
+		ctr:      ctr,
+		boxes:    make(map[uint64]*outbox),
+		kick:     make(chan struct{}, 1),
+		full:     make(chan struct{}, 1),
 	}
 }
 
@@ -114,7 +128,7 @@ func (rb *routeBatcher) add(inst uint64, subj string, msg []byte, route bool) bo
 		}
 		return false
 	}
-	if ob.n > 0 && (len(ob.cur)+size > maxBatchBytes || ob.n == maxBatchItems) {
+	if ob.n > 0 && (len(ob.cur)+size > rb.maxBytes || ob.n == maxBatchItems) {
 		ob.sealed = append(ob.sealed, sealedBatch{subj: ob.subj, b: ob.cur, n: ob.n, routes: ob.routes})
 		ob.cur, ob.n, ob.routes = rb.spareLocked(), 0, 0
 		signal(rb.full)
@@ -231,7 +245,7 @@ func (rb *routeBatcher) flush() {
 	}
 	rb.mu.Lock()
 	for i := range taken {
-		if len(rb.spare) < maxSpareBatches && cap(taken[i].b) <= 2*maxBatchBytes {
+		if len(rb.spare) < maxSpareBatches && cap(taken[i].b) <= 2*rb.maxBytes {
 			rb.spare = append(rb.spare, taken[i].b[:0])
 		}
 		taken[i] = sealedBatch{}

@@ -2,12 +2,15 @@ package trackerserver
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	natsserver "github.com/nats-io/nats-server/v2/server"
 )
 
 // batchSink records what a routeBatcher publishes; a closed gate lets
@@ -75,10 +78,14 @@ func (k *batchSink) items(t *testing.T) [][]byte {
 	return all
 }
 
+// testBatchBytes bounds the batches of the batcher tests: small, so that a
+// few messages fill one.
+const testBatchBytes = 64 << 10
+
 // startBatcher runs a batcher's sender until the test ends.
 func startBatcher(t *testing.T, k *batchSink, delay time.Duration) (*routeBatcher, *clusterCounters) {
 	ctr := new(clusterCounters)
-	rb := newRouteBatcher(k.publish, delay, ctr)
+	rb := newRouteBatcher(k.publish, delay, testBatchBytes, ctr)
 	done := make(chan struct{})
 	stopped := make(chan struct{})
 	go func() {
@@ -107,7 +114,7 @@ func TestRouteBatchFills(t *testing.T) {
 		size, n    int
 		firstBatch int // messages in the first, full batch
 	}{
-		{"bytes", 20 << 10, 4, maxBatchBytes / (20<<10 + batchItemOverhead)},
+		{"bytes", 20 << 10, 4, testBatchBytes / (20<<10 + batchItemOverhead)},
 		{"count", 40, maxBatchItems + 1, maxBatchItems},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -141,8 +148,8 @@ func TestRouteBatchFills(t *testing.T) {
 			k.mu.Lock()
 			first := len(k.batches[0])
 			k.mu.Unlock()
-			if first > maxBatchBytes {
-				t.Fatalf("batch of %d bytes, bound %d", first, maxBatchBytes)
+			if first > testBatchBytes {
+				t.Fatalf("batch of %d bytes, bound %d", first, testBatchBytes)
 			}
 			// The batcher counts a batch once its publish returns, and the
 			// flush that publishes the full batch may publish the partial
@@ -179,7 +186,7 @@ func TestRouteBatchDelay(t *testing.T) {
 	t.Run("quiet", func(t *testing.T) {
 		k := newBatchSink()
 		ctr := new(clusterCounters)
-		rb := newRouteBatcher(k.publish, time.Hour, ctr)
+		rb := newRouteBatcher(k.publish, time.Hour, testBatchBytes, ctr)
 		// Queued before the sender starts: all there when it first runs.
 		for i := range 3 {
 			rb.add(2, "two", answerItem(i, 50), true)
@@ -295,9 +302,10 @@ func TestClusterRouteOrder(t *testing.T) {
 		t.Fatal("no socket on instance 1")
 	}
 	// Rounds the test client's buffer holds (it drops past 256); messages
-	// of 1 KiB, so that a round spans several batches (maxBatchBytes).
+	// of 4 KiB, so that a round (800 KiB) spans two batches
+	// (DefaultClusterBatchBytes).
 	const rounds, perRound = 5, 200
-	pad := bytes.Repeat([]byte("x"), 1<<10)
+	pad := bytes.Repeat([]byte("x"), 4<<10)
 	for r := range rounds {
 		for i := r * perRound; i < (r+1)*perRound; i++ {
 			out := getOut()
@@ -349,5 +357,44 @@ func TestCallTable(t *testing.T) {
 	}
 	if len(ct.m) != 0 {
 		t.Fatalf("%d calls left in the table", len(ct.m))
+	}
+}
+
+// TestClusterBatchBound: an instance's batches are bounded by
+// ClusterConfig.BatchBytes, DefaultClusterBatchBytes when it is zero, and
+// never by more than half the payload limit of the NATS server it joined
+// through: a bigger batch would be refused by the server and its messages
+// lost.
+func TestClusterBatchBound(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		maxPayload int32 // the server's; 0: NATS's default, 1 MiB
+		cfg, want  int
+	}{
+		{"default", 0, 0, DefaultClusterBatchBytes},
+		{"configured", 0, 100 << 10, 100 << 10},
+		{"server limit", 64 << 10, 0, 32 << 10},
+		{"configured above the server limit", 64 << 10, 1 << 20, 32 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: freePort(t), NoLog: true, NoSigs: true, MaxPayload: tc.maxPayload})
+			if err != nil {
+				t.Fatal(err)
+			}
+			go srv.Start()
+			t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+			if !srv.ReadyForConnections(testTimeout) {
+				t.Fatal("embedded NATS did not start")
+			}
+			nc := connectNATS(t, srv.ClientURL())
+			s := New(Config{})
+			t.Cleanup(func() { s.Shutdown(context.Background()) })
+			if err := s.JoinCluster(ClusterConfig{Conn: nc, Heartbeat: testHeartbeat, BatchBytes: tc.cfg}); err != nil {
+				t.Fatal(err)
+			}
+			if got := s.cluster.routes.maxBytes; got != tc.want {
+				t.Fatalf("batch bound %d, want %d", got, tc.want)
+			}
+		})
 	}
 }

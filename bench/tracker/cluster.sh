@@ -23,6 +23,10 @@
 #                 median offer-relay latency at most P50_MS), as bench/tracker/tracker.sh measures it
 #   P50_MS=20
 #   FLUSH_DELAY=  the instances' --nats-flush-delay (empty: its default)
+#   GOMAXPROCS=   Go's own: every Go process of the run (instances, nats-server, load generator) gets that
+#                 many scheduler threads. With several processes on few cores, 1 keeps idle threads from
+#                 spinning for each event: at 4,000/s it cut two instances' CPU per announce by a third
+#                 and a plain tracker's by a fifth (docs/ARCHITECTURE.md, "Tracker cluster")
 #   SWARMCAST_BIN=          use this swarmcast binary instead of building one from the work tree
 set -euo pipefail
 
