@@ -153,6 +153,11 @@ type requestScratch struct {
 	// each other instance.
 	fromJSON []byte
 	batches  []offerBatch
+	// onRoute's: a batch's messages (at most maxBatchItems) and one
+	// message's offers (at most maxBatchOffers), kept between batches so
+	// that reading them allocates nothing.
+	items  [][]byte
+	offers []routeOffer
 }
 
 // serveRequest serves a request sent alone on the request subject, with a

@@ -116,15 +116,17 @@ func (cl *cluster) onRoute(m *nats.Msg) {
 		cl.route(m.Data)
 		return
 	}
-	var items [64][]byte
-	msgs, err := decodeBatch(m.Data, items[:0])
-	if err != nil {
+	sc := &cl.scratch
+	msgs, err := decodeBatch(m.Data, sc.items[:0])
+	if err == nil {
+		for _, b := range msgs {
+			cl.route(b)
+		}
+	} else {
 		cl.ctr.bad.Add(1)
-		return
 	}
-	for _, b := range msgs {
-		cl.route(b)
-	}
+	clear(msgs) // hold no message's bytes until the next batch
+	sc.items = msgs[:0]
 }
 
 // route handles one message of a batch.
@@ -161,20 +163,21 @@ func (cl *cluster) route(b []byte) {
 		cl.serve(b, &cl.scratch)
 		return
 	}
-	var offers [16]routeOffer
-	r := wireRoute{offers: offers[:0]}
-	if err := decodeRoute(b, &r); err != nil {
-		cl.ctr.bad.Add(1)
-		return
-	}
+	sc := &cl.scratch
+	r := wireRoute{offers: sc.offers[:0]}
 	s := cl.s
-	if r.op == opAnswer {
+	switch err := decodeRoute(b, &r); {
+	case err != nil:
+		cl.ctr.bad.Add(1)
+	case r.op == opAnswer:
 		cl.deliver(s.conns.get(r.target), r.payload, connRef{}, 0)
-		return
+	default:
+		for _, o := range r.offers {
+			cl.deliver(s.conns.get(o.target), o.payload, r.from, s.offerKey(&r.ih, &r.fromID, o.offerID))
+		}
 	}
-	for _, o := range r.offers {
-		cl.deliver(s.conns.get(o.target), o.payload, r.from, s.offerKey(&r.ih, &r.fromID, o.offerID))
-	}
+	clear(r.offers)
+	sc.offers = r.offers[:0]
 }
 
 // deliver queues payload for socket c (nil: gone), as an offer from from
