@@ -118,6 +118,12 @@ run_setup() {
 	[[ -z $natspid ]] || { ncpu0=$(cpu_of "$natspid"); nmsg0=$(nats_msgs "$monport"); }
 	out=$("$loadgen" -url "$(IFS=,; echo "${urls[*]}")" -pid "$(IFS=,; echo "${pids[*]}")" -clients "$CLIENTS" \
 		-torrents "$TORRENTS" -offers "$OFFERS" -rate "$rate" -duration "$DURATION" -tsv) || {
+		for p in "${pids[@]}"; do stop "$p"; done
+		if [[ -n $RATES ]]; then
+			# Capacity mode: a rate the load generator cannot drive through this setup is not sustained.
+			note "setup $setup: the load generator gave up at $rate/s (not sustained)"
+			return 1
+		fi
 		for ((i = 0; i < n; i++)); do show_log "$tmp/tracker-$setup-$i.log" 10; done
 		die "load generator failed on setup $setup"
 	}
