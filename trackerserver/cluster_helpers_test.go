@@ -117,15 +117,20 @@ func (n *aptNATS) stop() {
 
 // embeddedNATS is a NATS server in the test's process.
 type embeddedNATS struct {
-	t    *testing.T
-	port int
-	mu   sync.Mutex
-	srv  *natsserver.Server
+	t          *testing.T
+	port       int
+	maxPayload int32 // the server's payload limit; 0: NATS's default, 1 MiB
+	mu         sync.Mutex
+	srv        *natsserver.Server
 }
 
-func startEmbeddedNATS(t *testing.T) natsBackend {
+func startEmbeddedNATS(t *testing.T) natsBackend { return startEmbeddedNATSLimited(t, 0) }
+
+// startEmbeddedNATSLimited starts an embedded server whose payload limit is
+// maxPayload (0: NATS's default).
+func startEmbeddedNATSLimited(t *testing.T, maxPayload int32) *embeddedNATS {
 	t.Helper()
-	n := &embeddedNATS{t: t, port: freePort(t)}
+	n := &embeddedNATS{t: t, port: freePort(t), maxPayload: maxPayload}
 	n.restart()
 	t.Cleanup(n.stop)
 	return n
@@ -135,7 +140,7 @@ func (n *embeddedNATS) url() string { return "nats://127.0.0.1:" + strconv.Itoa(
 
 func (n *embeddedNATS) restart() {
 	n.t.Helper()
-	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: n.port, NoLog: true, NoSigs: true})
+	srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: n.port, NoLog: true, NoSigs: true, MaxPayload: n.maxPayload})
 	if err != nil {
 		n.t.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	natsserver "github.com/nats-io/nats-server/v2/server"
 )
 
 // batchSink records what a routeBatcher publishes; a closed gate lets
@@ -377,16 +375,7 @@ func TestClusterBatchBound(t *testing.T) {
 		{"configured above the server limit", 64 << 10, 1 << 20, 32 << 10},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, err := natsserver.NewServer(&natsserver.Options{Host: "127.0.0.1", Port: freePort(t), NoLog: true, NoSigs: true, MaxPayload: tc.maxPayload})
-			if err != nil {
-				t.Fatal(err)
-			}
-			go srv.Start()
-			t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
-			if !srv.ReadyForConnections(testTimeout) {
-				t.Fatal("embedded NATS did not start")
-			}
-			nc := connectNATS(t, srv.ClientURL())
+			nc := connectNATS(t, startEmbeddedNATSLimited(t, tc.maxPayload).url())
 			s := New(Config{})
 			t.Cleanup(func() { s.Shutdown(context.Background()) })
 			if err := s.JoinCluster(ClusterConfig{Conn: nc, Heartbeat: testHeartbeat, BatchBytes: tc.cfg}); err != nil {
