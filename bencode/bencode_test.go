@@ -68,6 +68,8 @@ func TestDecodeValid(t *testing.T) {
 		{"i-42e", int64(-42)},
 		{"i9223372036854775807e", int64(9223372036854775807)},
 		{"i-9223372036854775808e", int64(-9223372036854775808)},
+		{"i9223372036854775808e", uint64(9223372036854775808)}, // above int64: a uint64
+		{"i18446744073709551615e", uint64(18446744073709551615)},
 		{"0:", ""},
 		{"4:spam", "spam"},
 		{"le", []any{}},
@@ -104,6 +106,8 @@ func TestDecodeInvalid(t *testing.T) {
 		{"i1", 0, "unterminated integer"},
 		{"i1x", 2, "in integer"},
 		{"i99999999999999999999e", 0, "overflows"},
+		{"i18446744073709551616e", 0, "overflows"},
+		{"i-9223372036854775809e", 0, "below the 64-bit minimum"},
 		{"01:a", 0, "leading zero"},
 		{"5:abc", 0, "past the end"},
 		{"4294967296:abc", 0, "past the end"},

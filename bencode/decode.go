@@ -213,14 +213,19 @@ func (d *decodeState) integer(v reflect.Value) error {
 		v.SetBool(n != 0)
 		return fits(true)
 	case reflect.Interface:
-		if v.NumMethod() != 0 || (neg && n > 1<<63) || (!neg && n > math.MaxInt64) {
+		if v.NumMethod() != 0 {
 			return fits(false)
 		}
-		i := int64(n)
-		if neg {
-			i = int64(-n)
+		// An integer is an int64, unless it is above math.MaxInt64: then
+		// it is a uint64, so that every integer Valid accepts decodes.
+		switch {
+		case neg:
+			v.Set(reflect.ValueOf(int64(-n)))
+		case n > math.MaxInt64:
+			v.Set(reflect.ValueOf(n))
+		default:
+			v.Set(reflect.ValueOf(int64(n)))
 		}
-		v.Set(reflect.ValueOf(i))
 		return fits(true)
 	}
 	return fits(false)
@@ -253,6 +258,8 @@ func parseInt(data []byte, off int) (n uint64, neg bool, end int, err error) {
 		return 0, false, 0, &SyntaxError{Offset: int64(off), msg: "integer has a leading zero"}
 	case neg && n == 0:
 		return 0, false, 0, &SyntaxError{Offset: int64(off), msg: "negative zero"}
+	case neg && n > 1<<63:
+		return 0, false, 0, &SyntaxError{Offset: int64(off), msg: "negative integer below the 64-bit minimum"}
 	}
 	return n, neg, i + 1, nil
 }

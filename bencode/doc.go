@@ -9,7 +9,8 @@
 //
 // Decoding is strict where BEP 3 is strict: integers have no leading zeros and
 // no "-0", string lengths are plain decimal, and input ends where the value
-// ends. It is bounded: nesting depth is limited, and a string can never claim
+// ends. Integers run from math.MinInt64 to math.MaxUint64; decoded into an
+// interface, an integer is an int64, or a uint64 above math.MaxInt64. It is bounded: nesting depth is limited, and a string can never claim
 // more bytes than the input holds, so a few hostile bytes cannot make the
 // decoder allocate gigabytes. Dictionary keys that are out of order are
 // accepted (many real torrents have them), and the last duplicate wins.
