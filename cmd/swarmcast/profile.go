@@ -19,16 +19,17 @@ import (
 // their own.
 func startProfiles() (stop func()) {
 	memPath := profilePath(os.Getenv("SWARMCAST_MEMPROFILE"))
-	writeHeap := func() {
-		if f, err := os.Create(memPath); err == nil {
+	writeHeap := func(path string) {
+		if f, err := os.Create(path); err == nil {
 			runtime.GC()
 			pprof.WriteHeapProfile(f)
 			f.Close()
 		}
 	}
 	if d, err := time.ParseDuration(os.Getenv("SWARMCAST_MEMPROFILE_AFTER")); err == nil && memPath != "" {
-		time.AfterFunc(d, writeHeap)
-		memPath = ""
+		path := memPath
+		time.AfterFunc(d, func() { writeHeap(path) })
+		memPath = "" // written then, not at exit
 	}
 	var cpu *os.File
 	if path := profilePath(os.Getenv("SWARMCAST_CPUPROFILE")); path != "" {
@@ -45,7 +46,7 @@ func startProfiles() (stop func()) {
 			cpu.Close()
 		}
 		if memPath != "" {
-			writeHeap()
+			writeHeap(memPath)
 		}
 	}
 }
