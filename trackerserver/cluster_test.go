@@ -161,9 +161,10 @@ func TestClusterWebSocket(t *testing.T) {
 	})
 }
 
-// TestClusterOwnerRelaysOffers: a forwarded announce's offers are relayed
-// by the swarm's owner, to a socket of its own, one of the announcing
-// instance and one of a third; each answer reaches the offering socket.
+// TestClusterOwnerRelaysOffers: a forwarded announce's offers reach a socket
+// of the swarm's owner and one of a third instance through the owner, and
+// one of the announcing instance from that instance; each answer reaches the
+// offering socket.
 func TestClusterOwnerRelaysOffers(t *testing.T) {
 	n := startEmbeddedNATS(t)
 	in := startCluster(t, n.url(), 3, Config{})
@@ -206,7 +207,13 @@ func TestClusterOwnerRelaysOffers(t *testing.T) {
 			st.WebSocket.OffersRelayed, st.WebSocket.AnswersRefused)
 	}
 	if st := in[2].Stats().Cluster; st.Served == 0 || st.RoutedOut < 2 {
-		t.Fatalf("owner: %+v; want the call served and offers routed to two instances", st)
+		t.Fatalf("owner: %+v; want the call served, an offer routed to the third instance and its own peer's answer", st)
+	}
+	// The offer for the peer on x's own instance did not cross twice: the
+	// owner named that peer in its reply, and x's instance relayed the offer
+	// itself. What came into x's instance is the two answers from elsewhere.
+	if st := in[1].Stats().Cluster; st.RoutedIn != 2 {
+		t.Fatalf("announcing instance: %d offers and answers routed in, want the 2 answers", st.RoutedIn)
 	}
 }
 

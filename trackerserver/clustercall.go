@@ -217,8 +217,12 @@ func (cl *cluster) serve(b []byte, sc *requestScratch) ([]byte, bool) {
 		res, err := s.store.announce(&p, sc.picks[:0])
 		sc.picks = res.picked
 		if err == nil && len(a.offers) > 0 {
-			res.relayed = cl.relayOffers(a, &res, sc)
-			res.picked = res.picked[:0]
+			// Peers on the announcing instance come back in the reply,
+			// with the first offers, for that instance to relay: their
+			// offers need not cross the cluster twice.
+			home := partitionPicks(res.picked, a.ref.inst)
+			res.relayed = cl.relayOffers(a, res.picked[home:], a.offers[home:], &res, sc)
+			res.picked = res.picked[:home]
 		}
 		sc.out = appendAnnounceReply(sc.out[:0], &res, err)
 		clear(sc.picks[:cap(sc.picks)]) // keep no socket alive from here

@@ -39,20 +39,35 @@ func addOffer(batches []offerBatch, to, from connRef, ih, fromID *[20]byte, offe
 	return batches
 }
 
-// relayOffers relays a forwarded announce's offers to the peers the store
-// picked for it, as the announcing instance would have: to sockets of this
-// instance at once, to others' in one message per instance. So an offer
-// crosses the cluster after the call only if its target is elsewhere,
-// instead of after the call's reply too. It returns how many it relayed.
-func (cl *cluster) relayOffers(a *wireAnnounce, res *announceResult, sc *requestScratch) int {
+// partitionPicks moves the picks whose sockets are on instance inst to the
+// front, and returns how many there are.
+func partitionPicks(picks []pickedPeer, inst uint64) int {
+	n := 0
+	for i := range picks {
+		if picks[i].ref.inst == inst {
+			picks[i], picks[n] = picks[n], picks[i]
+			n++
+		}
+	}
+	return n
+}
+
+// relayOffers relays a forwarded announce's offers to peers the store picked
+// for it (offers[i] to picks[i]), as the announcing instance would have: to
+// sockets of this instance at once, to others' in one message per instance.
+// The peers on the announcing instance are not among them: their offers go
+// back in the reply, as picks, for that instance to relay. So an offer
+// crosses the cluster after the call only if its target is on a third
+// instance. It returns how many it relayed.
+func (cl *cluster) relayOffers(a *wireAnnounce, picks []pickedPeer, offers []wsOffer, res *announceResult, sc *requestScratch) int {
 	s := cl.s
 	sc.fromJSON = appendBinaryString(sc.fromJSON[:0], a.peerID[:])
 	n := 0
-	for i, t := range res.picked {
-		if i == len(a.offers) {
+	for i, t := range picks {
+		if i == len(offers) {
 			break
 		}
-		o := &a.offers[i]
+		o := &offers[i]
 		out := getOut()
 		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, sc.fromJSON, res.ihJSON)
 		if s.deliverOffer(t, out, a.ref, &a.infoHash, &a.peerID, o.offerID, &sc.batches) {

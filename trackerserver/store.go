@@ -373,7 +373,8 @@ type announceResult struct {
 	picked               []pickedPeer // dst, with the picks appended
 	answerTo             pickedPeer   // toPeerID's socket; a zero ref if not in the swarm
 	// relayed is how many of a forwarded announce's offers its owner
-	// relayed; picked is then empty, nothing being left to relay.
+	// relayed; picked then holds only the peers on the announcing
+	// instance, which that instance gives the first offers (clustercall.go).
 	relayed int
 }
 
