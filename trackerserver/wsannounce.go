@@ -48,7 +48,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 	if m.answer != nil {
 		p.toPeerID = &m.toPeerID
 	}
-	res, err := s.announce(&p, c.picks[:0])
+	res, err := s.announce(&p, c.sc.picks[:0])
 	if err != nil {
 		c.sendFailure(actionAnnounce, err.Error(), &m.infoHash)
 		return
@@ -78,10 +78,13 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 			s.ctr.offersRelayed.Add(1)
 		}
 	}
-	if len(c.batches) > 0 {
-		c.batches = s.cluster.flushOffers(c.batches)
+	if len(c.sc.batches) > 0 {
+		c.sc.batches = s.cluster.flushOffers(c.sc.batches)
 	}
 	clear(res.picked) // keep no other socket alive from here
+	if cap(res.picked) > cap(c.sc.picks) {
+		c.sc.picks = res.picked[:0]
+	}
 	if m.answer != nil {
 		c.relayAnswer(m, res, from)
 	}
@@ -182,7 +185,7 @@ func (c *wsConn) ref() connRef { return connRef{inst: c.s.inst, id: c.regID} }
 // relayOffer sends the offer out, built from m's offer with raw offer_id
 // offerID, to the picked peer t (deliverOffer).
 func (c *wsConn) relayOffer(t pickedPeer, out *outMsg, m *wsMessage, offerID []byte) bool {
-	return c.s.deliverOffer(t, out, c.ref(), &m.infoHash, &m.peerID, offerID, &c.batches)
+	return c.s.deliverOffer(t, out, c.ref(), &m.infoHash, &m.peerID, offerID, &c.sc.batches)
 }
 
 // deliverOffer sends the relayed offer out, made by peer fromID of socket
@@ -269,8 +272,8 @@ func (c *wsConn) sendFailure(action int, reason string, ih *[20]byte) {
 func (c *wsConn) scrape(m *wsMessage) {
 	out := getOut()
 	out.b = append(out.b, `{"action":"scrape","files":{`...)
-	counts := c.s.scrape(m.scrape, protoWS, c.counts[:0])
-	c.counts = counts
+	counts := c.s.scrape(m.scrape, protoWS, c.sc.counts[:0])
+	c.sc.counts = counts
 	for i := range m.scrape {
 		sc := counts[i]
 		if i > 0 {

@@ -1,0 +1,5 @@
+//go:build !race
+
+package trackerserver
+
+const raceEnabled = false
