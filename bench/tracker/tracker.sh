@@ -14,8 +14,14 @@
 # also catches single pauses such as a garbage collection) is its announces per second. PIN=1 runs the tracker on CPU 0 and the
 # load generator on the others, so both trackers get one core, whatever threads they start.
 #
+# With SOCKETS="2000 15000" it measures memory instead: each tracker holds each number of clients in turn
+# (announcing at RATE), its RSS is read at the end of the measured window with every socket open, and the
+# memory per socket is the slope between the fewest and the most (what a tracker costs with no sockets
+# drops out).
+#
 # Environment (all optional):
 #   CLIENTS=1000 TORRENTS=10 OFFERS=5 RATE=500 DURATION=10s RUNS=1
+#   SOCKETS=      memory mode: ascending client counts, e.g. "2000 15000" (RATE=200 suits it)
 #   RATES=        capacity mode: ascending announce rates to try, e.g. "1000 1500 2000 3000 4000"
 #   P50_MS=20     capacity mode: the median offer-relay latency a sustained rate must stay under
 #   PIN=          1: tracker on CPU 0, load generator on the other CPUs
@@ -39,6 +45,7 @@ DURATION=${DURATION:-10s}
 RUNS=${RUNS:-1}
 IMPLS=${IMPLS:-swarmcast bittorrent-tracker}
 RATES=${RATES:-}
+SOCKETS=${SOCKETS:-}
 P50_MS=${P50_MS:-20}
 PIN=${PIN:-}
 SWARMCAST_BIN=${SWARMCAST_BIN:-}
@@ -49,6 +56,11 @@ for v in CLIENTS TORRENTS OFFERS RATE RUNS; do
 done
 for r in $RATES; do
 	[[ $r =~ ^[1-9][0-9]*$ ]] || die "RATES must hold positive numbers"
+done
+most_clients=$CLIENTS
+for n in $SOCKETS; do
+	[[ $n =~ ^[1-9][0-9]*$ ]] || die "SOCKETS must hold positive numbers"
+	((n > most_clients)) && most_clients=$n
 done
 [[ $P50_MS =~ ^[1-9][0-9]*$ ]] || die "P50_MS must be a positive number of milliseconds"
 tracker_cpus=() loadgen_cpus=()
@@ -97,10 +109,11 @@ if has bittorrent-tracker; then
 	cp "$here/bt-tracker.mjs" "$node_dir/"
 fi
 
-# Every client is a socket at both ends, plus the tracker's.
-need=$((2 * CLIENTS + 256))
+# Every client is a socket at both ends: one in the tracker, one in the load generator, each within its
+# own process's limit.
+need=$((most_clients + 256))
 if (($(ulimit -n) < need)); then
-	ulimit -n "$need" 2>/dev/null || die "need $need open files (ulimit -n); lower CLIENTS"
+	ulimit -n "$need" 2>/dev/null || die "need $need open files (ulimit -n); lower CLIENTS or SOCKETS"
 fi
 
 # --- runs -------------------------------------------------------------------------------------------
@@ -180,6 +193,27 @@ if [[ -n $RATES ]]; then
 		awk -v a="${best[swarmcast]}" -v b="${best[bittorrent-tracker]}" \
 			'BEGIN { printf "ratio (announces per second sustained, swarmcast / bittorrent-tracker): %.2f\n", a / b }'
 	fi
+	exit 0
+fi
+
+if [[ -n $SOCKETS ]]; then
+	printf 'memory: RSS of each tracker holding N WebSocket clients (%s torrents, %s announces/s with %s offers each, read at the end of %s with every socket open); per socket: the slope from the fewest to the most (load %s at start)\n' \
+		"$TORRENTS" "$RATE" "$OFFERS" "$DURATION" "$(cut -d' ' -f1 /proc/loadavg)"
+	for impl in $IMPLS; do
+		first_n='' first_rss='' n='' rss=''
+		for n in $SOCKETS; do
+			line=$(CLIENTS=$n run_once "$impl" 1 "$RATE") || die "load generator failed against $impl with $n clients"
+			rss=$(cut -f6 <<<"$line")
+			printf '%-20s %7s sockets: RSS %6s MiB\n' "$impl" "$n" "$((rss / 1024))"
+			if [[ -z $first_n ]]; then
+				first_n=$n first_rss=$rss
+			fi
+		done
+		if ((n > first_n)); then
+			awk -v i="$impl" -v a="$first_n" -v b="$n" -v ra="$first_rss" -v rb="$rss" \
+				'BEGIN { printf "%-20s per socket: %.1f KiB of RSS\n", i, (rb - ra) / (b - a) }'
+		fi
+	done
 	exit 0
 fi
 
