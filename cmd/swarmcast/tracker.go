@@ -38,6 +38,9 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	trustIP := fs.Bool("trust-ip", false, "take a peer's address from the announce's ip parameter")
 	trustProxy := fs.Bool("trust-proxy", false, "take an HTTP client's address from X-Forwarded-For (behind a reverse proxy)")
 	maxPerIP := fs.Int("max-peers-per-ip", trackerserver.DefaultMaxPeersPerIP, "HTTP and UDP peers (ip:port) one IP address may have in one torrent (`N`)")
+	maxConns := fs.Int("max-conns", trackerserver.DefaultMaxConns, "WebSocket connections open at once (`N`); more get 503. Each costs about 30 KiB, and a file descriptor (see ulimit -n)")
+	maxTorrents := fs.Int("max-torrents", trackerserver.DefaultMaxTorrents, "torrents kept (`N`); announces for more are refused")
+	maxAllPeers := fs.Int("max-peers", trackerserver.DefaultMaxPeers, "peers kept over all torrents (`N`); announces of more are refused")
 	var statsAllow stringList
 	fs.Var(&statsAllow, "stats-allow", "serve /stats and /metrics only to this `CIDR` or IP (repeatable); others get 403")
 	statsTokenFile := fs.String("stats-token-file", "", "serve /stats and /metrics also to requests with \"Authorization: Bearer TOKEN\", TOKEN being the first line of `FILE`")
@@ -65,10 +68,21 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if *interval < time.Second {
 		return fmt.Errorf("%w: --interval %v is too short; use at least 1s", errUsage, *interval)
 	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"max-conns", *maxConns}, {"max-torrents", *maxTorrents}, {"max-peers", *maxAllPeers}} {
+		if f.n < 1 {
+			return fmt.Errorf("%w: --%s %d: give at least 1", errUsage, f.name, f.n)
+		}
+	}
 	cfg := trackerserver.Config{
 		Interval:           *interval,
 		MaxPeersPerTorrent: *maxPeers,
 		MaxPeersPerIP:      *maxPerIP,
+		MaxConns:           *maxConns,
+		MaxTorrents:        *maxTorrents,
+		MaxPeers:           *maxAllPeers,
 		TrustIPParam:       *trustIP,
 		TrustProxy:         *trustProxy,
 		Site:               web.ClientHandler(), // the browser client and /watch.html beside the tracker

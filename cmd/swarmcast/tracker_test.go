@@ -118,6 +118,9 @@ func TestTrackerCommandErrors(t *testing.T) {
 		{[]string{"--interval", "10ms"}, true, "too short"},
 		{[]string{"--nats-flush-delay", "0s"}, true, "--nats-flush-delay"},
 		{[]string{"--nats-flush-delay", "2s"}, true, "--nats-flush-delay"},
+		{[]string{"--max-conns", "0"}, true, "--max-conns"},
+		{[]string{"--max-torrents", "-1"}, true, "--max-torrents"},
+		{[]string{"--max-peers", "0"}, true, "--max-peers"},
 		{[]string{"--bogus"}, false, "not defined"},
 		{[]string{"--http", "256.0.0.1:1"}, false, "HTTP"},
 		{[]string{"--stats-allow", "10.0.0.0/99"}, true, "--stats-allow"},
@@ -213,4 +216,73 @@ func TestTrackerStatsAccess(t *testing.T) {
 	}
 	stranger.CloseIdleConnections()
 	admin.CloseIdleConnections()
+}
+
+// TestTrackerMaxConns: --max-conns caps the WebSockets open at once; one
+// more gets 503, and gets in once another closes. --max-torrents caps the
+// torrents kept.
+func TestTrackerMaxConns(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serveTracker(ctx, []string{"--http", "127.0.0.1:0", "--max-conns", "1", "--max-torrents", "5", "--max-peers", "5"}, pw, io.Discard)
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	urls := map[string]string{}
+	sc := bufio.NewScanner(pr)
+	for (urls["ws"] == "" || urls["http"] == "") && sc.Scan() {
+		k, v, _ := strings.Cut(sc.Text(), ":")
+		urls[k] = strings.TrimSpace(v)
+	}
+	go io.Copy(io.Discard, pr)
+	wsURL := urls["ws"]
+	tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer tcancel()
+
+	hc, err := httptracker.New(urls["http"], httptracker.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hc.Close()
+	for i := range 6 {
+		var ih metainfo.Hash
+		ih[0] = byte(i + 1)
+		_, err := hc.Announce(tctx, tracker.AnnounceRequest{InfoHash: ih, PeerID: [20]byte{1}, Port: 6881, Left: 1})
+		if full := err != nil && strings.Contains(err.Error(), "too many torrents"); full != (i == 5) {
+			t.Fatalf("announce for torrent %d with --max-torrents 5: %v", i+1, err)
+		}
+	}
+
+	first, _, err := websocket.Dial(tctx, wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.CloseNow()
+	second, resp, err := websocket.Dial(tctx, wsURL, nil)
+	if err == nil {
+		second.CloseNow()
+		t.Fatal("a second WebSocket was let in with --max-conns 1")
+	}
+	if resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("second WebSocket: %v (response %v), want 503", err, resp)
+	}
+	first.Close(websocket.StatusNormalClosure, "")
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		third, _, err := websocket.Dial(tctx, wsURL, nil)
+		if err == nil {
+			third.CloseNow()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no WebSocket let in after the first closed: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
