@@ -18,7 +18,13 @@ import (
 // answers can be checked against them. A WebTorrent peer answers within
 // seconds (its offers time out after 50), and in a swarm each peer receives
 // about as many offers per interval as it sends (5): 64 leaves a wide margin.
-const offerRingSize = 64
+// The ring starts at offerRingStart and doubles, up to offerRingSize, only
+// when the offer it would forget has not been answered: a socket that
+// answers what it gets keeps 8 records (192 bytes) instead of 64 (1.5 KiB).
+const (
+	offerRingSize  = 64
+	offerRingStart = 8
+)
 
 // boundID is a peer ID a socket owns, with its JSON form for relayed messages.
 type boundID struct {
@@ -371,11 +377,7 @@ func (c *wsConn) enqueue(m *outMsg, from connRef, key uint64) bool {
 		return false
 	}
 	if from.id != 0 {
-		if c.offers == nil {
-			c.offers = make([]offerRecord, offerRingSize)
-		}
-		c.offers[c.offerNext] = offerRecord{from: from, key: key}
-		c.offerNext = (c.offerNext + 1) % offerRingSize
+		c.rememberOffer(offerRecord{from: from, key: key})
 	}
 	c.queue = append(c.queue, m)
 	c.queuedBytes += len(m.b)
@@ -385,6 +387,25 @@ func (c *wsConn) enqueue(m *outMsg, from connRef, key uint64) bool {
 	default:
 	}
 	return true
+}
+
+// rememberOffer records an offer sent to the socket (c.mu held), in the
+// place of the oldest record, unless that one is still unanswered and the
+// ring can grow.
+func (c *wsConn) rememberOffer(r offerRecord) {
+	switch {
+	case c.offers == nil:
+		c.offers = make([]offerRecord, offerRingStart)
+	case c.offers[c.offerNext].from.id != 0 && len(c.offers) < offerRingSize:
+		// Oldest first, then room: the next records go after the old ones.
+		grown := make([]offerRecord, 0, min(2*len(c.offers), offerRingSize))
+		grown = append(grown, c.offers[c.offerNext:]...)
+		grown = append(grown, c.offers[:c.offerNext]...)
+		c.offerNext = len(grown)
+		c.offers = grown[:cap(grown)]
+	}
+	c.offers[c.offerNext] = r
+	c.offerNext = (c.offerNext + 1) % len(c.offers)
 }
 
 // takeOffer reports whether the socket was sent an offer with key by from,

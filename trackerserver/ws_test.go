@@ -293,3 +293,48 @@ func TestWebSocketOfferLimit(t *testing.T) {
 		t.Fatalf("%d offers relayed, want 3", got)
 	}
 }
+
+// TestOfferRing: a socket remembers every offer it has not answered, up to
+// offerRingSize, growing its ring only for them; answered offers free their
+// places, and past the size the oldest record goes.
+func TestOfferRing(t *testing.T) {
+	c := &wsConn{}
+	from := connRef{inst: 0, id: 7}
+	for k := range uint64(offerRingStart) {
+		c.rememberOffer(offerRecord{from: from, key: k})
+	}
+	for k := range uint64(offerRingStart) { // every one answered
+		if !c.takeOffer(from, k) {
+			t.Fatalf("offer %d forgotten", k)
+		}
+	}
+	for k := uint64(100); k < 100+offerRingStart; k++ {
+		c.rememberOffer(offerRecord{from: from, key: k})
+	}
+	if len(c.offers) != offerRingStart {
+		t.Fatalf("ring of %d records after answered offers, want %d", len(c.offers), offerRingStart)
+	}
+	// Unanswered: the ring grows and keeps them all.
+	for k := uint64(100 + offerRingStart); k < 100+offerRingSize; k++ {
+		c.rememberOffer(offerRecord{from: from, key: k})
+	}
+	if len(c.offers) != offerRingSize {
+		t.Fatalf("ring of %d records with %d unanswered offers, want %d", len(c.offers), offerRingSize, offerRingSize)
+	}
+	// Past the size, the oldest goes, one per new offer.
+	c.rememberOffer(offerRecord{from: from, key: 1000})
+	if len(c.offers) != offerRingSize {
+		t.Fatalf("ring grew past %d", offerRingSize)
+	}
+	if c.takeOffer(from, 100) {
+		t.Fatal("the oldest offer was kept past the ring's size")
+	}
+	for k := uint64(101); k < 100+offerRingSize; k++ {
+		if !c.takeOffer(from, k) {
+			t.Fatalf("unanswered offer %d forgotten", k)
+		}
+	}
+	if !c.takeOffer(from, 1000) {
+		t.Fatal("the newest offer was forgotten")
+	}
+}
