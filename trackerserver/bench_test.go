@@ -42,8 +42,8 @@ func reportCPU(b *testing.B, start time.Duration) {
 
 // BenchmarkWSAnnounce measures the tracker's work for one WebSocket
 // announce with 5 offers in a swarm of 100 WebRTC peers: parse, store,
-// reply, 5 relayed offers, and the hand-off of 6 messages to the sockets'
-// writer goroutines, which discard them instead of writing to a socket.
+// reply and 5 relayed offers, the 6 messages given to a sink instead of
+// framed and written to a socket.
 func BenchmarkWSAnnounce(b *testing.B) {
 	for _, offers := range []int{0, 5, 10} {
 		b.Run(fmt.Sprintf("offers=%d", offers), func(b *testing.B) {
@@ -59,15 +59,9 @@ func benchWSAnnounce(b *testing.B, offers int) {
 	var written atomic.Int64
 	sink := func(p []byte) { written.Add(1) }
 	var conns []*wsConn
-	var wg sync.WaitGroup
 	for i := range 101 {
 		c := s.newConn(nil, remoteForBench)
 		c.sink = sink
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.writeLoop()
-		}()
 		conns = append(conns, c)
 		id := hash20(byte(i))
 		id[19] = byte(i >> 8)
@@ -77,7 +71,6 @@ func benchWSAnnounce(b *testing.B, offers int) {
 		for _, c := range conns {
 			c.detach()
 		}
-		wg.Wait()
 	}()
 	announcer := conns[100]
 	id := hash20(100)

@@ -70,7 +70,7 @@ func (cl *cluster) relayOffers(a *wireAnnounce, picks []pickedPeer, offers []wsO
 		o := &offers[i]
 		out := getOut()
 		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, sc.fromJSON, res.ihJSON)
-		if s.deliverOffer(t, out, a.ref, &a.infoHash, &a.peerID, o.offerID, &sc.batches) {
+		if s.deliverOffer(t, out, a.ref, &a.infoHash, &a.peerID, o.offerID, &sc.batches, nil) {
 			n++
 		}
 	}
@@ -204,9 +204,7 @@ func (cl *cluster) deliver(c *wsConn, payload []byte, from connRef, key uint64) 
 	}
 	out := getOut()
 	out.b = append(out.b, payload...)
-	if c.enqueue(out, from, key) {
-		cl.ctr.routedIn.Add(1)
-	} else {
+	if !c.enqueue(out, from, key, &cl.ctr.routedIn) {
 		cl.ctr.routeDropped.Add(1)
 	}
 }

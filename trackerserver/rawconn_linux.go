@@ -4,8 +4,11 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"syscall"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // rawConn is a TCP connection whose reads and writes use raw system calls
@@ -21,9 +24,28 @@ import (
 // switches, cut the monitor's wake-ups by 90% and the CPU per announce by
 // about 10% (264 to 235 µs on one core). A raw call on a non-blocking socket
 // cannot block, so nothing is lost by hiding it from the scheduler.
+//
+// Each call's state lives in the conn, and the functions RawConn calls are
+// made once per conn, so that a read or a write allocates nothing (a
+// closure over the call's variables would take three allocations per call,
+// and a vectored write's buffer list a fourth).
 type rawConn struct {
 	net.Conn
 	rc syscall.RawConn
+
+	rmu    sync.Mutex // one read at a time: the fields below
+	rbuf   []byte
+	rn     int
+	rerrno syscall.Errno
+	readFn func(fd uintptr) bool
+
+	wmu     sync.Mutex   // one write at a time: the fields below
+	wiov    []unix.Iovec // what is left to write
+	wsmall  [2]unix.Iovec
+	wn      int  // bytes written
+	wwait   bool // wait for room until something is written
+	werrno  syscall.Errno
+	writeFn func(fd uintptr) bool
 }
 
 // wrapConn returns c with raw reads and writes when it is a socket, else c.
@@ -36,7 +58,10 @@ func wrapConn(c net.Conn) net.Conn {
 	if err != nil {
 		return c
 	}
-	return &rawConn{Conn: c, rc: rc}
+	r := &rawConn{Conn: c, rc: rc}
+	r.readFn = r.readSome
+	r.writeFn = r.writeSome
+	return r
 }
 
 // Read reads what the socket has, waiting until it has something.
@@ -44,20 +69,14 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var errno syscall.Errno
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rbuf, c.rn, c.rerrno = p, 0, 0
 	// RawConn.Read waits for readability (honouring deadlines and Close)
-	// each time the function reports false.
-	err := c.rc.Read(func(fd uintptr) bool {
-		for {
-			r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-			if e == syscall.EINTR {
-				continue
-			}
-			n, errno = int(r), e
-			return e != syscall.EAGAIN
-		}
-	})
+	// each time readSome reports false.
+	err := c.rc.Read(c.readFn)
+	n, errno := c.rn, c.rerrno
+	c.rbuf = nil
 	switch {
 	case err != nil:
 		return 0, err
@@ -69,33 +88,108 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// readSome is one read(2) into c.rbuf; false: not ready, wait.
+func (c *rawConn) readSome(fd uintptr) bool {
+	p := c.rbuf
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e == syscall.EINTR {
+			continue
+		}
+		c.rn, c.rerrno = int(r), e
+		return e != syscall.EAGAIN
+	}
+}
+
 // Write writes all of p, waiting for room in the socket's buffer when it is
 // full. MSG_NOSIGNAL: a peer that closed gives EPIPE, never SIGPIPE.
 func (c *rawConn) Write(p []byte) (int, error) {
 	written := 0
-	var errno syscall.Errno
-	err := c.rc.Write(func(fd uintptr) bool {
-		for written < len(p) {
-			r, _, e := syscall.RawSyscall6(syscall.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&p[written])),
-				uintptr(len(p)-written), syscall.MSG_NOSIGNAL, 0, 0)
-			switch e {
-			case 0:
-				written += int(r)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
+	for written < len(p) {
+		n, err := c.writev([][]byte{p[written:]}, true)
+		written += n
+		if err != nil {
+			return written, err
 		}
-		return true
-	})
+	}
+	return written, nil
+}
+
+// maxIovecs bounds the buffers of one vectored write.
+const maxIovecs = 2 * maxFramesPerWrite
+
+// writeNow writes what of bufs the socket takes without waiting.
+func (c *rawConn) writeNow(bufs [][]byte) (int, error) { return c.writev(bufs, false) }
+
+// writeWait writes some of bufs, waiting for room when the socket has none.
+func (c *rawConn) writeWait(bufs [][]byte) (int, error) { return c.writev(bufs, true) }
+
+// writev writes bufs (up to maxIovecs of them) with sendmsg (MSG_NOSIGNAL),
+// as much as the socket takes; with wait, it waits for room until it has
+// written something.
+func (c *rawConn) writev(bufs [][]byte, wait bool) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	iov := c.wsmall[:0]
+	if len(bufs) > len(c.wsmall) {
+		iov = make([]unix.Iovec, 0, min(len(bufs), maxIovecs))
+	}
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		if len(iov) == cap(iov) {
+			break
+		}
+		v := unix.Iovec{Base: &b[0]}
+		v.SetLen(len(b))
+		iov = append(iov, v)
+	}
+	if len(iov) == 0 {
+		return 0, nil
+	}
+	c.wiov, c.wn, c.wwait, c.werrno = iov, 0, wait, 0
+	err := c.rc.Write(c.writeFn)
+	written, errno := c.wn, c.werrno
+	c.wiov = nil
+	c.wsmall = [2]unix.Iovec{} // hold no buffer
 	switch {
 	case err != nil:
 		return written, err
 	case errno != 0:
-		return written, os.NewSyscallError("write", errno)
+		return written, os.NewSyscallError("sendmsg", errno)
 	}
 	return written, nil
+}
+
+// writeSome writes what of c.wiov the socket takes; false: nothing was
+// written and the write waits for room.
+func (c *rawConn) writeSome(fd uintptr) bool {
+	for len(c.wiov) > 0 {
+		var msg unix.Msghdr
+		msg.Iov = &c.wiov[0]
+		msg.SetIovlen(len(c.wiov))
+		r, _, e := syscall.RawSyscall(syscall.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&msg)), syscall.MSG_NOSIGNAL)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.EAGAIN, e == 0 && r == 0:
+			return !c.wwait || c.wn > 0
+		case e != 0:
+			c.werrno = e
+			return true
+		}
+		c.wn += int(r)
+		for left := int(r); left > 0; {
+			if l := int(c.wiov[0].Len); left >= l {
+				left -= l
+				c.wiov = c.wiov[1:]
+			} else {
+				c.wiov[0].Base = (*byte)(unsafe.Add(unsafe.Pointer(c.wiov[0].Base), left))
+				c.wiov[0].SetLen(l - left)
+				left = 0
+			}
+		}
+	}
+	return true
 }

@@ -76,9 +76,9 @@ const (
 	// starts a hundred torrents at once.
 	DefaultMessageRate  = 10
 	DefaultMessageBurst = 200
-	// DefaultMaxConns bounds WebSocket connections (each costs two
-	// goroutines and about 30 KiB of the process's RSS, measured with
-	// bench/tracker/tracker.sh SOCKETS="2000 15000": 3 GiB at the cap).
+	// DefaultMaxConns bounds WebSocket connections (each costs one
+	// goroutine and about 22 KiB of the process's RSS, measured with
+	// bench/tracker/tracker.sh SOCKETS="2000 15000": 2.1 GiB at the cap).
 	DefaultMaxConns = 100_000
 	// DefaultMaxPeerIDsPerConn: WebTorrent shares one socket per tracker URL
 	// between all clients of a page or process, each with its own peer ID.

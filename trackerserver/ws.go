@@ -40,15 +40,21 @@ type offerRecord struct {
 	key  uint64
 }
 
-// outMsg is a message waiting to be written; its buffer is pooled.
-type outMsg struct{ b []byte }
+// outMsg is a message waiting to be written, with its frame's header once
+// framed (hn bytes of hdr; none for bytes coder/websocket framed); it is
+// pooled.
+type outMsg struct {
+	b   []byte
+	hdr [10]byte
+	hn  uint8
+}
 
 // maxPooledMsg keeps huge buffers out of the pool.
 const maxPooledMsg = 128 << 10
 
 var outPool = sync.Pool{New: func() any { return &outMsg{b: make([]byte, 0, 1024)} }}
 
-func getOut() *outMsg { m := outPool.Get().(*outMsg); m.b = m.b[:0]; return m }
+func getOut() *outMsg { m := outPool.Get().(*outMsg); m.b = m.b[:0]; m.hn = 0; return m }
 
 func putOut(m *outMsg) {
 	if cap(m.b) <= maxPooledMsg {
@@ -60,12 +66,14 @@ func putOut(m *outMsg) {
 var inPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // wsConn is one WebSocket. Its reader goroutine (the HTTP handler's) owns
-// the fields in the first group; a writer goroutine writes what others queue.
+// the fields in the first group; whoever sends it a message writes it
+// (wswrite.go).
 type wsConn struct {
 	s       *Server
 	ws      *websocket.Conn // nil in benchmarks that drive handle directly
-	sink    func([]byte)    // benchmarks: where writes go when ws is nil
+	sink    func([]byte)    // benchmarks: where messages go when w is nil
 	netConn net.Conn        // what ws runs on
+	w       sockWriter      // writes netConn; nil in benchmarks
 	remote  netip.AddrPort
 	source  netip.Addr // the client's address for per-source limits (X-Forwarded-For with TrustProxy)
 	regID   uint64     // the socket's number: the registry's key and connRef.id
@@ -85,19 +93,19 @@ type wsConn struct {
 	writeSince   atomic.Int64 // when the write in progress began; 0 when none
 	pinging      atomic.Bool
 
-	// The outbound queue, and what was relayed to this socket.
+	// What waits to be written (wswrite.go), and what was relayed to this
+	// socket.
 	mu          sync.Mutex
-	queue       []*outMsg
-	spare       []*outMsg
+	queue       []*outMsg // frames the socket has not taken yet, oldest first
+	queueSent   int       // bytes of queue[0]'s frame already written
 	queuedBytes int
-	closed      bool
+	closed      bool          // the reader is gone: no more messages
+	dead        bool          // a write failed or the socket was closed: no more writes
 	offers      []offerRecord // ring, allocated on the first offer
 	offerNext   int
 
-	wake    chan struct{} // a message was queued
-	bye     chan struct{} // Shutdown: say goodbye
+	drains  sync.WaitGroup // a drain goroutine writing the queue out, while one runs
 	byeOnce sync.Once
-	done    chan struct{} // the reader is gone: writer, stop
 }
 
 func (s *Server) newConn(ws *websocket.Conn, remote netip.AddrPort) *wsConn {
@@ -110,9 +118,6 @@ func (s *Server) newConn(ws *websocket.Conn, remote netip.AddrPort) *wsConn {
 		connectedAt: now,
 		tokens:      float64(s.cfg.MessageBurst),
 		tokensAt:    now,
-		wake:        make(chan struct{}, 1),
-		bye:         make(chan struct{}),
-		done:        make(chan struct{}),
 	}
 	c.lastMessage.Store(now)
 	c.lastActivity.Store(now)
@@ -142,19 +147,34 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	s.connWG.Add(1)
 	s.mu.Unlock()
-	defer s.connWG.Done()
+	c := s.upgrade(w, r)
+	if c == nil {
+		s.connWG.Done()
+		return
+	}
+	// The socket lives on a goroutine of its own and net/http's handler
+	// returns, so that what net/http keeps for a request (the request, its
+	// headers and context, a 4 KiB write buffer) goes: 4-5 KiB of each open
+	// socket.
+	go c.serve()
+}
+
+// upgrade admits and upgrades a WebSocket and registers it; nil when it
+// was refused or the upgrade failed. The socket's slot in MaxConns is held
+// until serve ends.
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) *wsConn {
 	if !s.start() {
 		http.Error(w, "503 tracker is shutting down", http.StatusServiceUnavailable)
-		return
+		return nil
 	}
 	// Reserve a slot before the upgrade, so concurrent upgrades cannot
 	// overshoot MaxConns.
-	defer s.conns.count.Add(-1)
 	if s.conns.count.Add(1) > int64(s.cfg.MaxConns) {
+		s.conns.count.Add(-1)
 		s.ctr.wsRejected.Add(1)
 		w.Header().Set("Retry-After", "60")
 		http.Error(w, "503 too many connections", http.StatusServiceUnavailable)
-		return
+		return nil
 	}
 	hr := &hijackRecorder{ResponseWriter: w}
 	ws, err := websocket.Accept(hr, r, &websocket.AcceptOptions{
@@ -163,48 +183,59 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		CompressionMode:    websocket.CompressionDisabled,
 	})
 	if err != nil {
+		s.conns.count.Add(-1)
 		s.log.Debug("trackerserver: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
-		return
+		return nil
 	}
 	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	c := s.newConn(ws, remote)
 	c.source = s.clientAddr(r)
 	c.netConn = hr.conn
+	c.w = newSockWriter(hr.sock.Conn)
+	hr.sock.c = c
 	s.ctr.wsAccepted.Add(1)
 	s.conns.add(c)
-	defer s.conns.remove(c)
 	s.mu.Lock()
 	late := s.shuttingDown // Shutdown may have missed this socket
 	s.mu.Unlock()
 	if late {
 		c.goodbye()
 	}
+	return c
+}
 
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
+// serve reads and handles the socket's messages until it ends, then lets
+// it go: it holds the socket's count in connWG and its slot in MaxConns.
+func (c *wsConn) serve() {
+	s := c.s
+	defer s.connWG.Done()
+	defer s.conns.count.Add(-1)
+	defer s.conns.remove(c)
 	code, reason := c.readLoop()
 	c.detach()
 	if code != 0 {
 		// Close sends the close frame and reads until the peer's; its own
-		// 5-second timeouts bound it, and closing the socket also ends a
-		// write the writer may be stuck in.
+		// 5-second timeouts bound it.
 		c.ws.Close(code, reason)
 	}
 	c.kill()
-	<-writerDone
+	c.drains.Wait()
 	c.ws.CloseNow()
 }
 
+// controlFrameBuffer holds a control frame whole: a header of up to 4
+// bytes (a server's frames are not masked) and up to 125 bytes of payload.
+const controlFrameBuffer = 256
+
 // hijackRecorder keeps the connection that coder/websocket hijacks, so that
 // a socket can be closed at once, whatever its close handshake is doing, and
-// hands coder/websocket the connection with raw socket calls (rawConn).
+// hands coder/websocket the connection with raw socket calls (rawConn),
+// whose writes go through the socket's queue (sockConn).
 type hijackRecorder struct {
 	http.ResponseWriter
 	conn net.Conn
+	sock *sockConn
 }
 
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -214,14 +245,13 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return conn, brw, err
 	}
 	// coder/websocket reads through brw.Reader, which it resets onto the
-	// conn returned here (keeping what net/http had buffered), and writes
-	// through brw.Writer, net/http's own writer (4 KiB) set on the plain
-	// conn. It is set on ours instead of replaced by another, which would
-	// leave net/http's in memory, unused, for the socket's life: 4 KiB of
-	// the 36 each socket cost with 15,000 open.
-	w := wrapConn(conn)
-	brw.Writer.Reset(w)
-	return w, brw, nil
+	// conn returned here (keeping what net/http had buffered). It writes
+	// only control frames (the tracker frames its messages itself:
+	// wswrite.go), through a writer just big enough for one, so that each
+	// goes to the socket's queue in one Write, whole. net/http's own 4 KiB
+	// writer goes with the handler.
+	h.sock = &sockConn{Conn: wrapConn(conn)}
+	return h.sock, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.sock, controlFrameBuffer)), nil
 }
 
 func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
@@ -360,33 +390,19 @@ func (c *wsConn) bind(id *[20]byte) (int, error) {
 // send queues a message for the socket. It reports false, and drops the
 // message, when the socket is closed or too far behind.
 func (c *wsConn) send(m *outMsg) bool {
-	return c.enqueue(m, connRef{}, 0)
+	return c.enqueue(m, connRef{}, 0, nil)
 }
 
-// sendOffer queues an offer from conn from and remembers it for the answer.
-func (c *wsConn) sendOffer(m *outMsg, from connRef, key uint64) bool {
-	return c.enqueue(m, from, key)
+// sendCounted is send, adding one to count when the message is taken:
+// before it is written, so that whoever receives it sees it counted.
+func (c *wsConn) sendCounted(m *outMsg, count *atomic.Uint64) bool {
+	return c.enqueue(m, connRef{}, 0, count)
 }
 
-func (c *wsConn) enqueue(m *outMsg, from connRef, key uint64) bool {
-	c.mu.Lock()
-	if c.closed || c.queuedBytes+len(m.b) > c.s.cfg.MaxQueuedBytes {
-		c.mu.Unlock()
-		putOut(m)
-		c.s.ctr.dropped.Add(1)
-		return false
-	}
-	if from.id != 0 {
-		c.rememberOffer(offerRecord{from: from, key: key})
-	}
-	c.queue = append(c.queue, m)
-	c.queuedBytes += len(m.b)
-	c.mu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-	return true
+// sendOffer queues an offer from conn from and remembers it for the
+// answer; count as sendCounted.
+func (c *wsConn) sendOffer(m *outMsg, from connRef, key uint64, count *atomic.Uint64) bool {
+	return c.enqueue(m, from, key, count)
 }
 
 // rememberOffer records an offer sent to the socket (c.mu held), in the
@@ -437,61 +453,16 @@ func (c *wsConn) takeOfferKey(key uint64) (connRef, bool) {
 	return connRef{}, false
 }
 
-// writeLoop writes queued messages until the reader is gone, or says
-// goodbye when the server shuts down. Writes use a context that is never
-// done (no timer per message); housekeeping closes a socket whose write
-// stalls.
-func (c *wsConn) writeLoop() {
-	ctx := context.Background()
-	for {
-		select {
-		case <-c.wake:
-		case <-c.done:
-			return
-		case <-c.bye:
-			c.flush(ctx)
-			c.ws.Close(websocket.StatusGoingAway, "tracker is shutting down")
-			<-c.done
-			return
-		}
-		if !c.flush(ctx) {
-			c.kill() // the reader fails and ends the socket
-			<-c.done
-			return
-		}
-	}
-}
-
-// flush writes what is queued. It reports false when a write failed.
-func (c *wsConn) flush(ctx context.Context) bool {
-	c.mu.Lock()
-	batch := c.queue
-	c.queue = c.spare[:0]
-	c.queuedBytes = 0
-	c.mu.Unlock()
-	ok := true
-	for i, m := range batch {
-		switch {
-		case ok && c.ws != nil:
-			c.writeSince.Store(max(c.s.now(), 1))
-			err := c.ws.Write(ctx, websocket.MessageText, m.b)
-			c.writeSince.Store(0)
-			ok = err == nil
-		case c.sink != nil:
-			c.sink(m.b)
-		}
-		putOut(m)
-		batch[i] = nil
-	}
-	c.mu.Lock()
-	c.spare = batch[:0]
-	c.mu.Unlock()
-	return ok
-}
-
-// goodbye asks the writer to close the socket with a close frame.
+// goodbye closes the socket with a close frame (1001, going away), on a
+// goroutine of its own: the close handshake waits for the peer.
 func (c *wsConn) goodbye() {
-	c.byeOnce.Do(func() { close(c.bye) })
+	c.byeOnce.Do(func() {
+		c.s.connWG.Add(1) // the socket's own count is held: see Shutdown
+		go func() {
+			defer c.s.connWG.Done()
+			c.ws.Close(websocket.StatusGoingAway, "tracker is shutting down")
+		}()
+	})
 }
 
 // kill closes the socket at once: blocked reads and writes fail.
@@ -502,7 +473,8 @@ func (c *wsConn) kill() {
 }
 
 // detach removes the socket from every swarm and from the peer ID registry
-// once its reader has ended, drops what it had queued and stops its writer.
+// once its reader has ended; no message is queued for it after. What is
+// queued still goes, before a close frame.
 func (c *wsConn) detach() {
 	s := c.s
 	now := s.now()
@@ -519,13 +491,8 @@ func (c *wsConn) detach() {
 	}
 	c.mu.Lock()
 	c.closed = true
-	for _, m := range c.queue {
-		putOut(m)
-	}
-	c.queue = nil
 	c.offers = nil
 	c.mu.Unlock()
-	close(c.done)
 }
 
 // ping pings the socket; no pong within PingInterval closes it.

@@ -3,6 +3,7 @@ package trackerserver
 import (
 	"hash/maphash"
 	"strconv"
+	"sync/atomic"
 )
 
 // What a WebSocket peer's messages ask of the tracker: announces (the swarm
@@ -74,9 +75,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		o := &m.offers[i]
 		out := getOut()
 		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, from, res.ihJSON)
-		if c.relayOffer(t, out, m, o.offerID) {
-			s.ctr.offersRelayed.Add(1)
-		}
+		c.relayOffer(t, out, m, o.offerID)
 	}
 	if len(c.sc.batches) > 0 {
 		c.sc.batches = s.cluster.flushOffers(c.sc.batches)
@@ -164,18 +163,16 @@ func (s *Server) sendAnswer(to connRef, conn *wsConn, out *outMsg) {
 	if conn == nil && to.inst == s.inst {
 		conn = s.conns.get(to.id)
 	}
-	var ok bool
 	switch {
 	case conn != nil:
-		ok = conn.send(out)
+		conn.sendCounted(out, &s.ctr.answersRelayed)
 	case to.inst != s.inst && s.cluster != nil:
-		ok = s.cluster.routeAnswer(to, out)
+		if s.cluster.routeAnswer(to, out) {
+			s.ctr.answersRelayed.Add(1)
+		}
 	default:
 		putOut(out)
 		s.ctr.dropped.Add(1)
-	}
-	if ok {
-		s.ctr.answersRelayed.Add(1)
 	}
 }
 
@@ -185,7 +182,7 @@ func (c *wsConn) ref() connRef { return connRef{inst: c.s.inst, id: c.regID} }
 // relayOffer sends the offer out, built from m's offer with raw offer_id
 // offerID, to the picked peer t (deliverOffer).
 func (c *wsConn) relayOffer(t pickedPeer, out *outMsg, m *wsMessage, offerID []byte) bool {
-	return c.s.deliverOffer(t, out, c.ref(), &m.infoHash, &m.peerID, offerID, &c.sc.batches)
+	return c.s.deliverOffer(t, out, c.ref(), &m.infoHash, &m.peerID, offerID, &c.sc.batches, &c.s.ctr.offersRelayed)
 }
 
 // deliverOffer sends the relayed offer out, made by peer fromID of socket
@@ -195,17 +192,20 @@ func (c *wsConn) relayOffer(t pickedPeer, out *outMsg, m *wsMessage, offerID []b
 // announce's offers are all made), which remembers the offer for the answer
 // as this one would. Whether the announcing socket is on this instance or
 // on another that forwarded its announce (relayOffers), the offer goes the
-// same way. It reports whether the offer was relayed; one that was not is
-// freed and counted as dropped.
-func (s *Server) deliverOffer(t pickedPeer, out *outMsg, from connRef, ih, fromID *[20]byte, offerID []byte, batches *[]offerBatch) bool {
+// same way. It reports whether the offer was relayed, adding one to count
+// (if not nil) first; one that was not is freed and counted as dropped.
+func (s *Server) deliverOffer(t pickedPeer, out *outMsg, from connRef, ih, fromID *[20]byte, offerID []byte, batches *[]offerBatch, count *atomic.Uint64) bool {
 	if t.conn == nil && t.ref.inst == s.inst {
 		t.conn = s.conns.get(t.ref.id)
 	}
 	switch {
 	case t.conn != nil:
-		return t.conn.sendOffer(out, from, s.offerKey(ih, fromID, offerID))
+		return t.conn.sendOffer(out, from, s.offerKey(ih, fromID, offerID), count)
 	case t.ref.inst != s.inst && s.cluster != nil:
 		*batches = addOffer(*batches, t.ref, from, ih, fromID, offerID, out)
+		if count != nil {
+			count.Add(1)
+		}
 		return true
 	}
 	putOut(out)

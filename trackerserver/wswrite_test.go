@@ -1,0 +1,214 @@
+package trackerserver
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+// socketPair returns a wsConn writing to one end of a loopback TCP pair,
+// as serve sets it up, and the other end.
+func socketPair(t *testing.T, cfg Config) (*wsConn, net.Conn) {
+	t.Helper()
+	s := New(cfg)
+	t.Cleanup(func() { s.Close() })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	peer, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.newConn(nil, remoteForBench)
+	sock := &sockConn{Conn: wrapConn(conn), c: c}
+	c.netConn = conn
+	c.w = newSockWriter(sock.Conn)
+	t.Cleanup(func() { conn.Close(); peer.Close() })
+	return c, peer
+}
+
+// readFrame reads one unmasked frame: its first byte and payload.
+func readFrame(r *bufio.Reader) (byte, []byte, error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, nil, err
+	}
+	if h[1]&0x80 != 0 {
+		return 0, nil, fmt.Errorf("a masked frame from the server")
+	}
+	n := uint64(h[1])
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	if n > 1<<20 {
+		return 0, nil, fmt.Errorf("frame of %d bytes", n)
+	}
+	p := make([]byte, n)
+	_, err := io.ReadFull(r, p)
+	return h[0], p, err
+}
+
+// Messages from many senders at once, and control frames among them, reach
+// a socket whole and in each sender's order, and no sender waits while the
+// peer reads nothing: what the socket does not take waits in its queue.
+func TestSocketWritesNeverWait(t *testing.T) {
+	const senders, perSender = 4, 400
+	c, peer := socketPair(t, Config{MaxQueuedBytes: 64 << 20})
+	// Sizes around every header length (7-bit, 16-bit, 64-bit lengths).
+	sizes := []int{1, 125, 126, 127, 1000, 65535, 65536, 70000}
+	msg := func(sender, i int) []byte {
+		b := fmt.Appendf(nil, "%d %d ", sender, i)
+		for len(b) < sizes[(sender+i)%len(sizes)] {
+			b = append(b, byte('a'+(len(b)+i)%26))
+		}
+		return b
+	}
+	total := 0
+	for s := range senders {
+		for i := range perSender {
+			total += len(msg(s, i))
+		}
+	}
+	var wg sync.WaitGroup
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range perSender {
+				m := getOut()
+				m.b = append(m.b, msg(s, i)...)
+				if !c.enqueue(m, connRef{}, 0, nil) {
+					t.Errorf("sender %d: message %d dropped", s, i)
+					return
+				}
+				if i%50 == 0 { // a pong among the messages
+					if _, err := c.writeRaw([]byte{0x8a, 4, 'p', 'o', 'n', 'g'}); err != nil {
+						t.Errorf("control frame: %v", err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	sent := make(chan struct{})
+	go func() { wg.Wait(); close(sent) }()
+	select {
+	case <-sent: // every sender done while the peer read nothing
+	case <-time.After(testTimeout):
+		t.Fatalf("senders waited for the peer (%d bytes of messages)", total)
+	}
+	c.mu.Lock()
+	queued := len(c.queue)
+	c.mu.Unlock()
+	if queued == 0 {
+		t.Fatalf("nothing was queued: %d bytes did not fill the socket's buffers", total)
+	}
+	t.Logf("%d messages queued behind a full socket", queued)
+
+	peer.SetReadDeadline(time.Now().Add(testTimeout))
+	r := bufio.NewReader(peer)
+	next := make([]int, senders)
+	pongs := 0
+	for got := 0; got < senders*perSender; {
+		op, p, err := readFrame(r)
+		if err != nil {
+			t.Fatalf("after %d messages: %v", got, err)
+		}
+		switch op {
+		case 0x8a:
+			if string(p) != "pong" {
+				t.Fatalf("control frame %q", p)
+			}
+			pongs++
+			continue
+		case 0x81:
+		default:
+			t.Fatalf("frame type %#x", op)
+		}
+		var s, i int
+		if _, err := fmt.Sscanf(string(p), "%d %d ", &s, &i); err != nil || s < 0 || s >= senders {
+			t.Fatalf("message %q...: %v", p[:min(len(p), 20)], err)
+		}
+		if i != next[s] || string(p) != string(msg(s, i)) {
+			t.Fatalf("sender %d: got message %d (%d bytes), want %d", s, i, len(p), next[s])
+		}
+		next[s]++
+		got++
+	}
+	if pongs != senders*perSender/50 {
+		t.Fatalf("%d control frames, want %d", pongs, senders*perSender/50)
+	}
+	c.drains.Wait() // the drain ends once the queue is out
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.queue) != 0 || c.queuedBytes != 0 || c.writeSince.Load() != 0 {
+		t.Fatalf("after the drain: %d queued, %d bytes, writeSince %d", len(c.queue), c.queuedBytes, c.writeSince.Load())
+	}
+}
+
+// Behind a peer that reads nothing, the queue stops at MaxQueuedBytes:
+// messages past it are dropped and counted. When the peer goes, the drain
+// ends and later messages are refused.
+func TestSocketWriteQueueBound(t *testing.T) {
+	const bound = 256 << 10
+	c, peer := socketPair(t, Config{MaxQueuedBytes: bound})
+	big := make([]byte, 60000)
+	dropped := 0
+	for range 400 { // 24 MB: more than the kernel's buffers and the bound
+		m := getOut()
+		m.b = append(m.b, big...)
+		if !c.enqueue(m, connRef{}, 0, nil) {
+			dropped++
+		}
+	}
+	c.mu.Lock()
+	queued := c.queuedBytes
+	c.mu.Unlock()
+	if dropped == 0 || queued > bound {
+		t.Fatalf("%d dropped, %d bytes queued (bound %d)", dropped, queued, bound)
+	}
+	if got := c.s.ctr.dropped.Load(); got != uint64(dropped) {
+		t.Fatalf("counted %d drops, dropped %d", got, dropped)
+	}
+	peer.Close()
+	done := make(chan struct{})
+	go func() { c.drains.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("the drain outlived the peer")
+	}
+	// The failed write closed the socket: nothing more is taken.
+	m := getOut()
+	m.b = append(m.b, "late"...)
+	if c.enqueue(m, connRef{}, 0, nil) {
+		t.Fatal("a message was taken for a socket whose peer is gone")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dead || len(c.queue) != 0 || c.queuedBytes != 0 {
+		t.Fatalf("after the peer went: dead %v, %d queued, %d bytes", c.dead, len(c.queue), c.queuedBytes)
+	}
+}
