@@ -94,6 +94,10 @@ if has swarmcast; then
 	fi
 	"$swarmcast" tracker -h >/dev/null 2>&1 ||
 		die "$swarmcast has no 'tracker' command (cmd/swarmcast/main.go must list runTracker)"
+	rate_args=()
+	if "$swarmcast" tracker -h 2>&1 | grep -q -- '-ws-message-rate'; then
+		rate_args=(--ws-message-rate 1000) # see bench/tracker/cluster.sh
+	fi
 fi
 
 node_dir=$cache/node
@@ -125,7 +129,7 @@ run_once() {
 	for attempt in 1 2 3; do
 		port=$(free_port)
 		case $impl in
-		swarmcast) spawn "$tmp" "$log" "${tracker_cpus[@]}" "$swarmcast" tracker --http "127.0.0.1:$port" ;;
+		swarmcast) spawn "$tmp" "$log" "${tracker_cpus[@]}" "$swarmcast" tracker --http "127.0.0.1:$port" "${rate_args[@]}" ;;
 		bittorrent-tracker) spawn "$node_dir" "$log" "${tracker_cpus[@]}" node bt-tracker.mjs "$port" ;;
 		esac
 		pid=$spawned

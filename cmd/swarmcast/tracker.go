@@ -38,7 +38,9 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	trustIP := fs.Bool("trust-ip", false, "take a peer's address from the announce's ip parameter")
 	trustProxy := fs.Bool("trust-proxy", false, "take an HTTP client's address from X-Forwarded-For (behind a reverse proxy)")
 	maxPerIP := fs.Int("max-peers-per-ip", trackerserver.DefaultMaxPeersPerIP, "HTTP and UDP peers (ip:port) one IP address may have in one torrent (`N`)")
-	maxConns := fs.Int("max-conns", trackerserver.DefaultMaxConns, "WebSocket connections open at once (`N`); more get 503. Each costs about 30 KiB, and a file descriptor (see ulimit -n)")
+	maxConns := fs.Int("max-conns", trackerserver.DefaultMaxConns, "WebSocket connections open at once (`N`); more get 503. Each costs about 22 KiB, and a file descriptor (see ulimit -n)")
+	msgRate := fs.Float64("ws-message-rate", trackerserver.DefaultMessageRate, "messages per second one WebSocket may send, on average (`N`); a socket past it (and past --ws-message-burst) is closed")
+	msgBurst := fs.Int("ws-message-burst", trackerserver.DefaultMessageBurst, "messages one WebSocket may send at once above --ws-message-rate (`N`)")
 	maxTorrents := fs.Int("max-torrents", trackerserver.DefaultMaxTorrents, "torrents kept (`N`); announces for more are refused")
 	maxAllPeers := fs.Int("max-peers", trackerserver.DefaultMaxPeers, "peers kept over all torrents (`N`); announces of more are refused")
 	var statsAllow stringList
@@ -71,12 +73,17 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	for _, f := range []struct {
 		name string
 		n    int
-	}{{"max-conns", *maxConns}, {"max-torrents", *maxTorrents}, {"max-peers", *maxAllPeers}} {
+	}{{"max-conns", *maxConns}, {"max-torrents", *maxTorrents}, {"max-peers", *maxAllPeers}, {"ws-message-burst", *msgBurst}} {
 		if f.n < 1 {
 			return fmt.Errorf("%w: --%s %d: give at least 1", errUsage, f.name, f.n)
 		}
 	}
+	if !(*msgRate > 0) || *msgRate > 1e6 {
+		return fmt.Errorf("%w: --ws-message-rate %v: give a rate above 0 and at most 1000000", errUsage, *msgRate)
+	}
 	cfg := trackerserver.Config{
+		MessageRate:        *msgRate,
+		MessageBurst:       *msgBurst,
 		Interval:           *interval,
 		MaxPeersPerTorrent: *maxPeers,
 		MaxPeersPerIP:      *maxPerIP,

@@ -121,6 +121,9 @@ func TestTrackerCommandErrors(t *testing.T) {
 		{[]string{"--max-conns", "0"}, true, "--max-conns"},
 		{[]string{"--max-torrents", "-1"}, true, "--max-torrents"},
 		{[]string{"--max-peers", "0"}, true, "--max-peers"},
+		{[]string{"--ws-message-rate", "0"}, true, "--ws-message-rate"},
+		{[]string{"--ws-message-rate", "NaN"}, true, "--ws-message-rate"},
+		{[]string{"--ws-message-burst", "0"}, true, "--ws-message-burst"},
 		{[]string{"--bogus"}, false, "not defined"},
 		{[]string{"--http", "256.0.0.1:1"}, false, "HTTP"},
 		{[]string{"--stats-allow", "10.0.0.0/99"}, true, "--stats-allow"},
@@ -284,5 +287,56 @@ func TestTrackerMaxConns(t *testing.T) {
 			t.Fatalf("no WebSocket let in after the first closed: %v", err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// --ws-message-rate and --ws-message-burst are each WebSocket's limit: with
+// a burst of 3 and 1 message a second, a socket's fourth message at once
+// closes it (1008, too many messages).
+func TestTrackerMessageRate(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		done <- serveTracker(ctx, []string{"--http", "127.0.0.1:0", "--ws-message-rate", "1", "--ws-message-burst", "3"}, pw, io.Discard)
+		pw.Close()
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	var wsURL string
+	sc := bufio.NewScanner(pr)
+	for wsURL == "" && sc.Scan() {
+		if k, v, _ := strings.Cut(sc.Text(), ":"); k == "ws" {
+			wsURL = strings.TrimSpace(v)
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer tcancel()
+	c, _, err := websocket.Dial(tctx, wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	scrape := []byte(`{"action":"scrape","info_hash":[]}`)
+	for i := range 4 {
+		if err := c.Write(tctx, websocket.MessageText, scrape); err != nil {
+			t.Fatalf("message %d: %v", i+1, err)
+		}
+	}
+	replies := 0
+	for {
+		_, _, err := c.Read(tctx)
+		if err == nil {
+			replies++
+			continue
+		}
+		if websocket.CloseStatus(err) != websocket.StatusPolicyViolation || replies != 3 {
+			t.Fatalf("after %d replies: %v, want the socket closed (1008) after 3", replies, err)
+		}
+		return
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -384,6 +385,9 @@ func (cl *client) read(ctx context.Context, ctr *counters, answer bool) {
 	for {
 		_, b, err := cl.c.Read(ctx)
 		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, net.ErrClosed) {
+				fmt.Fprintf(os.Stderr, "loadgen: client %d: read: %v\n", cl.n, err)
+			}
 			return
 		}
 		now := time.Now()
