@@ -34,8 +34,8 @@ func webTorrentAnnounce(tb testing.TB, ih, peerID [20]byte, offers int) []byte {
 	return b
 }
 
-// reportCPU adds the process's CPU time per operation, which counts the
-// writer goroutines too.
+// reportCPU adds the process's CPU time per operation, which counts every
+// goroutine's (drains, the cluster's, the clients' of loopback benchmarks).
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }
