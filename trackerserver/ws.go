@@ -65,9 +65,8 @@ func putOut(m *outMsg) {
 // inPool holds read buffers; a socket holds one only while it handles a message.
 var inPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
-// wsConn is one WebSocket. Its reader goroutine (the HTTP handler's) owns
-// the fields in the first group; whoever sends it a message writes it
-// (wswrite.go).
+// wsConn is one WebSocket. Its reader goroutine (serve) owns the fields in
+// the first group; whoever sends it a message writes it (wswrite.go).
 type wsConn struct {
 	s       *Server
 	ws      *websocket.Conn // nil in benchmarks that drive handle directly
@@ -90,7 +89,7 @@ type wsConn struct {
 	greeted      atomic.Bool // it sent a valid request
 	lastMessage  atomic.Int64
 	lastActivity atomic.Int64 // a message or a pong
-	writeSince   atomic.Int64 // when the write in progress began; 0 when none
+	writeSince   atomic.Int64 // since when the queue has waited for room (or last made progress); 0 when empty
 	pinging      atomic.Bool
 
 	// What waits to be written (wswrite.go), and what was relayed to this
