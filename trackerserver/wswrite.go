@@ -216,20 +216,24 @@ func (c *wsConn) dropQueueLocked() {
 	c.writeSince.Store(0)
 }
 
+// controlFrameRoom is what control frames may queue past MaxQueuedBytes,
+// so that a close frame still goes behind a full queue of messages.
+const controlFrameRoom = 4 << 10
+
 // writeRaw writes p, bytes coder/websocket has framed (a control frame), in
-// order with the socket's messages, without waiting.
+// order with the socket's messages, without waiting. A peer that sends
+// pings and does not read its pongs fills the queue: past MaxQueuedBytes
+// and controlFrameRoom, the socket is closed.
 func (c *wsConn) writeRaw(p []byte) (int, error) {
 	m := getOut()
 	m.b = append(m.b, p...)
-	m.hn = 0
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.dead {
+	if c.dead || c.queuedBytes+len(p) > c.s.cfg.MaxQueuedBytes+controlFrameRoom {
 		putOut(m)
+		c.failLocked()
 		return 0, errSocketGone
 	}
-	// Control frames are small and few; they pass the queue's bound, which
-	// a closing handshake must not fail on.
 	if !c.writeLocked(m) {
 		return 0, errSocketGone
 	}

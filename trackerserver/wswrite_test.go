@@ -17,24 +17,11 @@ func socketPair(t *testing.T, cfg Config) (*wsConn, net.Conn) {
 	t.Helper()
 	s := New(cfg)
 	t.Cleanup(func() { s.Close() })
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	peer, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	conn, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	conn, peer := loopbackPair(t)
 	c := s.newConn(nil, remoteForBench)
 	sock := &sockConn{Conn: wrapConn(conn), c: c}
 	c.netConn = conn
 	c.w = newSockWriter(sock.Conn)
-	t.Cleanup(func() { conn.Close(); peer.Close() })
 	return c, peer
 }
 
@@ -174,9 +161,51 @@ func TestSocketWritesNeverWait(t *testing.T) {
 func TestSocketWriteQueueBound(t *testing.T) {
 	const bound = 256 << 10
 	c, peer := socketPair(t, Config{MaxQueuedBytes: bound})
+	fillQueue(t, c, bound)
+	peer.Close()
+	waitDrained(t, c)
+	// The failed write closed the socket: nothing more is taken.
+	m := getOut()
+	m.b = append(m.b, "late"...)
+	if c.enqueue(m, connRef{}, 0, nil) {
+		t.Fatal("a message was taken for a socket whose peer is gone")
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.dead || len(c.queue) != 0 || c.queuedBytes != 0 {
+		t.Fatalf("after the peer went: dead %v, %d queued, %d bytes", c.dead, len(c.queue), c.queuedBytes)
+	}
+}
+
+// A peer that sends pings and reads nothing fills the queue with pongs
+// (coder/websocket's control frames, written by writeRaw): past the bound
+// and its room for control frames, the socket is closed.
+func TestSocketPongFlood(t *testing.T) {
+	const bound = 256 << 10
+	c, _ := socketPair(t, Config{MaxQueuedBytes: bound})
+	fillQueue(t, c, bound)
+	pong := []byte{0x8a, 4, 'p', 'o', 'n', 'g'}
+	var err error
+	for i := 0; i < 2*controlFrameRoom && err == nil; i++ {
+		_, err = c.writeRaw(pong)
+	}
+	c.mu.Lock()
+	queued, dead := c.queuedBytes, c.dead
+	c.mu.Unlock()
+	if err == nil || !dead || queued > bound+controlFrameRoom {
+		t.Fatalf("after a flood of pongs: err %v, dead %v, %d bytes queued", err, dead, queued)
+	}
+	waitDrained(t, c)
+}
+
+// fillQueue writes 24 MB of messages to c, whose peer reads nothing: more
+// than the kernel's buffers and the queue's bound, so that the queue stops
+// at the bound and the rest are dropped and counted.
+func fillQueue(t *testing.T, c *wsConn, bound int) {
+	t.Helper()
 	big := make([]byte, 60000)
 	dropped := 0
-	for range 400 { // 24 MB: more than the kernel's buffers and the bound
+	for range 400 {
 		m := getOut()
 		m.b = append(m.b, big...)
 		if !c.enqueue(m, connRef{}, 0, nil) {
@@ -192,23 +221,16 @@ func TestSocketWriteQueueBound(t *testing.T) {
 	if got := c.s.ctr.dropped.Load(); got != uint64(dropped) {
 		t.Fatalf("counted %d drops, dropped %d", got, dropped)
 	}
-	peer.Close()
+}
+
+// waitDrained waits for c's drain goroutine to end.
+func waitDrained(t *testing.T, c *wsConn) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() { c.drains.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(testTimeout):
-		t.Fatal("the drain outlived the peer")
-	}
-	// The failed write closed the socket: nothing more is taken.
-	m := getOut()
-	m.b = append(m.b, "late"...)
-	if c.enqueue(m, connRef{}, 0, nil) {
-		t.Fatal("a message was taken for a socket whose peer is gone")
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.dead || len(c.queue) != 0 || c.queuedBytes != 0 {
-		t.Fatalf("after the peer went: dead %v, %d queued, %d bytes", c.dead, len(c.queue), c.queuedBytes)
+		t.Fatal("the drain outlived the socket")
 	}
 }
