@@ -319,3 +319,25 @@ func keys(m map[string]any) string {
 	sortStrings(ks)
 	return strings.Join(ks, ",")
 }
+
+// loopbackPair returns the two ends of a loopback TCP connection, the
+// accepted one first, closed when the test ends.
+func loopbackPair(t *testing.T) (accepted, dialed net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	dialed, err = net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dialed.Close() })
+	accepted, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { accepted.Close() })
+	return accepted, dialed
+}

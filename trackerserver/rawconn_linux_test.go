@@ -14,24 +14,11 @@ import (
 // tcpPair returns a connected loopback pair; the first is wrapped.
 func tcpPair(t *testing.T) (raw net.Conn, peer net.Conn) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	peer, err = net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, peer := loopbackPair(t)
 	raw = wrapConn(c)
 	if _, ok := raw.(*rawConn); !ok {
 		t.Fatalf("wrapConn returned %T", raw)
 	}
-	t.Cleanup(func() { raw.Close(); peer.Close() })
 	return raw, peer
 }
 

@@ -226,24 +226,8 @@ func TestTrackerStatsAccess(t *testing.T) {
 // torrents kept.
 func TestTrackerMaxConns(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- serveTracker(ctx, []string{"--http", "127.0.0.1:0", "--max-conns", "1", "--max-torrents", "5", "--max-peers", "5"}, pw, io.Discard)
-		pw.Close()
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	urls := map[string]string{}
-	sc := bufio.NewScanner(pr)
-	for (urls["ws"] == "" || urls["http"] == "") && sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), ":")
-		urls[k] = strings.TrimSpace(v)
-	}
-	go io.Copy(io.Discard, pr)
+	urls, stop := runTrackerCmd(t, "--http", "127.0.0.1:0", "--max-conns", "1", "--max-torrents", "5", "--max-peers", "5")
+	defer stop()
 	wsURL := urls["ws"]
 	tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer tcancel()
@@ -295,25 +279,9 @@ func TestTrackerMaxConns(t *testing.T) {
 // closes it (1008, too many messages).
 func TestTrackerMessageRate(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		done <- serveTracker(ctx, []string{"--http", "127.0.0.1:0", "--ws-message-rate", "1", "--ws-message-burst", "3"}, pw, io.Discard)
-		pw.Close()
-	}()
-	defer func() {
-		cancel()
-		<-done
-	}()
-	var wsURL string
-	sc := bufio.NewScanner(pr)
-	for wsURL == "" && sc.Scan() {
-		if k, v, _ := strings.Cut(sc.Text(), ":"); k == "ws" {
-			wsURL = strings.TrimSpace(v)
-		}
-	}
-	go io.Copy(io.Discard, pr)
+	urls, stop := runTrackerCmd(t, "--http", "127.0.0.1:0", "--ws-message-rate", "1", "--ws-message-burst", "3")
+	defer stop()
+	wsURL := urls["ws"]
 	tctx, tcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer tcancel()
 	c, _, err := websocket.Dial(tctx, wsURL, nil)

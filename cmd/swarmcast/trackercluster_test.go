@@ -18,7 +18,8 @@ import (
 )
 
 // runTrackerCmd runs the tracker command until the returned stop is called,
-// and returns what it printed, by label, once it prints its http line.
+// and returns what it printed, by label, once it prints its http, ws and
+// stats lines (one write).
 func runTrackerCmd(t *testing.T, args ...string) (map[string]string, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -30,7 +31,7 @@ func runTrackerCmd(t *testing.T, args ...string) (map[string]string, func()) {
 	}()
 	printed := map[string]string{}
 	sc := bufio.NewScanner(pr)
-	for printed["http"] == "" && sc.Scan() {
+	for printed["stats"] == "" && sc.Scan() {
 		k, v, _ := strings.Cut(sc.Text(), ":")
 		printed[k] = strings.TrimSpace(v)
 	}
