@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	mrand "math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
@@ -45,6 +46,11 @@ const (
 	// instance's traffic.
 	DefaultClusterPendingMsgs  = 64 << 10
 	DefaultClusterPendingBytes = 64 << 20
+	// DefaultClusterNearPicks is the share of a WebSocket announce's peers
+	// picked among sockets on the announcing socket's own instance, when
+	// it has them: 4 of WebTorrent's 5 offers stay on the instance, and
+	// the fifth reaches a peer on another, so that the swarm stays one.
+	DefaultClusterNearPicks = 0.8
 
 	// deadAfter is how many heartbeats an instance may miss.
 	deadAfter = 3
@@ -82,6 +88,14 @@ type ClusterConfig struct {
 	// DefaultClusterBatchBytes. It is never more than half the payload
 	// limit of the NATS server met at JoinCluster.
 	BatchBytes int
+	// NearPicks is the share of the peers picked for a WebSocket announce
+	// (so of its offers) that come from sockets on the announcing socket's
+	// instance, when it has enough: their offers and answers never cross
+	// the cluster. The rest come from other instances' sockets when there
+	// are any, so that the swarm stays one (1 is refused). Zero means
+	// DefaultClusterNearPicks; below zero, peers are picked at random over
+	// the whole swarm, as by a single tracker.
+	NearPicks float64
 }
 
 // ErrNoCluster is returned by JoinCluster without a NATS connection.
@@ -162,6 +176,14 @@ func (s *Server) JoinCluster(cfg ClusterConfig) error {
 	}
 	if cfg.BatchBytes <= 0 {
 		cfg.BatchBytes = DefaultClusterBatchBytes
+	}
+	if cfg.NearPicks == 0 {
+		cfg.NearPicks = DefaultClusterNearPicks
+	}
+	if cfg.NearPicks >= 1 || math.IsNaN(cfg.NearPicks) {
+		// At 1, a swarm with enough sockets on each instance would be one
+		// swarm per instance: their peers would never meet.
+		return fmt.Errorf("trackerserver: ClusterConfig.NearPicks %v: give less than 1", cfg.NearPicks)
 	}
 	if limit := cfg.Conn.MaxPayload() / 2; limit > 0 && int64(cfg.BatchBytes) > limit {
 		cfg.BatchBytes = int(limit)
@@ -410,6 +432,24 @@ func (cl *cluster) owner(ih *[20]byte) uint64 {
 		}
 	}
 	return best
+}
+
+// pickNear sets p, a WebSocket announce this instance's store serves, to
+// pick its peers near the announcing socket first (ClusterConfig.NearPicks):
+// of its numWant peers, numWant × (1 − NearPicks) far ones, rounded up or
+// down at random so that on average the share is kept whatever the number
+// (a client sending one offer gets a far peer one announce in five).
+func (cl *cluster) pickNear(p *announceParams) {
+	if p.kind != kindWS || cl.cfg.NearPicks < 0 || p.numWant <= 0 {
+		return
+	}
+	// Rounded to a millionth first: 5 × (1 − 0.8) is 0.9999999999999998.
+	x := math.Round(float64(p.numWant)*(1-cl.cfg.NearPicks)*1e6) / 1e6
+	far := int(x)
+	if mrand.Float64() < x-float64(far) {
+		far++
+	}
+	p.nearFirst, p.farPicks = true, far
 }
 
 // mix64 is SplitMix64's finalizer.

@@ -180,9 +180,22 @@ func connectNATS(t *testing.T, url string) *nats.Conn {
 // startInstance runs one tracker instance of the cluster on url.
 func startInstance(t *testing.T, url string, cfg Config) *testServer {
 	t.Helper()
-	nc := connectNATS(t, url)
+	return startInstanceWith(t, url, cfg, ClusterConfig{})
+}
+
+// startInstanceWith is startInstance with cluster settings; their zero
+// Heartbeat and Timeout are the tests' own.
+func startInstanceWith(t *testing.T, url string, cfg Config, ccfg ClusterConfig) *testServer {
+	t.Helper()
+	ccfg.Conn = connectNATS(t, url)
+	if ccfg.Heartbeat == 0 {
+		ccfg.Heartbeat = testHeartbeat
+	}
+	if ccfg.Timeout == 0 {
+		ccfg.Timeout = time.Second
+	}
 	return startServerWith(t, cfg, true, func(s *Server) {
-		if err := s.JoinCluster(ClusterConfig{Conn: nc, Heartbeat: testHeartbeat, Timeout: time.Second}); err != nil {
+		if err := s.JoinCluster(ccfg); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -191,9 +204,14 @@ func startInstance(t *testing.T, url string, cfg Config) *testServer {
 // startCluster runs n instances and waits until each sees all n.
 func startCluster(t *testing.T, url string, n int, cfg Config) []*testServer {
 	t.Helper()
+	return startClusterWith(t, url, n, cfg, ClusterConfig{})
+}
+
+func startClusterWith(t *testing.T, url string, n int, cfg Config, ccfg ClusterConfig) []*testServer {
+	t.Helper()
 	var in []*testServer
 	for range n {
-		in = append(in, startInstance(t, url, cfg))
+		in = append(in, startInstanceWith(t, url, cfg, ccfg))
 	}
 	waitInstances(t, in, n)
 	return in

@@ -148,11 +148,13 @@ func TestClusterWebSocket(t *testing.T) {
 		b.c.CloseNow()
 		waitFor(t, "b's peer to leave", func() bool { return in[2].Stats().PeersByProtocol.WebSocket == 2 })
 
-		// b's offer went with its forwarded announce to the owner, which
-		// relayed it to a's instance; a's answer went straight to b's. The
+		// b's offer reached a's instance: from the owner, when b's forwarded
+		// announce carried it (b's instance asked for one far peer), or
+		// from b's instance, which the owner told of a (asked for none, it
+		// had no near peer to give). a's answer went straight to b's. The
 		// offer is counted where b announced it.
 		st0, st1, st2 := in[0].Stats().Cluster, in[1].Stats().Cluster, in[2].Stats().Cluster
-		if st0.RoutedOut == 0 || st0.RoutedIn == 0 || st1.RoutedIn == 0 || st2.RoutedOut == 0 {
+		if st0.RoutedOut == 0 || st0.RoutedIn == 0 || st1.RoutedIn == 0 || st1.RoutedOut+st2.RoutedOut == 0 {
 			t.Fatalf("routing counters: %+v %+v %+v", st0, st1, st2)
 		}
 		if n := in[1].Stats().WebSocket.OffersRelayed; n != 1 {
@@ -167,7 +169,10 @@ func TestClusterWebSocket(t *testing.T) {
 // offering socket.
 func TestClusterOwnerRelaysOffers(t *testing.T) {
 	n := startEmbeddedNATS(t)
-	in := startCluster(t, n.url(), 3, Config{})
+	// Peers picked at random, not near the announcing socket first: the
+	// forwarded announce carries all its offers (TestClusterNearPicks
+	// has the other case).
+	in := startClusterWith(t, n.url(), 3, Config{}, ClusterConfig{NearPicks: -1})
 	ih := ownedBy(t, in, in[2], 2)
 	peers := []*wsClient{
 		dialWS(t, in[2].wsURL("/"), hash20(0xE2)), // on the owner
@@ -214,6 +219,114 @@ func TestClusterOwnerRelaysOffers(t *testing.T) {
 	// itself. What came into x's instance is the two answers from elsewhere.
 	if st := in[1].Stats().Cluster; st.RoutedIn != 2 {
 		t.Fatalf("announcing instance: %d offers and answers routed in, want the 2 answers", st.RoutedIn)
+	}
+}
+
+// TestClusterNearPicks: of a WebSocket announce's 5 offers, 4 go to peers
+// on the announcing socket's own instance and one to a peer on the other,
+// whether that instance owns the swarm or forwards the announce to its
+// owner; the answers come back, and only the far peer's crosses.
+func TestClusterNearPicks(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startCluster(t, n.url(), 2, Config{})
+	// A swarm for each announcing instance (so that the first announcer is
+	// not among the second's peers), both owned by in[1].
+	ihs := [2][20]byte{ownedBy(t, in, in[1], 3), ownedBy(t, in, in[1], 5)}
+	const perInstance = 8
+	var peers [2][]*wsClient
+	for i := range 2 {
+		for j := range perInstance {
+			p := dialWS(t, in[i].wsURL("/"), hash20(byte(0x40+i*perInstance+j)))
+			for _, ih := range ihs {
+				p.announce(ih, nil)
+				p.recv()
+			}
+			peers[i] = append(peers[i], p)
+		}
+	}
+	for from := range 2 { // from in[0], which forwards; from in[1], the owner
+		ih := ihs[from]
+		x := dialWS(t, in[from].wsURL("/"), hash20(byte(0xF0+from)))
+		routedIn := in[from].Stats().Cluster.RoutedIn
+		x.announce(ih, nil, sdp("x0"), sdp("x1"), sdp("x2"), sdp("x3"), sdp("x4"))
+		if r := x.recv(); r["incomplete"] != float64(2*perInstance+1) {
+			t.Fatalf("x's reply %v", r)
+		}
+		// Every peer reads for a while; 5 of them get an offer.
+		type got struct {
+			inst int
+			p    *wsClient
+			o    map[string]any
+		}
+		ch := make(chan got)
+		for i := range 2 {
+			for _, p := range peers[i] {
+				go func() {
+					o, _ := p.tryRecv(time.Second)
+					ch <- got{i, p, o}
+				}()
+			}
+		}
+		var offered [2]int
+		var answered []got
+		for range 2 * perInstance {
+			g := <-ch
+			if g.o == nil {
+				continue
+			}
+			if g.o["peer_id"] != bin(x.peerID[:]) || g.o["offer"] == nil {
+				t.Fatalf("a peer on instance %d got %v", g.inst, g.o)
+			}
+			offered[g.inst]++
+			answered = append(answered, g)
+		}
+		if offered[from] != 4 || offered[1-from] != 1 {
+			t.Fatalf("announce on instance %d: offers to %d peers there and %d on the other; want 4 and 1", from, offered[from], offered[1-from])
+		}
+		for _, g := range answered {
+			g.p.answer(ih, g.o, sdp("answer"))
+		}
+		for range answered {
+			if a := x.recv(); a["answer"] == nil {
+				t.Fatalf("x got %v", a)
+			}
+		}
+		// Into x's instance crossed the far peer's answer, and for the
+		// forwarded announce nothing else: the owner named the 4 near
+		// peers in its reply, and x's instance relayed their offers.
+		if d := in[from].Stats().Cluster.RoutedIn - routedIn; d != 1 {
+			t.Fatalf("announce on instance %d: %d offers and answers routed in, want the far answer", from, d)
+		}
+	}
+
+	// An instance with no near peer in a swarm gets far ones for all its
+	// offers: those its forwarded announce did not carry, it relays itself
+	// to the peers the owner names.
+	ih2 := ownedBy(t, in, in[1], 4)
+	for _, p := range peers[1][:5] {
+		p.announce(ih2, nil)
+		p.recv()
+	}
+	x := dialWS(t, in[0].wsURL("/"), hash20(0xF7))
+	x.announce(ih2, nil, sdp("y0"), sdp("y1"), sdp("y2"), sdp("y3"), sdp("y4"))
+	x.recv()
+	offerIDs := map[any]bool{}
+	for _, p := range peers[1][:5] {
+		o := p.recv()
+		if o["peer_id"] != bin(x.peerID[:]) || offerIDs[o["offer_id"]] {
+			t.Fatalf("got %v", o)
+		}
+		offerIDs[o["offer_id"]] = true
+		p.answer(ih2, o, sdp("answer"))
+	}
+	for range 5 {
+		if a := x.recv(); !offerIDs[a["offer_id"]] {
+			t.Fatalf("x got %v", a)
+		}
+	}
+	// 5 for the first x's announce on instance 0, and 5 for this one.
+	if n := in[0].Stats().WebSocket.OffersRelayed; n != 10 {
+		t.Fatalf("instance 0 counts %d offers relayed, want 10", n)
 	}
 }
 

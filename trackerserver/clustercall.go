@@ -102,11 +102,25 @@ func (cl *cluster) request(inst uint64, c *call, msg []byte) ([]byte, error) {
 	return reply, nil
 }
 
+// forwardAnnounce sends p to the swarm's owner and returns its reply. For a
+// WebSocket announce with offers, this instance chooses how many far peers
+// it gets (pickNear) and sends the owner only that many offers, its last:
+// the owner relays those to far peers it picks, and names the others in
+// its reply, near ones first, for this instance to relay with the first
+// offers. The offers for its own sockets do not cross the cluster.
 func (cl *cluster) forwardAnnounce(owner uint64, p *announceParams, dst []pickedPeer) (announceResult, error) {
 	c := cl.calls.start()
 	bp := cl.getBuf()
 	*bp = appendCallHeader((*bp)[:0], c.seq, cl.s.inst)
+	offers := p.offers
+	if len(offers) > 0 {
+		cl.pickNear(p)
+		if p.nearFirst {
+			p.offers = offers[len(offers)-min(p.farPicks, len(offers)):]
+		}
+	}
 	*bp = appendAnnounceRequest(*bp, p)
+	p.offers = offers
 	reply, err := cl.request(owner, c, *bp)
 	cl.putBuf(bp)
 	if err != nil {
@@ -211,18 +225,28 @@ func (cl *cluster) serve(b []byte, sc *requestScratch) ([]byte, bool) {
 		if a.hasToPeer {
 			p.toPeerID = &a.toPeerID
 		}
-		if len(a.offers) > 0 {
+		switch {
+		case a.nearFirst:
+			// The announcing instance chose the far share, and sent that
+			// many offers.
+			p.nearFirst, p.farPicks = true, a.far
+		case len(a.offers) > 0:
 			p.numWant = min(p.numWant, len(a.offers))
 		}
 		res, err := s.store.announce(&p, sc.picks[:0])
 		sc.picks = res.picked
-		if err == nil && len(a.offers) > 0 {
+		if err == nil && (len(a.offers) > 0 || a.nearFirst) {
 			// Peers on the announcing instance come back in the reply,
-			// with the first offers, for that instance to relay: their
-			// offers need not cross the cluster twice.
+			// for that instance to relay with its first offers: their
+			// offers need not cross the cluster twice. The owner relays
+			// the offers it was sent, its last ones, to far peers; far
+			// peers beyond them (the announcing instance had too few
+			// near ones) come back in the reply too, after the near ones.
 			home := partitionPicks(res.picked, a.ref.inst)
-			res.relayed = cl.relayOffers(a, res.picked[home:], a.offers[home:], &res, sc)
-			res.picked = res.picked[:home]
+			u := min(len(res.picked)-home, len(a.offers))
+			res.relayed = cl.relayOffers(a, res.picked[home:home+u], a.offers[len(a.offers)-u:], &res, sc)
+			n := copy(res.picked[home:], res.picked[home+u:])
+			res.picked = res.picked[:home+n]
 		}
 		sc.out = appendAnnounceReply(sc.out[:0], &res, err)
 		clear(sc.picks[:cap(sc.picks)]) // keep no socket alive from here
@@ -264,6 +288,7 @@ func (s *Server) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 	if owner := cl.owner(p.infoHash); owner != s.inst {
 		return cl.forwardAnnounce(owner, p, dst)
 	}
+	cl.pickNear(p)
 	return s.store.announce(p, dst)
 }
 

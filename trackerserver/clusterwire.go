@@ -16,7 +16,12 @@ import (
 
 // wireVersion 2: a forwarded WebSocket announce carries its offers, and
 // its reply how many the owner relayed (flagOffers, flagRelayed).
-const wireVersion = 2
+// wireVersion 3: a forwarded WebSocket announce may ask for near-first picks
+// (flagNear, with the number of far picks), and then carries only that many
+// offers, the last ones; the reply names the picks the owner did not relay
+// (those near the announcing socket, then any far ones left over) for the
+// announcing instance to relay with its first offers.
+const wireVersion = 3
 
 // Operations.
 const (
@@ -44,6 +49,7 @@ const (
 	flagMayInsert   = 1 << 0
 	flagToPeer      = 1 << 1
 	flagOffers      = 1 << 2 // a WebSocket announce's offers follow, for the owner to relay
+	flagNear        = 1 << 3 // near-first picks, with this many far: a byte follows
 	flagExists      = 1 << 0
 	flagInserted    = 1 << 1
 	flagAnswerFound = 1 << 2
@@ -173,6 +179,8 @@ type wireAnnounce struct {
 	event                      event
 	left                       leftState
 	mayInsert, hasToPeer       bool
+	nearFirst                  bool
+	far                        int // far picks, with nearFirst
 	numWant                    int
 	otherKind                  int
 	key                        uint32
@@ -201,6 +209,10 @@ func appendAnnounceRequest(b []byte, p *announceParams) []byte {
 	if len(offers) > 0 {
 		flags |= flagOffers
 	}
+	near := p.nearFirst && p.kind == kindWS
+	if near {
+		flags |= flagNear
+	}
 	b = append(b, byte(p.kind), byte(p.proto), byte(p.event), byte(p.left), flags, byte(int8(p.otherKind)))
 	b = binary.BigEndian.AppendUint16(b, uint16(min(max(p.numWant, 0), maxWirePicks)))
 	b = binary.BigEndian.AppendUint32(b, p.key)
@@ -210,6 +222,9 @@ func appendAnnounceRequest(b []byte, p *announceParams) []byte {
 	b = appendAddr(b, p.source)
 	if p.toPeerID != nil {
 		b = append(b, p.toPeerID[:]...)
+	}
+	if near {
+		b = append(b, byte(min(max(p.farPicks, 0), maxWirePicks)))
 	}
 	if len(offers) > 0 {
 		b = append(b, byte(len(offers)))
@@ -247,6 +262,10 @@ func decodeAnnounceRequest(b []byte, a *wireAnnounce) error {
 	if a.hasToPeer {
 		r.id(&a.toPeerID)
 	}
+	a.nearFirst, a.far = flags&flagNear != 0, 0
+	if a.nearFirst {
+		a.far = int(r.u8())
+	}
 	if flags&flagOffers != 0 {
 		n := int(r.u8())
 		if n == 0 || a.kind != kindWS {
@@ -266,7 +285,9 @@ func decodeAnnounceRequest(b []byte, a *wireAnnounce) error {
 		}
 	}
 	switch {
-	case r.bad, len(r.b) != 0, flags&^(flagMayInsert|flagToPeer|flagOffers) != 0,
+	case r.bad, len(r.b) != 0, flags&^(flagMayInsert|flagToPeer|flagOffers|flagNear) != 0,
+		a.nearFirst && (a.kind != kindWS || a.far > a.numWant || len(a.offers) > a.far),
+		len(a.offers) > a.numWant,
 		a.kind >= numKinds, a.proto >= numProtos, a.event >= eventInvalid, a.left > leftSome,
 		a.otherKind < -1, a.otherKind >= int(numKinds), a.numWant > maxWirePicks, a.ttl <= 0,
 		a.kind == kindWS && a.ref.id == 0, a.kind != kindWS && !a.addr.IsValid():

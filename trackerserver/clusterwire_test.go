@@ -17,6 +17,8 @@ func wireSeeds(tb testing.TB) [][]byte {
 	httpP := announceParams{infoHash: &ih, peerID: &id, kind: kindV6, proto: protoHTTP, event: eventCompleted,
 		left: leftZero, addr: netip.MustParseAddrPort("[2001:db8::1]:6881"), key: 77, ttl: 2e9, numWant: 50,
 		otherKind: int(kindV4), source: netip.MustParseAddr("2001:db8::1")}
+	near := ws
+	near.nearFirst, near.farPicks = true, 2
 	res := announceResult{exists: true, inserted: true, complete: 3, incomplete: 4,
 		picked:   []pickedPeer{{id: id, ref: connRef{1, 2}}, {id: to, addr: netip.MustParseAddrPort("192.0.2.9:80")}},
 		answerTo: pickedPeer{id: to, ref: connRef{5, 6}}, relayed: 2}
@@ -39,6 +41,7 @@ func wireSeeds(tb testing.TB) [][]byte {
 			appendAnswerRoute(nil, 12, []byte(`{"action":"announce"}`))),
 			append(appendCallHeader(nil, 43, 7), appendAnnounceRequest(nil, &httpP)...)),
 			appendRemoveRequest(nil, &ih, &id, connRef{3, 4})),
+		appendAnnounceRequest(nil, &near),
 	}
 }
 
@@ -67,6 +70,23 @@ func TestClusterWireRoundTrip(t *testing.T) {
 		a.toPeerID != hash20(3) || a.numWant != 5 || a.otherKind != -1 || !a.mayInsert || a.source != netip.MustParseAddr("192.0.2.1") ||
 		len(a.offers) != 2 || string(a.offers[1].offerID) != `"o2"` || string(a.offers[1].offer) != `{"type":"offer","sdp":"b"}` {
 		t.Fatalf("announce request: %+v, %v", a, err)
+	}
+	seeds := wireSeeds(t)
+	if err := decodeAnnounceRequest(seeds[len(seeds)-1][2:], &a); err != nil || !a.nearFirst || a.far != 2 || len(a.offers) != 2 {
+		t.Fatalf("near-first announce request: %+v, %v", a, err)
+	}
+	// A near-first request carries at most its far picks' offers, and asks
+	// for no more far picks than peers.
+	near := seeds[len(seeds)-1]
+	for _, bad := range [][]byte{
+		appendAnnounceRequest(nil, &announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: kindWS, ref: connRef{7, 9},
+			ttl: 1, numWant: 5, otherKind: -1, nearFirst: true, farPicks: 1, offers: a.offers}),
+		appendAnnounceRequest(nil, &announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: kindWS, ref: connRef{7, 9},
+			ttl: 1, numWant: 1, otherKind: -1, nearFirst: true, farPicks: 2}),
+	} {
+		if err := decodeAnnounceRequest(bad[2:], &a); err == nil {
+			t.Fatalf("accepted %x (of %x)", bad, near)
+		}
 	}
 	// Offers travel only with a WebSocket announce.
 	if err := decodeAnnounceRequest(wireSeeds(t)[4][2:], &a); err != nil || len(a.offers) != 0 {
@@ -161,7 +181,8 @@ func FuzzClusterWire(f *testing.F) {
 		if decodeAnnounceRequest(b[2:], &a) == nil && b[0] == wireVersion && b[1] == opAnnounce {
 			p := announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: a.kind, proto: a.proto,
 				event: a.event, left: a.left, ref: a.ref, ttl: a.ttl, numWant: a.numWant, otherKind: a.otherKind,
-				mayInsert: a.mayInsert, key: a.key, addr: a.addr, source: a.source, offers: a.offers}
+				mayInsert: a.mayInsert, key: a.key, addr: a.addr, source: a.source, offers: a.offers,
+				nearFirst: a.nearFirst, farPicks: a.far}
 			if a.hasToPeer {
 				p.toPeerID = &a.toPeerID
 			}

@@ -212,6 +212,81 @@ func (ps *peerSet) pick(dst []pickedPeer, n int, skip int32) []pickedPeer {
 	return dst
 }
 
+// nearWalk bounds how many entries pickNear looks at per peer asked for:
+// an instance with few sockets in a big swarm gets far peers instead of a
+// walk over the whole swarm.
+const nearWalk = 32
+
+// pickNear is pick for a WebSocket announce in a cluster: of the n peers,
+// n-far are on instance near (the announcing socket's), far on other
+// instances; when one kind has too few, the other makes up the number.
+// Offers to a socket of the announcing instance, and their answers, never
+// cross the cluster, and the far picks keep the swarm one swarm across
+// the instances rather than one per instance. Like pick, it walks the set
+// in a random order, twice at most: the second walk takes, of the kind
+// that has more, those the first walk passed over once that kind's share
+// was full.
+func (ps *peerSet) pickNear(dst []pickedPeer, n int, skip int32, near uint64, far int) []pickedPeer {
+	size := len(ps.list)
+	if n <= 0 || size == 0 {
+		return dst
+	}
+	far = min(max(far, 0), n)
+	want := [2]int{n - far, far} // [0] near, [1] far
+	var got [2]int
+	limit := min(size, nearWalk*n)
+	start, step := walk(size)
+	j := start
+	for range limit {
+		if int32(j) != skip {
+			p := &ps.list[j]
+			k := 0
+			if p.ref.inst != near {
+				k = 1
+			}
+			if got[k] < want[k] {
+				got[k]++
+				dst = append(dst, pickedPeer{id: p.id, addr: p.addr, conn: p.conn, ref: p.ref})
+				if got[0]+got[1] == n {
+					return dst
+				}
+			}
+		}
+		if j += step; j >= size {
+			j -= size
+		}
+	}
+	// One kind ran short: take more of the other, past its share.
+	short := 0
+	if got[1] < want[1] {
+		short = 1
+	}
+	other := 1 - short
+	taken, seen := got[other], 0
+	j = start
+	for range limit {
+		if int32(j) != skip {
+			p := &ps.list[j]
+			k := 0
+			if p.ref.inst != near {
+				k = 1
+			}
+			if k == other {
+				if seen++; seen > taken {
+					dst = append(dst, pickedPeer{id: p.id, addr: p.addr, conn: p.conn, ref: p.ref})
+					if got[other]++; got[0]+got[1] == n {
+						break
+					}
+				}
+			}
+		}
+		if j += step; j >= size {
+			j -= size
+		}
+	}
+	return dst
+}
+
 // pickedPeer is a peer handed to an announcing peer.
 type pickedPeer struct {
 	id   [20]byte
@@ -357,6 +432,11 @@ type announceParams struct {
 	// mayInsert is false when the announcing connection is in as many
 	// swarms as it may be: it can update, not join.
 	mayInsert bool
+	// nearFirst, in a cluster, picks WebSocket peers whose sockets are on
+	// the announcing socket's instance (ref.inst) first: all but farPicks
+	// of the numWant come from there when it has enough (pickNear).
+	nearFirst bool
+	farPicks  int
 	// offers are a WebSocket announce's offers. The store ignores them; an
 	// announce forwarded to the swarm's owner carries them, and the owner
 	// relays them to the peers it picks (clusterroute.go).
@@ -494,7 +574,11 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 	}
 	if p.event != eventStopped && p.numWant > 0 {
 		n := len(res.picked)
-		res.picked = set.pick(res.picked, p.numWant, self)
+		if p.nearFirst && p.kind == kindWS {
+			res.picked = set.pickNear(res.picked, p.numWant, self, p.ref.inst, p.farPicks)
+		} else {
+			res.picked = set.pick(res.picked, p.numWant, self)
+		}
 		if p.otherKind >= 0 {
 			res.picked = sw.sets[p.otherKind].pick(res.picked, p.numWant-(len(res.picked)-n), -1)
 		}

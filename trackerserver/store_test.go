@@ -100,3 +100,115 @@ func TestStoreInvariants(t *testing.T) {
 		t.Fatalf("stats %+v; the swarms hold %d peers, %d of them have any", st, peers, active)
 	}
 }
+
+// nearSet is a WebSocket peer set of near peers on instance 1 and far ones
+// on instances 2 and 3, in a shuffled order; peer i has socket number i+1.
+func nearSet(near, far int) *peerSet {
+	ps := &peerSet{}
+	for i := range near + far {
+		inst := uint64(1)
+		if i >= near {
+			inst = 2 + uint64(i%2)
+		}
+		var id [20]byte
+		id[0], id[1] = byte(i>>8), byte(i)
+		ps.add(peer{id: id, ref: connRef{inst: inst, id: uint64(i + 1)}})
+	}
+	rand.Shuffle(len(ps.list), func(i, j int) { ps.list[i], ps.list[j] = ps.list[j], ps.list[i] })
+	for i := range ps.list {
+		if ps.index != nil {
+			ps.index[ps.list[i].setKey()] = int32(i)
+		}
+	}
+	return ps
+}
+
+// TestPickNear: a cluster's WebSocket picks take their far share from other
+// instances and the rest from the announcing one, make up a short kind from
+// the other, never pick the announcing peer or one peer twice, and are
+// random within each kind.
+func TestPickNear(t *testing.T) {
+	cases := []struct {
+		near, far, n, farPicks int
+		wantNear, wantFar      int
+	}{
+		{50, 50, 5, 1, 4, 1},
+		{50, 50, 5, 0, 5, 0},
+		{50, 50, 5, 5, 0, 5},
+		{2, 50, 5, 1, 2, 3},  // few near: far make up the number
+		{50, 0, 5, 1, 5, 0},  // no far: all near
+		{0, 50, 5, 1, 0, 5},  // no near: all far
+		{3, 1, 10, 1, 3, 1},  // a small swarm: everyone
+		{50, 50, 5, 9, 0, 5}, // more far asked than picks
+	}
+	for _, c := range cases {
+		for skipSelf := range 2 {
+			ps := nearSet(c.near, c.far)
+			skip := int32(-1)
+			if skipSelf == 1 {
+				// Skip a near peer: the announcing one.
+				for i := range ps.list {
+					if ps.list[i].ref.inst == 1 {
+						skip = int32(i)
+						break
+					}
+				}
+			}
+			availNear := c.near
+			if skip >= 0 {
+				availNear--
+			}
+			// What the walk should give: each kind's share, the short one's
+			// shortfall made up by the other.
+			wantFar := min(c.farPicks, c.n, c.far)
+			wantNear := min(availNear, c.n-wantFar)
+			wantFar = min(c.far, c.n-wantNear)
+			if skipSelf == 0 && (wantNear != c.wantNear || wantFar != c.wantFar) {
+				t.Fatalf("%+v: the table says %d and %d", c, wantNear, wantFar)
+			}
+			for range 50 {
+				got := ps.pickNear(nil, c.n, skip, 1, c.farPicks)
+				seen := map[uint64]bool{}
+				nearN := 0
+				for _, p := range got {
+					if seen[p.ref.id] {
+						t.Fatalf("%+v: socket %d picked twice", c, p.ref.id)
+					}
+					seen[p.ref.id] = true
+					if skip >= 0 && p.ref == ps.list[skip].ref {
+						t.Fatalf("%+v: the announcing peer was picked", c)
+					}
+					if p.ref.inst == 1 {
+						nearN++
+					}
+				}
+				if nearN != wantNear || len(got)-nearN != wantFar {
+					t.Fatalf("%+v skip %d: %d near and %d far picked, want %d and %d",
+						c, skip, nearN, len(got)-nearN, wantNear, wantFar)
+				}
+			}
+		}
+	}
+
+	// Random within each kind: 500 picks of 4 near among 50 reach every
+	// near peer (each is missed by one pick with p = 0.92; by all, 1e-18).
+	ps := nearSet(50, 50)
+	hit := map[uint64]bool{}
+	for range 500 {
+		for _, p := range ps.pickNear(nil, 5, -1, 1, 1) {
+			hit[p.ref.id] = true
+		}
+	}
+	if len(hit) != 100 {
+		t.Fatalf("%d distinct peers picked over 500 picks, want all 100", len(hit))
+	}
+
+	// One near peer in a big swarm: the walk is bounded, so it may be
+	// missed, but the picks are always full.
+	ps = nearSet(1, 20000)
+	for range 20 {
+		if got := ps.pickNear(nil, 5, -1, 1, 1); len(got) != 5 {
+			t.Fatalf("%d picks in a swarm of 20,001", len(got))
+		}
+	}
+}

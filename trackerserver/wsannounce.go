@@ -72,6 +72,9 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 	s.ctr.offersRelayed.Add(uint64(res.relayed))
 	from := c.ids[idx].json
 	for i, t := range res.picked {
+		if i == len(m.offers) {
+			break // an owner's reply names no more picks than offers; in case
+		}
 		o := &m.offers[i]
 		out := getOut()
 		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, from, res.ihJSON)

@@ -51,6 +51,7 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	natsEmbedded := fs.Bool("nats-embedded", false, "join a tracker cluster over a NATS server run inside this process on --nats-listen, or over the one another tracker of this host already runs there")
 	natsListen := fs.String("nats-listen", defaultNATSEmbeddedAddr, "with --nats-embedded, serve NATS on `ADDR`")
 	natsFlushDelay := fs.Duration("nats-flush-delay", trackerserver.DefaultClusterFlushDelay, "in a cluster, send other instances a batch at most every `DELAY`: what comes meanwhile waits for the next (less CPU under load, more latency; none when quiet)")
+	natsNearPicks := fs.Float64("nats-near-picks", trackerserver.DefaultClusterNearPicks, "in a cluster, the `SHARE` of a WebSocket announce's peers (and offers) picked among sockets of the instance it came to, when it has them; the rest go to peers on other instances, which keeps the swarm one. 0 picks at random over the whole swarm, as one tracker does")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return err
@@ -66,6 +67,9 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *natsFlushDelay <= 0 || *natsFlushDelay > time.Second {
 		return fmt.Errorf("%w: --nats-flush-delay %v: give a duration above 0 and at most 1s", errUsage, *natsFlushDelay)
+	}
+	if !(*natsNearPicks >= 0 && *natsNearPicks < 1) {
+		return fmt.Errorf("%w: --nats-near-picks %v: give a share from 0 up to (not including) 1: at 1 an instance's peers would meet only each other", errUsage, *natsNearPicks)
 	}
 	if *interval < time.Second {
 		return fmt.Errorf("%w: --interval %v is too short; use at least 1s", errUsage, *interval)
@@ -116,7 +120,7 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	s := trackerserver.New(cfg)
 	if *natsURLs != "" || *natsEmbedded {
-		tc, err := joinTrackerCluster(s, *natsURLs, *natsEmbedded, *natsListen, *natsFlushDelay, stdout, cfg.Logger)
+		tc, err := joinTrackerCluster(s, *natsURLs, *natsEmbedded, *natsListen, clusterConfig(*natsFlushDelay, *natsNearPicks), stdout, cfg.Logger)
 		if err != nil {
 			s.Close()
 			return err

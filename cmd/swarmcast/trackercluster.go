@@ -50,11 +50,21 @@ type trackerCluster struct {
 	wg   sync.WaitGroup
 }
 
+// clusterConfig is the cluster's settings from the tracker command's flags:
+// --nats-near-picks 0 is "none preferred", which ClusterConfig says below
+// zero (its zero is the default).
+func clusterConfig(flushDelay time.Duration, nearPicks float64) trackerserver.ClusterConfig {
+	if nearPicks == 0 {
+		nearPicks = -1
+	}
+	return trackerserver.ClusterConfig{FlushDelay: flushDelay, NearPicks: nearPicks}
+}
+
 // joinTrackerCluster connects to NATS (urls, comma-separated, as nats.go
 // takes them) or, with embedded, serves NATS on embeddedAddr, or uses the
 // server another tracker of this host already serves there; then s joins
 // the cluster, batching what it routes to another instance over flushDelay.
-func joinTrackerCluster(s *trackerserver.Server, urls string, embedded bool, embeddedAddr string, flushDelay time.Duration, stdout io.Writer, log *slog.Logger) (*trackerCluster, error) {
+func joinTrackerCluster(s *trackerserver.Server, urls string, embedded bool, embeddedAddr string, ccfg trackerserver.ClusterConfig, stdout io.Writer, log *slog.Logger) (*trackerCluster, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -84,7 +94,8 @@ func joinTrackerCluster(s *trackerserver.Server, urls string, embedded bool, emb
 		return nil, fmt.Errorf("--nats %s: %w (is a NATS server running there?)", urls, err)
 	}
 	tc.nc = nc
-	if err := s.JoinCluster(trackerserver.ClusterConfig{Conn: nc, FlushDelay: flushDelay}); err != nil {
+	ccfg.Conn = nc
+	if err := s.JoinCluster(ccfg); err != nil {
 		nc.Close()
 		tc.closeServer()
 		return nil, err
