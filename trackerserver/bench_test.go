@@ -60,7 +60,7 @@ func benchWSAnnounce(b *testing.B, offers int) {
 	sink := func(p []byte) { written.Add(1) }
 	var conns []*wsConn
 	for i := range 101 {
-		c := s.newConn(nil, remoteForBench)
+		c := s.newConn(remoteForBench)
 		c.sink = sink
 		conns = append(conns, c)
 		id := hash20(byte(i))

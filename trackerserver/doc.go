@@ -129,8 +129,10 @@
 // start with a random step coprime with its length, without shuffling or
 // allocating. The WebSocket path allocates nothing per message in steady
 // state: messages are parsed in place by a scanner that skips SDP eight
-// bytes at a time, replies and relays are built in pooled buffers, and
-// reads and writes pass a context that is never done, so coder/websocket
-// starts no timer per frame (the housekeeping goroutine enforces the
-// timeouts instead, by closing sockets).
+// bytes at a time, replies and relays are built in pooled buffers, frames
+// are read and written by the tracker itself on the raw socket (wsread.go,
+// wswrite.go), and no timer runs per frame (the housekeeping goroutine
+// enforces the timeouts instead, by closing sockets). An idle socket holds
+// no buffer: its goroutine waits for data with none and takes one from a
+// pool to read.
 package trackerserver

@@ -38,6 +38,12 @@ type rawConn struct {
 	rn     int
 	rerrno syscall.Errno
 	readFn func(fd uintptr) bool
+	// readPooled's: the buffer (nil while none is held), the bytes of it to
+	// keep, and where buffers come from.
+	rbp          *[]byte
+	rkeep        int
+	rpool        *sync.Pool
+	readPooledFn func(fd uintptr) bool
 
 	wmu     sync.Mutex   // one write at a time: the fields below
 	wiov    []unix.Iovec // what is left to write
@@ -60,6 +66,7 @@ func wrapConn(c net.Conn) net.Conn {
 	}
 	r := &rawConn{Conn: c, rc: rc}
 	r.readFn = r.readSome
+	r.readPooledFn = r.readPooledSome
 	r.writeFn = r.writeSome
 	return r
 }
@@ -98,6 +105,55 @@ func (c *rawConn) readSome(fd uintptr) bool {
 		}
 		c.rn, c.rerrno = int(r), e
 		return e != syscall.EAGAIN
+	}
+}
+
+// readPooled reads what the socket has into (*bp)[keep:cap(*bp)], waiting
+// until it has something, and returns the buffer and the bytes read. With
+// bp nil (nothing kept), it holds no buffer while it waits: it takes one
+// from pool (a *[]byte of non-zero capacity) when the socket has data, and
+// a read that finds none gives it back. A socket idle between messages
+// thus costs no buffer. On an error the buffer, if any, is returned too.
+func (c *rawConn) readPooled(bp *[]byte, keep int, pool *sync.Pool) (*[]byte, int, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	c.rbp, c.rkeep, c.rpool, c.rn, c.rerrno = bp, keep, pool, 0, 0
+	err := c.rc.Read(c.readPooledFn)
+	bp, n, errno := c.rbp, c.rn, c.rerrno
+	c.rbp, c.rpool = nil, nil
+	switch {
+	case err != nil:
+		return bp, 0, err
+	case errno != 0:
+		return bp, 0, os.NewSyscallError("read", errno)
+	case n == 0:
+		return bp, 0, io.EOF
+	}
+	return bp, n, nil
+}
+
+// readPooledSome is one read(2) for readPooled; false: not ready, wait.
+// RawConn.Read forgets a readiness the poller saw before it was called,
+// so waiting is only ever decided by a read that found nothing.
+func (c *rawConn) readPooledSome(fd uintptr) bool {
+	if c.rbp == nil {
+		c.rbp = c.rpool.Get().(*[]byte)
+	}
+	p := (*c.rbp)[c.rkeep:cap(*c.rbp)]
+	for {
+		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		if e == syscall.EINTR {
+			continue
+		}
+		if e == syscall.EAGAIN {
+			if c.rkeep == 0 {
+				c.rpool.Put(c.rbp)
+				c.rbp = nil
+			}
+			return false
+		}
+		c.rn, c.rerrno = int(r), e
+		return true
 	}
 }
 

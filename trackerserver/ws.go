@@ -1,17 +1,12 @@
 package trackerserver
 
 import (
-	"bufio"
-	"context"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
-
-	"github.com/coder/websocket"
+	"time"
 )
 
 // offerRingSize is how many relayed offers a socket remembers, so that its
@@ -41,8 +36,8 @@ type offerRecord struct {
 }
 
 // outMsg is a message waiting to be written, with its frame's header once
-// framed (hn bytes of hdr; none for bytes coder/websocket framed); it is
-// pooled.
+// framed (hn bytes of hdr; none for a control frame, framed whole in b);
+// it is pooled.
 type outMsg struct {
 	b   []byte
 	hdr [10]byte
@@ -62,17 +57,19 @@ func putOut(m *outMsg) {
 	}
 }
 
-// inPool holds read buffers; a socket holds one only while it handles a message.
+// inPool holds read buffers; a socket holds one only while it has read
+// frames to handle, or part of a frame (wsread.go).
 var inPool = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
 
 // wsConn is one WebSocket. Its reader goroutine (serve) owns the fields in
 // the first group; whoever sends it a message writes it (wswrite.go).
 type wsConn struct {
 	s       *Server
-	ws      *websocket.Conn // nil in benchmarks that drive handle directly
-	sink    func([]byte)    // benchmarks: where messages go when w is nil
-	netConn net.Conn        // what ws runs on
-	w       sockWriter      // writes netConn; nil in benchmarks
+	sink    func([]byte) // benchmarks: where messages go when w is nil
+	netConn net.Conn     // the socket; nil in benchmarks that drive handle directly
+	w       sockWriter   // writes netConn; nil in benchmarks
+	r       pooledReader // reads netConn (wsread.go)
+	early   []byte       // what the client sent after its upgrade request, which net/http had read
 	remote  netip.AddrPort
 	source  netip.Addr // the client's address for per-source limits (X-Forwarded-For with TrustProxy)
 	regID   uint64     // the socket's number: the registry's key and connRef.id
@@ -90,7 +87,8 @@ type wsConn struct {
 	lastMessage  atomic.Int64
 	lastActivity atomic.Int64 // a message or a pong
 	writeSince   atomic.Int64 // since when the queue has waited for room (or last made progress); 0 when empty
-	pinging      atomic.Bool
+	pingSent     atomic.Int64 // when the last ping went, until its pong; 0 for none
+	closeSent    atomic.Bool  // the tracker's close frame is sent: the socket only waits for the peer's
 
 	// What waits to be written (wswrite.go), and what was relayed to this
 	// socket.
@@ -107,11 +105,10 @@ type wsConn struct {
 	byeOnce sync.Once
 }
 
-func (s *Server) newConn(ws *websocket.Conn, remote netip.AddrPort) *wsConn {
+func (s *Server) newConn(remote netip.AddrPort) *wsConn {
 	now := s.now()
 	c := &wsConn{
 		s:           s,
-		ws:          ws,
 		remote:      remote,
 		regID:       s.conns.newID(),
 		connectedAt: now,
@@ -175,24 +172,20 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) *wsConn {
 		http.Error(w, "503 too many connections", http.StatusServiceUnavailable)
 		return nil
 	}
-	hr := &hijackRecorder{ResponseWriter: w}
-	ws, err := websocket.Accept(hr, r, &websocket.AcceptOptions{
-		// Trackers serve pages of every origin, as bittorrent-tracker does.
-		InsecureSkipVerify: true,
-		CompressionMode:    websocket.CompressionDisabled,
-	})
+	conn, early, err := acceptWebSocket(w, r)
 	if err != nil {
 		s.conns.count.Add(-1)
 		s.log.Debug("trackerserver: websocket upgrade failed", "remote", r.RemoteAddr, "err", err)
 		return nil
 	}
-	ws.SetReadLimit(s.cfg.MaxMessageSize)
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
-	c := s.newConn(ws, remote)
+	c := s.newConn(remote)
 	c.source = s.clientAddr(r)
-	c.netConn = hr.conn
-	c.w = newSockWriter(hr.sock.Conn)
-	hr.sock.c = c
+	c.netConn = conn
+	raw := wrapConn(conn)
+	c.w = newSockWriter(raw)
+	c.r = newPooledReader(raw)
+	c.early = early
 	s.ctr.wsAccepted.Add(1)
 	s.conns.add(c)
 	s.mu.Lock()
@@ -211,102 +204,32 @@ func (c *wsConn) serve() {
 	defer s.connWG.Done()
 	defer s.conns.count.Add(-1)
 	defer s.conns.remove(c)
-	code, reason := c.readLoop()
+	var fr frameReader
+	if len(c.early) > 0 {
+		b := make([]byte, len(c.early), max(len(c.early), 4096))
+		copy(b, c.early)
+		fr.bp, fr.end = &b, len(b)
+		c.early = nil
+	}
+	code, reason := c.readLoop(&fr, false)
 	c.detach()
+	if code != 0 && code != peerClosed {
+		// The closing handshake: our close frame, then the peer's, for a
+		// while.
+		c.sendClose(code, reason)
+		t := time.AfterFunc(closeWait, c.kill)
+		c.readLoop(&fr, true)
+		t.Stop()
+	}
+	fr.release()
 	if code != 0 {
-		// Close sends the close frame and reads until the peer's; its own
-		// 5-second timeouts bound it.
-		c.ws.Close(code, reason)
+		// What is queued, the close frame last, goes out, for a while.
+		t := time.AfterFunc(closeWait, c.kill)
+		c.drains.Wait()
+		t.Stop()
 	}
 	c.kill()
 	c.drains.Wait()
-	c.ws.CloseNow()
-}
-
-// controlFrameBuffer holds a control frame whole: a header of up to 4
-// bytes (a server's frames are not masked) and up to 125 bytes of payload.
-const controlFrameBuffer = 256
-
-// hijackRecorder keeps the connection that coder/websocket hijacks, so that
-// a socket can be closed at once, whatever its close handshake is doing, and
-// hands coder/websocket the connection with raw socket calls (rawConn),
-// whose writes go through the socket's queue (sockConn).
-type hijackRecorder struct {
-	http.ResponseWriter
-	conn net.Conn
-	sock *sockConn
-}
-
-func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	h.conn = conn
-	if err != nil {
-		return conn, brw, err
-	}
-	// coder/websocket reads through brw.Reader, which it resets onto the
-	// conn returned here (keeping what net/http had buffered). It writes
-	// only control frames (the tracker frames its messages itself:
-	// wswrite.go), through a writer just big enough for one, so that each
-	// goes to the socket's queue in one Write, whole. net/http's own 4 KiB
-	// writer goes with the handler.
-	h.sock = &sockConn{Conn: wrapConn(conn)}
-	return h.sock, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(h.sock, controlFrameBuffer)), nil
-}
-
-func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
-
-// readLoop reads and handles messages until the socket fails or closes, or
-// a message breaks a rule; then it returns the close status to send.
-// Reads use a context that is never done, so that coder/websocket sets up
-// no timer per frame; the housekeeping goroutine enforces the timeouts by
-// closing the socket.
-func (c *wsConn) readLoop() (websocket.StatusCode, string) {
-	ctx := context.Background()
-	limit := int(c.s.cfg.MaxMessageSize)
-	for {
-		_, r, err := c.ws.Reader(ctx)
-		if err != nil {
-			return 0, ""
-		}
-		bp := inPool.Get().(*[]byte)
-		b, err := readMessage(r, (*bp)[:0], limit)
-		if err != nil {
-			*bp = b[:0]
-			inPool.Put(bp)
-			return 0, ""
-		}
-		// Both text and binary frames are taken: bittorrent-tracker runs
-		// JSON.parse on either.
-		ok := c.handle(b, c.s.now())
-		*bp = b[:0]
-		if cap(b) <= maxPooledMsg {
-			inPool.Put(bp)
-		}
-		if !ok {
-			return websocket.StatusPolicyViolation, "too many messages"
-		}
-	}
-}
-
-// readMessage reads a whole message into b, growing it up to limit+1 bytes
-// (the reader enforces the limit itself).
-func readMessage(r io.Reader, b []byte, limit int) ([]byte, error) {
-	for {
-		if len(b) == cap(b) {
-			b = append(b, 0)[:len(b)]
-		}
-		n, err := r.Read(b[len(b):cap(b)])
-		b = b[:len(b)+n]
-		if errors.Is(err, io.EOF) {
-			return b, nil
-		}
-		if err != nil {
-			return b, err
-		}
-		if len(b) > limit {
-			return b, errMsg("message too big")
-		}
-	}
 }
 
 // handle handles one message. It reports false when the socket must close.
@@ -452,15 +375,13 @@ func (c *wsConn) takeOfferKey(key uint64) (connRef, bool) {
 	return connRef{}, false
 }
 
-// goodbye closes the socket with a close frame (1001, going away), on a
-// goroutine of its own: the close handshake waits for the peer.
+// goodbye closes the socket with a close frame (1001, going away): the
+// socket's reader ends at the peer's close frame, or closeWait later.
 func (c *wsConn) goodbye() {
 	c.byeOnce.Do(func() {
-		c.s.connWG.Add(1) // the socket's own count is held: see Shutdown
-		go func() {
-			defer c.s.connWG.Done()
-			c.ws.Close(websocket.StatusGoingAway, "tracker is shutting down")
-		}()
+		if c.sendClose(closeGoingAway, "tracker is shutting down") {
+			time.AfterFunc(closeWait, c.kill)
+		}
 	})
 }
 
@@ -494,21 +415,6 @@ func (c *wsConn) detach() {
 	c.mu.Unlock()
 }
 
-// ping pings the socket; no pong within PingInterval closes it.
-func (c *wsConn) ping() {
-	s := c.s
-	defer s.connWG.Done()
-	defer c.pinging.Store(false)
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.PingInterval)
-	defer cancel()
-	if err := c.ws.Ping(ctx); err != nil {
-		s.ctr.timedOut.Add(1)
-		c.kill()
-		return
-	}
-	c.lastActivity.Store(s.now())
-}
-
 // sweepConns enforces the WebSocket timeouts and starts pings.
 func (s *Server) sweepConns(now int64) {
 	cfg := &s.cfg
@@ -520,14 +426,17 @@ func (s *Server) sweepConns(now int64) {
 			kill = append(kill, c)
 		case cfg.WriteTimeout > 0 && c.writeSince.Load() != 0 && now-c.writeSince.Load() > int64(cfg.WriteTimeout):
 			kill = append(kill, c)
-		case cfg.PingInterval > 0 && now-c.lastActivity.Load() > int64(cfg.PingInterval) && !c.pinging.Load():
-			s.mu.Lock()
-			if !s.shuttingDown {
-				c.pinging.Store(true)
-				s.connWG.Add(1)
-				go c.ping()
+		case cfg.PingInterval > 0 && now-c.lastActivity.Load() > int64(cfg.PingInterval):
+			// A ping outstanding since the last activity, and no pong for
+			// PingInterval: closed. Else a ping goes now.
+			if sent := c.pingSent.Load(); sent != 0 && sent >= c.lastActivity.Load() {
+				if now-sent > int64(cfg.PingInterval) {
+					kill = append(kill, c)
+				}
+				break
 			}
-			s.mu.Unlock()
+			c.pingSent.Store(now)
+			c.sendControl(opPing, nil)
 		}
 	})
 	for _, c := range kill {

@@ -17,9 +17,8 @@ import (
 // is idle (2-8 KiB of stack for each of thousands of sockets), and a message
 // costs no hand-off to one (a wake-up, and on a busy host a thread's).
 //
-// coder/websocket still reads the socket and writes its control frames
-// (pongs, pings, the close handshake), through sockConn, which puts them in
-// the same queue so that frames never interleave.
+// Control frames (pongs, pings, the close handshake: wsread.go) go through
+// the same queue, so that frames never interleave.
 
 // sockWriter writes to a socket with vectored writes.
 type sockWriter interface {
@@ -220,8 +219,8 @@ func (c *wsConn) dropQueueLocked() {
 // so that a close frame still goes behind a full queue of messages.
 const controlFrameRoom = 4 << 10
 
-// writeRaw writes p, bytes coder/websocket has framed (a control frame), in
-// order with the socket's messages, without waiting. A peer that sends
+// writeRaw writes p, a whole control frame, in order with the socket's
+// messages, without waiting. A peer that sends
 // pings and does not read its pongs fills the queue: past MaxQueuedBytes
 // and controlFrameRoom, the socket is closed.
 func (c *wsConn) writeRaw(p []byte) (int, error) {
@@ -238,20 +237,6 @@ func (c *wsConn) writeRaw(p []byte) (int, error) {
 		return 0, errSocketGone
 	}
 	return len(p), nil
-}
-
-// sockConn is the connection coder/websocket reads and writes: reads go to
-// the socket, writes to the socket's queue (writeRaw).
-type sockConn struct {
-	net.Conn
-	c *wsConn
-}
-
-func (sc *sockConn) Write(p []byte) (int, error) {
-	if sc.c == nil { // before the socket's wsConn exists: the upgrade's response
-		return sc.Conn.Write(p)
-	}
-	return sc.c.writeRaw(p)
 }
 
 // blockingWriter is a sockWriter for connections without raw socket calls

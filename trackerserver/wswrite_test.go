@@ -18,10 +18,9 @@ func socketPair(t *testing.T, cfg Config) (*wsConn, net.Conn) {
 	s := New(cfg)
 	t.Cleanup(func() { s.Close() })
 	conn, peer := loopbackPair(t)
-	c := s.newConn(nil, remoteForBench)
-	sock := &sockConn{Conn: wrapConn(conn), c: c}
+	c := s.newConn(remoteForBench)
 	c.netConn = conn
-	c.w = newSockWriter(sock.Conn)
+	c.w = newSockWriter(wrapConn(conn))
 	return c, peer
 }
 
@@ -178,7 +177,7 @@ func TestSocketWriteQueueBound(t *testing.T) {
 }
 
 // A peer that sends pings and reads nothing fills the queue with pongs
-// (coder/websocket's control frames, written by writeRaw): past the bound
+// (control frames, written by writeRaw: wsread.go): past the bound
 // and its room for control frames, the socket is closed.
 func TestSocketPongFlood(t *testing.T) {
 	const bound = 256 << 10

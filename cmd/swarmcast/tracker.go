@@ -17,8 +17,8 @@ import (
 	"github.com/swarmcast/swarmcast/web"
 )
 
-// trackerShutdownTimeout bounds the goodbye to WebSocket peers on exit;
-// coder/websocket waits up to 5 s for each peer's close frame.
+// trackerShutdownTimeout bounds the goodbye to WebSocket peers on exit; a
+// socket waits up to 5 s for its peer's close frame.
 const trackerShutdownTimeout = 6 * time.Second
 
 // runTracker runs a tracker until SIGINT or SIGTERM.
@@ -38,7 +38,7 @@ func serveTracker(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	trustIP := fs.Bool("trust-ip", false, "take a peer's address from the announce's ip parameter")
 	trustProxy := fs.Bool("trust-proxy", false, "take an HTTP client's address from X-Forwarded-For (behind a reverse proxy)")
 	maxPerIP := fs.Int("max-peers-per-ip", trackerserver.DefaultMaxPeersPerIP, "HTTP and UDP peers (ip:port) one IP address may have in one torrent (`N`)")
-	maxConns := fs.Int("max-conns", trackerserver.DefaultMaxConns, "WebSocket connections open at once (`N`); more get 503. Each costs about 22 KiB, and a file descriptor (see ulimit -n)")
+	maxConns := fs.Int("max-conns", trackerserver.DefaultMaxConns, "WebSocket connections open at once (`N`); more get 503. Each costs 7-16 KiB, and a file descriptor (see ulimit -n)")
 	msgRate := fs.Float64("ws-message-rate", trackerserver.DefaultMessageRate, "messages per second one WebSocket may send, on average (`N`); a socket past it (and past --ws-message-burst) is closed")
 	msgBurst := fs.Int("ws-message-burst", trackerserver.DefaultMessageBurst, "messages one WebSocket may send at once above --ws-message-rate (`N`)")
 	maxTorrents := fs.Int("max-torrents", trackerserver.DefaultMaxTorrents, "torrents kept (`N`); announces for more are refused")
