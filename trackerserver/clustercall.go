@@ -104,23 +104,18 @@ func (cl *cluster) request(inst uint64, c *call, msg []byte) ([]byte, error) {
 
 // forwardAnnounce sends p to the swarm's owner and returns its reply. For a
 // WebSocket announce with offers, this instance chooses how many far peers
-// it gets (pickNear) and sends the owner only that many offers, its last:
-// the owner relays those to far peers it picks, and names the others in
-// its reply, near ones first, for this instance to relay with the first
+// it gets (pickNear), and the request carries only that many offers, its
+// last: the owner relays those to far peers it picks, and names the others
+// in its reply, near ones first, for this instance to relay with the first
 // offers. The offers for its own sockets do not cross the cluster.
 func (cl *cluster) forwardAnnounce(owner uint64, p *announceParams, dst []pickedPeer) (announceResult, error) {
 	c := cl.calls.start()
 	bp := cl.getBuf()
 	*bp = appendCallHeader((*bp)[:0], c.seq, cl.s.inst)
-	offers := p.offers
-	if len(offers) > 0 {
+	if len(p.offers) > 0 {
 		cl.pickNear(p)
-		if p.nearFirst {
-			p.offers = offers[len(offers)-min(p.farPicks, len(offers)):]
-		}
 	}
 	*bp = appendAnnounceRequest(*bp, p)
-	p.offers = offers
 	reply, err := cl.request(owner, c, *bp)
 	cl.putBuf(bp)
 	if err != nil {

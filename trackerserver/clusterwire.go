@@ -203,13 +203,18 @@ func appendAnnounceRequest(b []byte, p *announceParams) []byte {
 		flags |= flagToPeer
 	}
 	offers := p.offers[:min(len(p.offers), maxBatchOffers)]
-	if p.kind != kindWS {
+	near := p.nearFirst && p.kind == kindWS
+	switch {
+	case p.kind != kindWS:
 		offers = nil
+	case near:
+		// Only the far picks' offers, the last ones: the announcing
+		// instance relays the others to the near peers the reply names.
+		offers = offers[len(offers)-min(max(p.farPicks, 0), len(offers)):]
 	}
 	if len(offers) > 0 {
 		flags |= flagOffers
 	}
-	near := p.nearFirst && p.kind == kindWS
 	if near {
 		flags |= flagNear
 	}

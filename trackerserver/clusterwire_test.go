@@ -3,6 +3,7 @@ package trackerserver
 import (
 	"bytes"
 	"net/netip"
+	"slices"
 	"testing"
 )
 
@@ -78,9 +79,21 @@ func TestClusterWireRoundTrip(t *testing.T) {
 	// A near-first request carries at most its far picks' offers, and asks
 	// for no more far picks than peers.
 	near := seeds[len(seeds)-1]
+	// The encoder sends only the far picks' offers, so a request with more
+	// is made by hand: 2 offers, and its far count (the byte before them,
+	// last in the same request without offers) patched down to 1.
+	twoFar := announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: kindWS, ref: connRef{7, 9},
+		ttl: 1, numWant: 5, otherKind: -1, nearFirst: true, farPicks: 2, offers: slices.Clone(a.offers)}
+	moreOffers := appendAnnounceRequest(nil, &twoFar)
+	noOffers := twoFar
+	noOffers.offers = nil
+	farAt := len(appendAnnounceRequest(nil, &noOffers)) - 1
+	if moreOffers[farAt] != 2 {
+		t.Fatalf("byte %d of %x is not the far count", farAt, moreOffers)
+	}
+	moreOffers[farAt] = 1
 	for _, bad := range [][]byte{
-		appendAnnounceRequest(nil, &announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: kindWS, ref: connRef{7, 9},
-			ttl: 1, numWant: 5, otherKind: -1, nearFirst: true, farPicks: 1, offers: a.offers}),
+		moreOffers,
 		appendAnnounceRequest(nil, &announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: kindWS, ref: connRef{7, 9},
 			ttl: 1, numWant: 1, otherKind: -1, nearFirst: true, farPicks: 2}),
 	} {

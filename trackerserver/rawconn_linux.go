@@ -33,17 +33,17 @@ type rawConn struct {
 	net.Conn
 	rc syscall.RawConn
 
-	rmu    sync.Mutex // one read at a time: the fields below
+	rmu sync.Mutex // one read at a time: the fields below
+	// The buffer read into, (*rbp)[rkeep:cap]: Read's p (in rbuf), or
+	// readPooled's, nil while none is held; and where readPooled's come
+	// from (nil for Read).
+	rbp    *[]byte
 	rbuf   []byte
+	rkeep  int
+	rpool  *sync.Pool
 	rn     int
 	rerrno syscall.Errno
 	readFn func(fd uintptr) bool
-	// readPooled's: the buffer (nil while none is held), the bytes of it to
-	// keep, and where buffers come from.
-	rbp          *[]byte
-	rkeep        int
-	rpool        *sync.Pool
-	readPooledFn func(fd uintptr) bool
 
 	wmu     sync.Mutex   // one write at a time: the fields below
 	wiov    []unix.Iovec // what is left to write
@@ -66,7 +66,6 @@ func wrapConn(c net.Conn) net.Conn {
 	}
 	r := &rawConn{Conn: c, rc: rc}
 	r.readFn = r.readSome
-	r.readPooledFn = r.readPooledSome
 	r.writeFn = r.writeSome
 	return r
 }
@@ -78,34 +77,10 @@ func (c *rawConn) Read(p []byte) (int, error) {
 	}
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	c.rbuf, c.rn, c.rerrno = p, 0, 0
-	// RawConn.Read waits for readability (honouring deadlines and Close)
-	// each time readSome reports false.
-	err := c.rc.Read(c.readFn)
-	n, errno := c.rn, c.rerrno
+	c.rbuf = p[:0:len(p)]
+	_, n, err := c.readLocked(&c.rbuf, 0, nil)
 	c.rbuf = nil
-	switch {
-	case err != nil:
-		return 0, err
-	case errno != 0:
-		return 0, os.NewSyscallError("read", errno)
-	case n == 0:
-		return 0, io.EOF
-	}
-	return n, nil
-}
-
-// readSome is one read(2) into c.rbuf; false: not ready, wait.
-func (c *rawConn) readSome(fd uintptr) bool {
-	p := c.rbuf
-	for {
-		r, _, e := syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-		if e == syscall.EINTR {
-			continue
-		}
-		c.rn, c.rerrno = int(r), e
-		return e != syscall.EAGAIN
-	}
+	return n, err
 }
 
 // readPooled reads what the socket has into (*bp)[keep:cap(*bp)], waiting
@@ -117,8 +92,15 @@ func (c *rawConn) readSome(fd uintptr) bool {
 func (c *rawConn) readPooled(bp *[]byte, keep int, pool *sync.Pool) (*[]byte, int, error) {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
+	return c.readLocked(bp, keep, pool)
+}
+
+// readLocked is Read's and readPooled's read; c.rmu is held.
+func (c *rawConn) readLocked(bp *[]byte, keep int, pool *sync.Pool) (*[]byte, int, error) {
 	c.rbp, c.rkeep, c.rpool, c.rn, c.rerrno = bp, keep, pool, 0, 0
-	err := c.rc.Read(c.readPooledFn)
+	// RawConn.Read waits for readability (honouring deadlines and Close)
+	// each time readSome reports false.
+	err := c.rc.Read(c.readFn)
 	bp, n, errno := c.rbp, c.rn, c.rerrno
 	c.rbp, c.rpool = nil, nil
 	switch {
@@ -132,10 +114,12 @@ func (c *rawConn) readPooled(bp *[]byte, keep int, pool *sync.Pool) (*[]byte, in
 	return bp, n, nil
 }
 
-// readPooledSome is one read(2) for readPooled; false: not ready, wait.
-// RawConn.Read forgets a readiness the poller saw before it was called,
-// so waiting is only ever decided by a read that found nothing.
-func (c *rawConn) readPooledSome(fd uintptr) bool {
+// readSome is one read(2); false: not ready, wait. RawConn.Read forgets a
+// readiness the poller saw before it was called, so waiting is only ever
+// decided by a read that found nothing. With a pool, the buffer is taken
+// only for the read, and given back when the read finds nothing and
+// nothing in it is kept.
+func (c *rawConn) readSome(fd uintptr) bool {
 	if c.rbp == nil {
 		c.rbp = c.rpool.Get().(*[]byte)
 	}
@@ -146,7 +130,7 @@ func (c *rawConn) readPooledSome(fd uintptr) bool {
 			continue
 		}
 		if e == syscall.EAGAIN {
-			if c.rkeep == 0 {
+			if c.rpool != nil && c.rkeep == 0 {
 				c.rpool.Put(c.rbp)
 				c.rbp = nil
 			}

@@ -69,7 +69,7 @@ type wsConn struct {
 	netConn net.Conn     // the socket; nil in benchmarks that drive handle directly
 	w       sockWriter   // writes netConn; nil in benchmarks
 	r       pooledReader // reads netConn (wsread.go)
-	early   []byte       // what the client sent after its upgrade request, which net/http had read
+	early   *[]byte      // what the client sent after its upgrade request, which net/http had read (from inPool); nil for none
 	remote  netip.AddrPort
 	source  netip.Addr // the client's address for per-source limits (X-Forwarded-For with TrustProxy)
 	regID   uint64     // the socket's number: the registry's key and connRef.id
@@ -205,20 +205,18 @@ func (c *wsConn) serve() {
 	defer s.conns.count.Add(-1)
 	defer s.conns.remove(c)
 	var fr frameReader
-	if len(c.early) > 0 {
-		b := make([]byte, len(c.early), max(len(c.early), 4096))
-		copy(b, c.early)
-		fr.bp, fr.end = &b, len(b)
+	if c.early != nil {
+		fr.bp, fr.end = c.early, len(*c.early)
 		c.early = nil
 	}
-	code, reason := c.readLoop(&fr, false)
+	code, reason := c.readLoop(&fr)
 	c.detach()
 	if code != 0 && code != peerClosed {
 		// The closing handshake: our close frame, then the peer's, for a
 		// while.
 		c.sendClose(code, reason)
 		t := time.AfterFunc(closeWait, c.kill)
-		c.readLoop(&fr, true)
+		c.readLoop(&fr)
 		t.Stop()
 	}
 	fr.release()

@@ -23,9 +23,10 @@ var errUpgrade = errors.New("trackerserver: not a WebSocket upgrade this tracker
 // acceptWebSocket checks that r is a WebSocket upgrade, takes the
 // connection from net/http and writes the 101 response. It returns the
 // connection and the bytes the client sent after its request, which
-// net/http had already read. A request that is no upgrade gets its HTTP
-// error here.
-func acceptWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, error) {
+// net/http had already read, in a buffer from inPool (nil for none: most
+// clients wait for the response). A request that is no upgrade gets its
+// HTTP error here.
+func acceptWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, *[]byte, error) {
 	switch {
 	case !r.ProtoAtLeast(1, 1) || r.ProtoMajor != 1:
 		http.Error(w, "WebSocket upgrades need HTTP/1.1", http.StatusBadRequest)
@@ -54,10 +55,11 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, 
 		http.Error(w, "cannot upgrade this connection", http.StatusInternalServerError)
 		return nil, nil, err
 	}
-	var early []byte
+	var early *[]byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		b, _ := brw.Reader.Peek(n)
-		early = append([]byte(nil), b...)
+		early = inPool.Get().(*[]byte)
+		*early = append((*early)[:0], b...)
 	}
 	// net/http's deadlines for the request must not outlive it.
 	conn.SetDeadline(time.Time{})
@@ -68,6 +70,9 @@ func acceptWebSocket(w http.ResponseWriter, r *http.Request) (net.Conn, []byte, 
 	conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := conn.Write(resp); err != nil {
 		conn.Close()
+		if early != nil {
+			putIn(early)
+		}
 		return nil, nil, err
 	}
 	conn.SetWriteDeadline(time.Time{})

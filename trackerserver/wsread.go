@@ -216,18 +216,26 @@ func putIn(bp *[]byte) {
 // readLoop reads frames and handles messages until the socket fails or
 // closes, a frame breaks the protocol or a message breaks a rule. It returns
 // the close code to send (0 for none: the socket failed; peerClosed: the
-// peer's close frame was answered). With closing, the tracker has sent its
-// close frame: messages are dropped, and the loop ends at the peer's.
-func (c *wsConn) readLoop(fr *frameReader, closing bool) (uint16, string) {
+// peer's close frame was answered). Once the tracker has sent its close
+// frame (closeSent), messages are dropped, and the loop ends at the peer's.
+func (c *wsConn) readLoop(fr *frameReader) (uint16, string) {
 	limit := int(c.s.cfg.MaxMessageSize)
 	for {
+		// need: the bytes of the incomplete frame at fr.start, or what
+		// its header may take while the header is incomplete.
+		need := 0
 		for fr.bp != nil && fr.start < fr.end {
 			b := (*fr.bp)[fr.start:fr.end]
 			f, ok, werr := parseFrameHeader(b, len(fr.msg), limit)
 			if werr != nil {
 				return werr.code, werr.reason
 			}
-			if !ok || len(b) < f.hlen+f.length {
+			if !ok {
+				need = len(b) + maxFrameHeader
+				break
+			}
+			if len(b) < f.hlen+f.length {
+				need = f.hlen + f.length
 				break
 			}
 			// The full slice expression: nothing appended to the payload
@@ -235,7 +243,7 @@ func (c *wsConn) readLoop(fr *frameReader, closing bool) (uint16, string) {
 			p := b[f.hlen : f.hlen+f.length : f.hlen+f.length]
 			unmask(p, f.mask)
 			fr.start += f.hlen + f.length
-			if code, reason, done := c.frame(fr, &f, p, closing); done {
+			if code, reason, done := c.frame(fr, &f, p); done {
 				return code, reason
 			}
 		}
@@ -248,10 +256,6 @@ func (c *wsConn) readLoop(fr *frameReader, closing bool) (uint16, string) {
 				fr.bp, fr.start, fr.end = nil, 0, 0
 			} else {
 				b := *fr.bp
-				need := fr.end - fr.start + maxFrameHeader
-				if f, ok, _ := parseFrameHeader(b[fr.start:fr.end], len(fr.msg), limit); ok {
-					need = f.hlen + f.length
-				}
 				if need > cap(b) {
 					nb := make([]byte, 0, max(need, 2*cap(b)))
 					copy(nb[:cap(nb)], b[fr.start:fr.end])
@@ -275,7 +279,7 @@ func (c *wsConn) readLoop(fr *frameReader, closing bool) (uint16, string) {
 
 // frame handles one frame (payload p, unmasked). done: the loop ends, with
 // the close code to send.
-func (c *wsConn) frame(fr *frameReader, f *wsFrame, p []byte, closing bool) (code uint16, reason string, done bool) {
+func (c *wsConn) frame(fr *frameReader, f *wsFrame, p []byte) (code uint16, reason string, done bool) {
 	switch f.op {
 	case opPing:
 		c.sendControl(opPong, p)
@@ -313,7 +317,7 @@ func (c *wsConn) frame(fr *frameReader, f *wsFrame, p []byte, closing bool) (cod
 			return 0, "", false
 		}
 	}
-	if closing || c.closeSent.Load() {
+	if c.closeSent.Load() {
 		return 0, "", false // the socket is closing: messages are dropped
 	}
 	// Both text and binary messages are taken: bittorrent-tracker runs
