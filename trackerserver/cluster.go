@@ -121,6 +121,7 @@ type cluster struct {
 	hello    chan struct{}    // a newcomer asked for a heartbeat
 	ctr      clusterCounters
 	routes   *routeBatcher
+	near     *nearSets // this instance's own WebRTC peers in swarms others own
 	calls    callTable
 	scratch  requestScratch // onRoute's, for the calls it serves
 	latency  latencyHist
@@ -141,6 +142,7 @@ type clusterCounters struct {
 	reconnects     atomic.Uint64
 	disconnects    atomic.Uint64
 	peersOfTheDead atomic.Uint64 // peers dropped because their instance died
+	nearRelayed    atomic.Uint64 // offers relayed from near sets, before the owner was asked
 }
 
 // instSubjects are another instance's subjects, made once.
@@ -207,6 +209,7 @@ func (s *Server) JoinCluster(cfg ClusterConfig) error {
 		hbSubj: cfg.Subject + ".hb",
 		seen:   make(map[uint64]int64),
 		hello:  make(chan struct{}, 1),
+		near:   newNearSets(),
 	}
 	cl.reqSubj, cl.wsSubj = cl.subjectsOf(inst)
 	cl.routes = newRouteBatcher(cl.nc.Publish, cfg.FlushDelay, cfg.BatchBytes, &cl.ctr)
@@ -307,6 +310,8 @@ func (cl *cluster) run() {
 	t := time.NewTicker(cl.cfg.Heartbeat)
 	defer t.Stop()
 	cl.publishHeartbeat(opHeartbeat)
+	expireEvery := cl.s.ttlWS / 4
+	nextExpire := cl.s.now() + expireEvery
 	for {
 		select {
 		case <-cl.s.done:
@@ -319,7 +324,12 @@ func (cl *cluster) run() {
 			cl.publishHeartbeat(opHeartbeat)
 		case <-t.C:
 			cl.publishHeartbeat(opHeartbeat)
-			cl.expire(cl.s.now())
+			now := cl.s.now()
+			cl.expire(now)
+			if now >= nextExpire {
+				cl.near.expire(now)
+				nextExpire = now + expireEvery
+			}
 		}
 	}
 }

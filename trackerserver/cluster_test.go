@@ -3,6 +3,7 @@ package trackerserver
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -496,3 +497,135 @@ func TestClusterGarbage(t *testing.T) {
 }
 
 func req0(ih [20]byte) tracker.AnnounceRequest { return req(ih, 1, 7201) }
+
+// TestClusterNearSet: once the owner has accepted a socket into a swarm,
+// the socket's instance relays its announces' near offers itself, at once,
+// from its near set: they reach their peers while the owner is held up,
+// and only the far offer waits for the owner. Offers the owner finds no far
+// peer for go to spare near peers. A stop and a close take the peer out of
+// the near set.
+func TestClusterNearSet(t *testing.T) {
+	n := startEmbeddedNATS(t)
+	in := startClusterWith(t, n.url(), 2, Config{}, ClusterConfig{Timeout: testTimeout})
+	ih := ownedBy(t, in, in[1], 7)
+	const perInstance = 6
+	var peers [2][]*wsClient
+	for i := range 2 {
+		for j := range perInstance {
+			p := dialWS(t, in[i].wsURL("/"), hash20(byte(0x40+i*perInstance+j)))
+			p.announce(ih, nil)
+			p.recv()
+			peers[i] = append(peers[i], p)
+		}
+	}
+	x := dialWS(t, in[0].wsURL("/"), hash20(0xF0))
+	x.announce(ih, nil)
+	x.recv()
+	if np := in[0].Stats().Cluster.NearPeers; np != perInstance+1 {
+		t.Fatalf("instance 0 has %d near peers, want %d", np, perInstance+1)
+	}
+
+	// Hold the owner up: its store's shard of the swarm locked.
+	sh := in[1].store.shardFor(&ih)
+	sh.mu.Lock()
+	locked := true
+	defer func() {
+		if locked {
+			sh.mu.Unlock()
+		}
+	}()
+	x.announce(ih, nil, sdp("x0"), sdp("x1"), sdp("x2"), sdp("x3"), sdp("x4"))
+	near := offersTo(t, peers[0], x, 500*time.Millisecond)
+	if len(near) != 4 {
+		t.Fatalf("%d near peers got an offer while the owner was held up, want 4", len(near))
+	}
+	if r, _ := x.tryRecv(100 * time.Millisecond); r != nil {
+		t.Fatalf("x got %v while the owner was held up", r)
+	}
+	sh.mu.Unlock()
+	locked = false
+	if r := x.recv(); r["incomplete"] != float64(2*perInstance+1) {
+		t.Fatalf("x's reply %v", r)
+	}
+	far := offersTo(t, peers[1], x, time.Second)
+	if len(far) != 1 {
+		t.Fatalf("%d far peers got an offer, want 1", len(far))
+	}
+	for p, o := range joinOffers(near, far) {
+		p.answer(ih, o, sdp("answer"))
+	}
+	for range 5 {
+		if a := x.recv(); a["answer"] == nil {
+			t.Fatalf("x got %v", a)
+		}
+	}
+	if st := in[0].Stats(); st.Cluster.NearRelayed != 4 || st.WebSocket.OffersRelayed != 5 {
+		t.Fatalf("instance 0: %d offers relayed from its near set, %d in all; want 4 and 5",
+			st.Cluster.NearRelayed, st.WebSocket.OffersRelayed)
+	}
+
+	// A swarm with no far peer: the offer meant for one goes to a spare
+	// near peer once the owner has said it found none.
+	ih2 := ownedBy(t, in, in[1], 8)
+	for _, p := range append([]*wsClient{x}, peers[0]...) {
+		p.announce(ih2, nil)
+		p.recv()
+	}
+	x.announce(ih2, nil, sdp("y0"), sdp("y1"), sdp("y2"), sdp("y3"), sdp("y4"))
+	x.recv()
+	got := offersTo(t, peers[0], x, time.Second)
+	ids := map[any]bool{}
+	for _, o := range got {
+		ids[o["offer_id"]] = true
+	}
+	if len(got) != 5 || len(ids) != 5 {
+		t.Fatalf("%d near peers got %d distinct offers, want 5 and 5", len(got), len(ids))
+	}
+	if nr := in[0].Stats().Cluster.NearRelayed; nr != 4+5 {
+		t.Fatalf("%d offers relayed from the near set, want 9", nr)
+	}
+
+	// x stops in one swarm; a near peer closes its socket (in both).
+	before := in[0].Stats().Cluster.NearPeers
+	x.announce(ih, map[string]any{"event": "stopped"})
+	x.recv()
+	peers[0][0].c.CloseNow()
+	waitFor(t, "the near set to lose x in one swarm and a closed socket in two", func() bool {
+		return in[0].Stats().Cluster.NearPeers == before-3
+	})
+}
+
+// offersTo reads from every peer for up to d and returns the offers from
+// `from` that arrived, by peer; it fails on anything else.
+func offersTo(t *testing.T, peers []*wsClient, from *wsClient, d time.Duration) map[*wsClient]map[string]any {
+	t.Helper()
+	type got struct {
+		p *wsClient
+		o map[string]any
+	}
+	ch := make(chan got)
+	for _, p := range peers {
+		go func() {
+			o, _ := p.tryRecv(d)
+			ch <- got{p, o}
+		}()
+	}
+	offers := map[*wsClient]map[string]any{}
+	for range peers {
+		g := <-ch
+		if g.o == nil {
+			continue
+		}
+		if g.o["peer_id"] != bin(from.peerID[:]) || g.o["offer"] == nil {
+			t.Fatalf("a peer got %v", g.o)
+		}
+		offers[g.p] = g.o
+	}
+	return offers
+}
+
+func joinOffers(a, b map[*wsClient]map[string]any) map[*wsClient]map[string]any {
+	m := maps.Clone(a)
+	maps.Copy(m, b)
+	return m
+}

@@ -31,15 +31,19 @@ const (
 	// and at most this much under load, where it bounds the NATS messages:
 	// each costs every process it crosses a few thread wake-ups (nats-server
 	// alone spent 120-170 µs of CPU per message on the benchmark's 2-core
-	// VM). Measured with bench/tracker/cluster.sh (500 announces/s, 5 offers
-	// each, one run each): 2, 5, 10 and 20 ms gave two instances 0.97, 0.65,
-	// 0.38 and 0.22 NATS messages per announce, 496, 446, 360 and 338 µs of
-	// CPU per announce and a median offer relay of 2.5, 3.6, 5.4 and 11.3
-	// ms; three instances a median of 8.6 ms at 10 ms and 16.8 ms at 20 ms,
-	// too near the 20 ms the benchmark allows. An offer crosses at most two
-	// batches: the call that carries it, then the owner's message to the
-	// target's instance.
-	DefaultClusterFlushDelay = 10 * time.Millisecond
+	// VM), and under load every pair of instances sends one a delay. What
+	// waits for it is only the offers and answers that cross instances (a
+	// fifth of them, with near picks), the calls and their replies: an
+	// announce's near offers are relayed at once from the instance's near
+	// set (clusternear.go). Measured with bench/tracker/cluster.sh (1,500
+	// announces/s, 5 offers each, three instances, three runs each, builds
+	// in turns): the build before near sets at 10 ms sent 0.36 NATS
+	// messages per announce at 1.37-1.57× a plain tracker's CPU per
+	// announce, median relay 16-23 ms; this one at 20 ms 0.19 at
+	// 1.16-1.26×, median relay 5.7-6.2 ms, 20-21 ms for the offers that
+	// cross. An offer crosses at most two batches: the call that carries
+	// it, then the owner's message to the target's instance.
+	DefaultClusterFlushDelay = 20 * time.Millisecond
 	// DefaultClusterBatchBytes bounds a batch (ClusterConfig.BatchBytes):
 	// 512 KiB, half of NATS's default 1 MiB payload limit, holds what one
 	// instance sends another in a flush delay at a few thousand announces

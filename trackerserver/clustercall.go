@@ -112,7 +112,7 @@ func (cl *cluster) forwardAnnounce(owner uint64, p *announceParams, dst []picked
 	c := cl.calls.start()
 	bp := cl.getBuf()
 	*bp = appendCallHeader((*bp)[:0], c.seq, cl.s.inst)
-	if len(p.offers) > 0 {
+	if len(p.offers) > 0 && !p.farOnly {
 		cl.pickNear(p)
 	}
 	*bp = appendAnnounceRequest(*bp, p)
@@ -223,8 +223,8 @@ func (cl *cluster) serve(b []byte, sc *requestScratch) ([]byte, bool) {
 		switch {
 		case a.nearFirst:
 			// The announcing instance chose the far share, and sent that
-			// many offers.
-			p.nearFirst, p.farPicks = true, a.far
+			// many offers (and with farOnly picked its near peers itself).
+			p.nearFirst, p.farOnly, p.farPicks = true, a.farOnly, a.far
 		case len(a.offers) > 0:
 			p.numWant = min(p.numWant, len(a.offers))
 		}
@@ -344,6 +344,7 @@ func (s *Server) removeConn(ih, id *[20]byte, c connRef, now int64) {
 		s.store.removeConn(ih, id, c, now)
 		return
 	}
+	cl.near.drop(ih, id, c)
 	owner := cl.owner(ih)
 	if owner == s.inst {
 		s.store.removeConn(ih, id, c, now)

@@ -28,6 +28,11 @@ type ClusterStats struct {
 	RoutedOut    uint64 `json:"routedOut"`
 	RoutedIn     uint64 `json:"routedIn"`
 	RouteDropped uint64 `json:"routeDropped"`
+	// NearRelayed counts offers of announces in swarms other instances own
+	// that this instance relayed to its own sockets from its near sets,
+	// without waiting for the owner; NearPeers is the entries of those sets.
+	NearRelayed uint64 `json:"nearRelayed"`
+	NearPeers   int    `json:"nearPeers"`
 	// Dropped counts NATS slow-consumer errors: messages NATS dropped because
 	// a subscription of this instance was past its pending limits.
 	Dropped uint64 `json:"dropped"`
@@ -64,6 +69,8 @@ func (s *Server) clusterStats(swarms int64) *ClusterStats {
 		RoutedOut:         c.routedOut.Load(),
 		RoutedIn:          c.routedIn.Load(),
 		RouteDropped:      c.routeDropped.Load(),
+		NearRelayed:       c.nearRelayed.Load(),
+		NearPeers:         cl.near.size(),
 		Dropped:           c.slowConsumer.Load(),
 		BadMessages:       c.bad.Load(),
 		Joined:            c.joined.Load(),
@@ -85,12 +92,14 @@ var (
 	descClBad       = prometheus.NewDesc(metricPrefix+"cluster_bad_messages_total", "Malformed cluster messages.", nil, nil)
 	descClMembers   = prometheus.NewDesc(metricPrefix+"cluster_membership_changes_total", "Instances seen to join and leave.", []string{"change"}, nil)
 	descClConn      = prometheus.NewDesc(metricPrefix+"cluster_nats_events_total", "NATS disconnects and reconnects.", []string{"event"}, nil)
+	descClNear      = prometheus.NewDesc(metricPrefix+"cluster_near_relayed_total", "Offers relayed to this instance's own sockets from its near sets, without waiting for the swarm's owner.", nil, nil)
+	descClNearPeers = prometheus.NewDesc(metricPrefix+"cluster_near_peers", "Entries of this instance's near sets: its own WebRTC peers in swarms other instances own.", nil, nil)
 	descClLatency   = prometheus.NewDesc(metricPrefix+"cluster_forward_seconds", "Round trip of a request forwarded to a swarm's owner.", nil, nil)
 )
 
 func describeCluster(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descClInstances, descClOwned, descClRequests, descClRouted, descClDropped,
-		descClBad, descClMembers, descClConn, descClLatency} {
+		descClBad, descClMembers, descClConn, descClNear, descClNearPeers, descClLatency} {
 		ch <- d
 	}
 }
@@ -114,6 +123,8 @@ func (s *Server) collectCluster(ch chan<- prometheus.Metric, st *ClusterStats) {
 	counter(descClRouted, st.RoutedIn, "in", "ok")
 	counter(descClRouted, st.RouteDropped, "any", "dropped")
 	counter(descClDropped, st.Dropped)
+	counter(descClNear, st.NearRelayed)
+	gauge(descClNearPeers, float64(st.NearPeers))
 	counter(descClBad, st.BadMessages)
 	counter(descClMembers, st.Joined, "joined")
 	counter(descClMembers, st.Left, "left")

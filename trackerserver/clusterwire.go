@@ -21,7 +21,11 @@ import (
 // offers, the last ones; the reply names the picks the owner did not relay
 // (those near the announcing socket, then any far ones left over) for the
 // announcing instance to relay with its first offers.
-const wireVersion = 3
+// wireVersion 4: a near-first announce may ask for far picks only
+// (flagFarOnly: the announcing instance picked and relayed its near peers
+// itself, from its near set), and the reply says whether the peer is in
+// the swarm (flagMember), which is what puts it in that near set.
+const wireVersion = 4
 
 // Operations.
 const (
@@ -50,10 +54,12 @@ const (
 	flagToPeer      = 1 << 1
 	flagOffers      = 1 << 2 // a WebSocket announce's offers follow, for the owner to relay
 	flagNear        = 1 << 3 // near-first picks, with this many far: a byte follows
+	flagFarOnly     = 1 << 4 // with flagNear: far picks only, as many as numwant
 	flagExists      = 1 << 0
 	flagInserted    = 1 << 1
 	flagAnswerFound = 1 << 2
 	flagRelayed     = 1 << 3 // the count of offers the owner relayed follows
+	flagMember      = 1 << 4 // the peer is in the swarm
 )
 
 // maxRawOfferID bounds an offer_id as it arrived (JSON-escaped, quotes
@@ -179,7 +185,7 @@ type wireAnnounce struct {
 	event                      event
 	left                       leftState
 	mayInsert, hasToPeer       bool
-	nearFirst                  bool
+	nearFirst, farOnly         bool
 	far                        int // far picks, with nearFirst
 	numWant                    int
 	otherKind                  int
@@ -217,6 +223,9 @@ func appendAnnounceRequest(b []byte, p *announceParams) []byte {
 	}
 	if near {
 		flags |= flagNear
+		if p.farOnly {
+			flags |= flagFarOnly
+		}
 	}
 	b = append(b, byte(p.kind), byte(p.proto), byte(p.event), byte(p.left), flags, byte(int8(p.otherKind)))
 	b = binary.BigEndian.AppendUint16(b, uint16(min(max(p.numWant, 0), maxWirePicks)))
@@ -267,7 +276,7 @@ func decodeAnnounceRequest(b []byte, a *wireAnnounce) error {
 	if a.hasToPeer {
 		r.id(&a.toPeerID)
 	}
-	a.nearFirst, a.far = flags&flagNear != 0, 0
+	a.nearFirst, a.farOnly, a.far = flags&flagNear != 0, flags&flagFarOnly != 0, 0
 	if a.nearFirst {
 		a.far = int(r.u8())
 	}
@@ -290,8 +299,9 @@ func decodeAnnounceRequest(b []byte, a *wireAnnounce) error {
 		}
 	}
 	switch {
-	case r.bad, len(r.b) != 0, flags&^(flagMayInsert|flagToPeer|flagOffers|flagNear) != 0,
+	case r.bad, len(r.b) != 0, flags&^(flagMayInsert|flagToPeer|flagOffers|flagNear|flagFarOnly) != 0,
 		a.nearFirst && (a.kind != kindWS || a.far > a.numWant || len(a.offers) > a.far),
+		a.farOnly && (!a.nearFirst || a.far != a.numWant),
 		len(a.offers) > a.numWant,
 		a.kind >= numKinds, a.proto >= numProtos, a.event >= eventInvalid, a.left > leftSome,
 		a.otherKind < -1, a.otherKind >= int(numKinds), a.numWant > maxWirePicks, a.ttl <= 0,
@@ -317,6 +327,9 @@ func appendAnnounceReply(b []byte, res *announceResult, err error) []byte {
 	}
 	if res.inserted {
 		flags |= flagInserted
+	}
+	if res.member {
+		flags |= flagMember
 	}
 	if res.answerTo.ref.id != 0 {
 		flags |= flagAnswerFound
@@ -390,11 +403,12 @@ func decodeAnnounceReply(b []byte, dst []pickedPeer) (announceResult, error) {
 			r.bad = true
 		}
 	}
-	if r.bad || len(r.b) != 0 || flags&^(flagExists|flagInserted|flagAnswerFound|flagRelayed) != 0 {
+	if r.bad || len(r.b) != 0 || flags&^(flagExists|flagInserted|flagAnswerFound|flagRelayed|flagMember) != 0 {
 		return res, errClusterMessage
 	}
 	res.exists = flags&flagExists != 0
 	res.inserted = flags&flagInserted != 0
+	res.member = flags&flagMember != 0
 	return res, nil
 }
 

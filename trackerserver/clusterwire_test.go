@@ -20,7 +20,9 @@ func wireSeeds(tb testing.TB) [][]byte {
 		otherKind: int(kindV4), source: netip.MustParseAddr("2001:db8::1")}
 	near := ws
 	near.nearFirst, near.farPicks = true, 2
-	res := announceResult{exists: true, inserted: true, complete: 3, incomplete: 4,
+	farOnly := near
+	farOnly.farOnly, farOnly.numWant = true, 2
+	res := announceResult{exists: true, inserted: true, member: true, complete: 3, incomplete: 4,
 		picked:   []pickedPeer{{id: id, ref: connRef{1, 2}}, {id: to, addr: netip.MustParseAddrPort("192.0.2.9:80")}},
 		answerTo: pickedPeer{id: to, ref: connRef{5, 6}}, relayed: 2}
 	return [][]byte{
@@ -42,6 +44,7 @@ func wireSeeds(tb testing.TB) [][]byte {
 			appendAnswerRoute(nil, 12, []byte(`{"action":"announce"}`))),
 			append(appendCallHeader(nil, 43, 7), appendAnnounceRequest(nil, &httpP)...)),
 			appendRemoveRequest(nil, &ih, &id, connRef{3, 4})),
+		appendAnnounceRequest(nil, &farOnly),
 		appendAnnounceRequest(nil, &near),
 	}
 }
@@ -76,8 +79,13 @@ func TestClusterWireRoundTrip(t *testing.T) {
 	if err := decodeAnnounceRequest(seeds[len(seeds)-1][2:], &a); err != nil || !a.nearFirst || a.far != 2 || len(a.offers) != 2 {
 		t.Fatalf("near-first announce request: %+v, %v", a, err)
 	}
+	if err := decodeAnnounceRequest(seeds[len(seeds)-2][2:], &a); err != nil || !a.nearFirst || !a.farOnly ||
+		a.far != 2 || a.numWant != 2 || len(a.offers) != 2 {
+		t.Fatalf("far-only announce request: %+v, %v", a, err)
+	}
 	// A near-first request carries at most its far picks' offers, and asks
-	// for no more far picks than peers.
+	// for no more far picks than peers; a far-only one asks for its far
+	// picks alone, and is near-first.
 	near := seeds[len(seeds)-1]
 	// The encoder sends only the far picks' offers, so a request with more
 	// is made by hand: 2 offers, and its far count (the byte before them,
@@ -96,6 +104,11 @@ func TestClusterWireRoundTrip(t *testing.T) {
 		moreOffers,
 		appendAnnounceRequest(nil, &announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: kindWS, ref: connRef{7, 9},
 			ttl: 1, numWant: 1, otherKind: -1, nearFirst: true, farPicks: 2}),
+		appendAnnounceRequest(nil, &announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: kindWS, ref: connRef{7, 9},
+			ttl: 1, numWant: 3, otherKind: -1, nearFirst: true, farOnly: true, farPicks: 2}),
+		withFlag(appendAnnounceRequest(nil, &twoFar), flagFarOnly),
+		withFlag(appendAnnounceRequest(nil, &announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: kindWS,
+			ref: connRef{7, 9}, ttl: 1, otherKind: -1}), flagFarOnly),
 	} {
 		if err := decodeAnnounceRequest(bad[2:], &a); err == nil {
 			t.Fatalf("accepted %x (of %x)", bad, near)
@@ -106,13 +119,22 @@ func TestClusterWireRoundTrip(t *testing.T) {
 		t.Fatalf("HTTP announce request: %d offers, %v", len(a.offers), err)
 	}
 	res, err := decodeAnnounceReply(wireSeeds(t)[0], nil)
-	if err != nil || !res.exists || !res.inserted || res.complete != 3 || res.incomplete != 4 || len(res.picked) != 2 ||
+	if err != nil || !res.exists || !res.inserted || !res.member || res.complete != 3 || res.incomplete != 4 || len(res.picked) != 2 ||
 		res.picked[1].addr != netip.MustParseAddrPort("192.0.2.9:80") || res.answerTo.ref != (connRef{5, 6}) || res.relayed != 2 {
 		t.Fatalf("announce reply: %+v, %v", res, err)
 	}
 	if _, err := decodeAnnounceReply(wireSeeds(t)[1], nil); err != errPeerIDInUse {
 		t.Fatalf("failure reply: %v", err)
 	}
+}
+
+// withFlag returns a copy of the announce request b with flag set in its
+// flags byte (after the version, operation, two IDs, kind, proto, event
+// and left).
+func withFlag(b []byte, flag byte) []byte {
+	b = slices.Clone(b)
+	b[2+20+20+4] |= flag
+	return b
 }
 
 // numReplySeeds is how many of wireSeeds are replies.
@@ -195,7 +217,7 @@ func FuzzClusterWire(f *testing.F) {
 			p := announceParams{infoHash: &a.infoHash, peerID: &a.peerID, kind: a.kind, proto: a.proto,
 				event: a.event, left: a.left, ref: a.ref, ttl: a.ttl, numWant: a.numWant, otherKind: a.otherKind,
 				mayInsert: a.mayInsert, key: a.key, addr: a.addr, source: a.source, offers: a.offers,
-				nearFirst: a.nearFirst, farPicks: a.far}
+				nearFirst: a.nearFirst, farOnly: a.farOnly, farPicks: a.far}
 			if a.hasToPeer {
 				p.toPeerID = &a.toPeerID
 			}

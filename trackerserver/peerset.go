@@ -205,6 +205,27 @@ func (ps *peerSet) pickNear(dst []pickedPeer, n int, skip int32, near uint64, fa
 	return dst
 }
 
+// pickFar appends up to n random peers of the set whose sockets are not on
+// instance near, skipping the one at index skip: the far picks of an
+// announce whose instance picked its near peers itself (relayNear). Its walk
+// is bounded as pickNear's.
+func (ps *peerSet) pickFar(dst []pickedPeer, n int, skip int32, near uint64) []pickedPeer {
+	size := len(ps.list)
+	if n <= 0 || size == 0 {
+		return dst
+	}
+	start, step := walk(size)
+	for j := range order(size, start, step, min(size, nearWalk*n), skip) {
+		if p := &ps.list[j]; p.ref.inst != near {
+			dst = append(dst, p.picked())
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	return dst
+}
+
 // pickedPeer is a peer handed to an announcing peer.
 type pickedPeer struct {
 	id   [20]byte

@@ -233,6 +233,9 @@ type announceParams struct {
 	// of the numWant come from there when it has enough (pickNear).
 	nearFirst bool
 	farPicks  int
+	// farOnly, with nearFirst, picks only far peers, farPicks of them: the
+	// announcing instance picked the near ones itself (relayNear).
+	farOnly bool
 	// offers are a WebSocket announce's offers. The store ignores them; an
 	// announce forwarded to the swarm's owner carries them, and the owner
 	// relays them to the peers it picks (clusterroute.go).
@@ -246,6 +249,7 @@ type announceResult struct {
 	ihJSON               []byte // the info hash as a JSON binary string, when exists
 	complete, incomplete int
 	inserted             bool         // the peer joined the swarm
+	member               bool         // the peer is in the swarm after the announce (joined now or before)
 	picked               []pickedPeer // dst, with the picks appended
 	answerTo             pickedPeer   // toPeerID's socket; a zero ref if not in the swarm
 	// relayed is how many of a forwarded announce's offers its owner
@@ -313,6 +317,7 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 		}
 		self = -1
 	case found:
+		res.member = true
 		old := &set.list[self]
 		// A client that restarts on the same ip:port with a new peer ID
 		// takes its old entry over: one address, one entry.
@@ -366,13 +371,16 @@ func (st *store) announce(p *announceParams, dst []pickedPeer) (announceResult, 
 		}
 		st.insert(sh, sw, p.kind, np)
 		self = int32(len(set.list) - 1)
-		res.inserted = true
+		res.inserted, res.member = true, true
 	}
 	if p.event != eventStopped && p.numWant > 0 {
 		n := len(res.picked)
-		if p.nearFirst && p.kind == kindWS {
+		switch {
+		case p.farOnly && p.kind == kindWS:
+			res.picked = set.pickFar(res.picked, p.farPicks, self, p.ref.inst)
+		case p.nearFirst && p.kind == kindWS:
 			res.picked = set.pickNear(res.picked, p.numWant, self, p.ref.inst, p.farPicks)
-		} else {
+		default:
 			res.picked = set.pick(res.picked, p.numWant, self)
 		}
 		if p.otherKind >= 0 {

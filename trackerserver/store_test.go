@@ -212,3 +212,37 @@ func TestPickNear(t *testing.T) {
 		}
 	}
 }
+
+// TestPickFar: the far picks of an announce whose instance picked its near
+// peers itself: only far peers, each once, up to what there is, all of
+// them reachable.
+func TestPickFar(t *testing.T) {
+	for _, c := range []struct{ near, far, n, want int }{
+		{50, 50, 1, 1}, {50, 50, 5, 5}, {50, 2, 5, 2}, {50, 0, 5, 0}, {0, 3, 5, 3}, {50, 50, 0, 0},
+	} {
+		ps := nearSet(c.near, c.far)
+		for range 50 {
+			got := ps.pickFar(nil, c.n, -1, 1)
+			seen := map[connRef]bool{}
+			for _, p := range got {
+				if p.ref.inst == 1 || seen[p.ref] {
+					t.Fatalf("%+v: picked %+v (near, or twice)", c, p.ref)
+				}
+				seen[p.ref] = true
+			}
+			if len(got) != c.want {
+				t.Fatalf("%+v: %d far picks, want %d", c, len(got), c.want)
+			}
+		}
+	}
+	ps := nearSet(50, 50)
+	hit := map[uint64]bool{}
+	for range 2000 { // each missed by all with p = 0.98^2000, 3e-18
+		for _, p := range ps.pickFar(nil, 1, -1, 1) {
+			hit[p.ref.id] = true
+		}
+	}
+	if len(hit) != 50 {
+		t.Fatalf("%d distinct far peers over 2,000 picks of 1 among 50, want all", len(hit))
+	}
+}

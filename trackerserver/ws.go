@@ -130,6 +130,7 @@ type wsScratch struct {
 	picks   []pickedPeer
 	counts  []scrapeCounts
 	batches []offerBatch // offers for other instances, while an announce is handled
+	spare   []pickedPeer // near peers beyond the near share (relayNear)
 }
 
 var wsScratchPool = sync.Pool{New: func() any { return new(wsScratch) }}

@@ -49,8 +49,20 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 	if m.answer != nil {
 		p.toPeerID = &m.toPeerID
 	}
+	from := c.ids[idx].json
+	// In a swarm another instance owns, the near peers' offers go out now,
+	// from this instance's near set, and the owner is asked for far peers.
+	forwarded := s.cluster != nil && !s.ownsLocally(&m.infoHash)
+	near := 0
+	if forwarded && len(m.offers) > 0 && m.event != eventStopped {
+		near = c.relayNear(m, &p, from)
+	}
 	res, err := s.announce(&p, c.sc.picks[:0])
 	if err != nil {
+		if forwarded {
+			s.cluster.near.drop(&m.infoHash, &m.peerID, c.ref())
+			c.dropSpare()
+		}
 		c.sendFailure(actionAnnounce, err.Error(), &m.infoHash)
 		return
 	}
@@ -59,6 +71,16 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 			c.memberships = make(map[[20]byte]uint8)
 		}
 		c.memberships[m.infoHash] |= 1 << idx
+	}
+	if forwarded {
+		c.keepNear(m, idx, p.ttl, res.member)
+	}
+	if p.farOnly {
+		// The owner picked far peers only and relayed their offers; those
+		// it found none for go to spare near peers.
+		c.relaySpare(m, near, res.relayed, from, res.ihJSON)
+		clear(res.picked)
+		res.picked = res.picked[:0]
 	}
 	if !res.exists {
 		// A stop for a torrent the tracker does not know.
@@ -70,7 +92,6 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		c.sendAnnounceReply(&m.infoHash, res.ihJSON, res.complete, res.incomplete)
 	}
 	s.ctr.offersRelayed.Add(uint64(res.relayed))
-	from := c.ids[idx].json
 	for i, t := range res.picked {
 		if i == len(m.offers) {
 			break // an owner's reply names no more picks than offers; in case
@@ -307,6 +328,13 @@ func (c *wsConn) pruneMemberships() bool {
 		for i := range c.ids {
 			if bits&(1<<i) != 0 && !c.s.store.hasConn(&ih, &c.ids[i].id, c.ref()) {
 				bits &^= 1 << i
+			}
+		}
+		if c.s.cluster != nil {
+			for i := range c.ids {
+				if c.memberships[ih]&^bits&(1<<i) != 0 {
+					c.s.cluster.near.drop(&ih, &c.ids[i].id, c.ref())
+				}
 			}
 		}
 		if bits == 0 {

@@ -10,7 +10,8 @@
 # summed; relayed offers and answers included), of which nats-server, the NATS messages the instances
 # published per announce (nats-server's in_msgs over the load generator's whole run, divided by its
 # announces and the clients' first announces; heartbeats included), and the offer-relay latency (p50, p99
-# in ms). "plain" is `swarmcast tracker` without --nats; "1" is one instance with --nats (the cluster
+# in ms), over all offers and over those that crossed between instances (sender and receiver on different
+# instances; their share of the offers). "plain" is `swarmcast tracker` without --nats; "1" is one instance with --nats (the cluster
 # code on, nothing to forward). The cluster hop's cost is the N=2 and N=3 rows against "plain". "pN" is
 # N plain trackers with no NATS, the clients spread over them as over N instances (each relays offers
 # among its own clients only): what splitting the sockets over N processes costs, without the hop.
@@ -150,7 +151,7 @@ if [[ -n $RATES ]]; then
 		best=0 bestcpu=- bestp50=-
 		for r in $RATES; do
 			line=$(run_setup "$s" "$r") || break
-			IFS=$'\t' read -r _ cpu _ announces _ _ _ _ p50 _ _ _ _ _ _ <<<"$line"
+			IFS=$'\t' read -r _ cpu _ announces _ _ _ _ p50 _ _ _ _ _ _ _ _ _ <<<"$line"
 			secs=${DURATION%s}
 			ok=$(awk -v a="$announces" -v r="$r" -v s="$secs" -v p="$p50" -v m="$P50_MS" 'BEGIN {print (a >= 0.95 * r * s && p <= m) ? 1 : 0}')
 			((ok)) || break
@@ -162,17 +163,21 @@ if [[ -n $RATES ]]; then
 fi
 
 note "CLIENTS=$CLIENTS TORRENTS=$TORRENTS OFFERS=$OFFERS RATE=$RATE/s DURATION=$DURATION, on $(nproc) cores"
-echo "| instances | CPU µs/announce (all processes) | of which nats-server | vs plain | NATS msgs/announce | user µs | system µs | announces | relay p50 ms | relay p99 ms |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| instances | CPU µs/announce (all processes) | of which nats-server | vs plain | NATS msgs/announce | user µs | system µs | announces | relay p50 ms | relay p99 ms | crossing offers | crossing p50 ms | crossing p99 ms |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 plain=""
 for s in $SETUPS; do
 	line=$(run_setup "$s")
-	IFS=$'\t' read -r setup cpu _ announces _ _ _ _ p50 p99 _ user sys nats nmsgs <<<"$line"
+	IFS=$'\t' read -r setup cpu _ announces _ _ _ _ p50 p99 _ user sys xp50 xp99 xshare nats nmsgs <<<"$line"
 	[[ $setup == plain ]] && plain=$cpu
 	natsus=$(awk -v c="$nats" -v a="$announces" 'BEGIN {printf "%.1f", c * 1e6 / a}')
 	msgs=-
 	[[ $setup == plain || $setup == p* ]] || msgs=$(awk -v m="$nmsgs" -v a="$announces" -v c="$CLIENTS" 'BEGIN {printf "%.2f", m / (a + c)}')
 	ratio=-
 	[[ -z $plain ]] || ratio=$(awk -v c="$cpu" -v p="$plain" 'BEGIN {printf "%.2f×", c / p}')
-	echo "| $setup | $cpu | $natsus | $ratio | $msgs | $user | $sys | $announces | $p50 | $p99 |"
+	xs=- xp50x=- xp99x=-
+	if [[ $setup != plain && $setup != 1 ]]; then
+		xs=$(awk -v x="$xshare" 'BEGIN {printf "%.0f%%", x * 100}') xp50x=$xp50 xp99x=$xp99
+	fi
+	echo "| $setup | $cpu | $natsus | $ratio | $msgs | $user | $sys | $announces | $p50 | $p99 | $xs | $xp50x | $xp99x |"
 done

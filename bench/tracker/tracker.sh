@@ -161,7 +161,7 @@ header() {
 
 row() {
 	local impl=$1 us cpu ann answ offers rss lg r50 r99 rmax user sys
-	IFS=$'\t' read -r us cpu ann answ offers rss lg r50 r99 rmax user sys <<<"$2"
+	IFS=$'\t' read -r us cpu ann answ offers rss lg r50 r99 rmax user sys _ <<<"$2"
 	printf '%-20s %14s %9s %9s %12s %10s %9s %14s %8s %13s %12s %12s %12s\n' "$impl" "$us" "$user" "$sys" "$cpu" "$ann" "$answ" "$offers" "$((rss / 1024))" "$lg" "$r50" "$r99" "$rmax"
 }
 
@@ -179,7 +179,7 @@ if [[ -n $RATES ]]; then
 				echo "not sustained (the load generator failed)"
 				break
 			fi
-			IFS=$'\t' read -r us _ ann _ _ _ _ r50 r99 _ _ _ <<<"$line"
+			IFS=$'\t' read -r us _ ann _ _ _ _ r50 r99 _ _ _ _ <<<"$line"
 			verdict=$(awk -v a="$ann" -v r="$rate" -v s="$seconds" -v p="$r50" -v lim="$P50_MS" \
 				'BEGIN { if (a < 0.95 * r * s) print "short"; else if (p > lim) print "slow"; else print "ok" }')
 			printf '%s announces, %s µs CPU each, relay p50 %s ms p99 %s ms: ' "$ann" "$us" "$r50" "$r99"

@@ -13,7 +13,9 @@
 // latency: for each offer a client receives, the time since the announce that
 // carried it was handed to the socket (p50, p99 and max, in milliseconds). An
 // offer's id holds the number of the announce it came in, so each relayed
-// offer is matched with its own announce.
+// offer is matched with its own announce. With several URLs (a cluster's
+// instances), the same figures for the offers that crossed between
+// instances (sender and receiver on different URLs) are given apart.
 package main
 
 import (
@@ -46,7 +48,7 @@ func main() {
 	rate := flag.Int("rate", 2000, "announces per second over all clients")
 	duration := flag.Duration("duration", 10*time.Second, "measured time")
 	answer := flag.Bool("answer", true, "answer every relayed offer, as a WebTorrent peer does")
-	tsv := flag.Bool("tsv", false, "print tab-separated numbers instead of JSON: CPU µs per announce, tracker CPU s, announces, answers, offers received, tracker RSS KiB, loadgen CPU s, offer-relay latency p50, p99 and max ms, tracker user and system CPU µs per announce")
+	tsv := flag.Bool("tsv", false, "print tab-separated numbers instead of JSON: CPU µs per announce, tracker CPU s, announces, answers, offers received, tracker RSS KiB, loadgen CPU s, offer-relay latency p50, p99 and max ms, tracker user and system CPU µs per announce, then the crossing offers' relay latency p50 and p99 ms and their share of the offers")
 	flag.Parse()
 	var pids []int
 	for _, f := range strings.Split(*pid, ",") {
@@ -65,9 +67,10 @@ func main() {
 	}
 	if *tsv {
 		perAnnounce := func(s float64) float64 { return s * 1e6 / float64(max(res.Announces, 1)) }
-		fmt.Printf("%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\n", res.CPUPerAnnounceUS, res.TrackerCPU, res.Announces,
+		fmt.Printf("%.1f\t%.2f\t%d\t%d\t%d\t%d\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%.1f\t%.2f\t%.2f\t%.2f\n", res.CPUPerAnnounceUS, res.TrackerCPU, res.Announces,
 			res.Answers, res.OffersReceived, res.TrackerRSSKiB, res.LoadgenCPU, res.RelayP50MS, res.RelayP99MS, res.RelayMaxMS,
-			perAnnounce(res.TrackerUserCPU), perAnnounce(res.TrackerSysCPU))
+			perAnnounce(res.TrackerUserCPU), perAnnounce(res.TrackerSysCPU),
+			res.CrossP50MS, res.CrossP99MS, float64(res.CrossSamples)/float64(max(res.RelaySamples, 1)))
 		return
 	}
 	json.NewEncoder(os.Stdout).Encode(res)
@@ -92,9 +95,15 @@ type result struct {
 	RelayP50MS       float64 `json:"offerRelayP50Millis"`
 	RelayP99MS       float64 `json:"offerRelayP99Millis"`
 	RelayMaxMS       float64 `json:"offerRelayMaxMillis"`
+	// The offers that crossed between instances: sender and receiver on
+	// different URLs.
+	CrossSamples int     `json:"crossingOfferSamples"`
+	CrossP50MS   float64 `json:"crossingOfferRelayP50Millis"`
+	CrossP99MS   float64 `json:"crossingOfferRelayP99Millis"`
 }
 
 type client struct {
+	url    int // the index of its URL
 	c      *websocket.Conn
 	peerID string // binary string
 	ih     string
@@ -109,6 +118,11 @@ type counters struct {
 	sentAt []atomic.Int64
 	mu     sync.Mutex
 	relay  []time.Duration // offer-relay latencies
+	cross  []time.Duration // of which those of offers that crossed between URLs
+
+	// urlOf maps a client's peer ID to the index of its URL; written before
+	// the clients start reading.
+	urlOf map[string]int
 }
 
 // offerIDLen is the length of an offer id: 2 digits of offer index, then 18
@@ -117,8 +131,9 @@ const offerIDLen = 20
 
 func offerID(j int, seq int64) string { return fmt.Sprintf("%02d%018d", j%100, seq) }
 
-// relayed records the latency of an offer whose id holds its announce number.
-func (ctr *counters) relayed(id string, now time.Time) {
+// relayed records the latency of an offer whose id holds its announce
+// number, relayed to a client on URL number url from peer ID from.
+func (ctr *counters) relayed(id, from string, url int, now time.Time) {
 	if len(id) != offerIDLen {
 		return
 	}
@@ -130,8 +145,13 @@ func (ctr *counters) relayed(id string, now time.Time) {
 	if at == 0 {
 		return
 	}
+	d := now.Sub(time.Unix(0, at))
+	fromURL, ok := ctr.urlOf[from]
 	ctr.mu.Lock()
-	ctr.relay = append(ctr.relay, now.Sub(time.Unix(0, at)))
+	ctr.relay = append(ctr.relay, d)
+	if ok && fromURL != url {
+		ctr.cross = append(ctr.cross, d)
+	}
 	ctr.mu.Unlock()
 }
 
@@ -233,12 +253,16 @@ func run(urls []string, pids []int, nClients, nTorrents, nOffers, rate int, dura
 				return
 			}
 			c.SetReadLimit(1 << 20)
-			clients[i] = &client{c: c, peerID: randomBin(), ih: hashes[i%nTorrents], n: i}
+			clients[i] = &client{c: c, peerID: randomBin(), ih: hashes[i%nTorrents], n: i, url: (i / nTorrents) % len(urls)}
 		}()
 	}
 	dwg.Wait()
 	if err, _ := dialErr.Load().(error); err != nil {
 		return result{}, fmt.Errorf("dial: %w", err)
+	}
+	ctr.urlOf = make(map[string]int, len(clients))
+	for _, cl := range clients {
+		ctr.urlOf[cl.peerID] = cl.url
 	}
 	for _, cl := range clients {
 		wg.Add(1)
@@ -351,17 +375,15 @@ func run(urls []string, pids []int, nClients, nTorrents, nOffers, rate int, dura
 		LoadgenCPU:      (selfCPU() - startLoad).Seconds(),
 	}
 	ctr.mu.Lock()
-	relay := slices.Clone(ctr.relay)
+	relay, cross := slices.Clone(ctr.relay), slices.Clone(ctr.cross)
 	ctr.mu.Unlock()
-	slices.Sort(relay)
 	if n := len(relay); n > 0 {
-		rank := func(q float64) time.Duration {
-			r := int(q*float64(n)+0.999999) - 1 // nearest rank
-			return relay[max(0, min(n-1, r))]
-		}
-		msf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 		res.RelaySamples = n
-		res.RelayP50MS, res.RelayP99MS, res.RelayMaxMS = msf(rank(0.50)), msf(rank(0.99)), msf(relay[n-1])
+		res.RelayP50MS, res.RelayP99MS, res.RelayMaxMS = quantileMS(relay, 0.50), quantileMS(relay, 0.99), quantileMS(relay, 1)
+	}
+	if n := len(cross); n > 0 {
+		res.CrossSamples = n
+		res.CrossP50MS, res.CrossP99MS = quantileMS(cross, 0.50), quantileMS(cross, 0.99)
 	}
 	if sent > 0 {
 		res.CPUPerAnnounceUS = res.TrackerCPU * 1e6 / float64(sent)
@@ -370,6 +392,15 @@ func run(urls []string, pids []int, nClients, nTorrents, nOffers, rate int, dura
 		return res, fmt.Errorf("%d announces got %d replies: the tracker fell behind; lower -rate", sent, res.Replies)
 	}
 	return res, nil
+}
+
+// quantileMS is the q-quantile of ds (nearest rank), in milliseconds; it
+// sorts ds.
+func quantileMS(ds []time.Duration, q float64) float64 {
+	slices.Sort(ds)
+	n := len(ds)
+	r := int(q*float64(n)+0.999999) - 1
+	return float64(ds[max(0, min(n-1, r))].Microseconds()) / 1000
 }
 
 func (cl *client) send(ctx context.Context, v any) error {
@@ -403,7 +434,7 @@ func (cl *client) read(ctx context.Context, ctr *counters, answer bool) {
 			ctr.replies.Add(1)
 		case m.Offer != nil:
 			ctr.offers.Add(1)
-			ctr.relayed(m.OfferID, now)
+			ctr.relayed(m.OfferID, m.PeerID, cl.url, now)
 			if answer {
 				a := announce{Action: "announce", InfoHash: cl.ih, PeerID: cl.peerID, ToPeerID: m.PeerID,
 					OfferID: m.OfferID, Answer: map[string]string{"type": "answer", "sdp": sdp("answer")}}
