@@ -64,20 +64,12 @@ func TestWebRTCBrowserTrackerCluster(t *testing.T) {
 	// 2's. The page's offer crosses inside its announce, forwarded to instance 1 and relayed there,
 	// when instance 1 owns the swarm; when instance 2 owns it, the seeder's announce is forwarded to
 	// instance 2 and the page's offer is routed from there to the seeder's socket on instance 1.
-	type clusterStats struct {
-		Instances, SwarmsOwned                 int
-		Forwarded, Served, RoutedOut, RoutedIn uint64
-	}
-	var cs [2]clusterStats
+	var cs [2]trackerClusterStats
 	for i, tr := range []*swarmcastTracker{tr1, tr2} {
-		var st struct{ Cluster clusterStats }
-		if err := getStats(t, strings.Replace(tr.ws, "ws://", "http://", 1)+"/stats", &st); err != nil {
-			t.Fatal(err)
+		cs[i] = clusterStatsOf(t, tr)
+		if cs[i].Instances != 2 {
+			t.Fatalf("instance %d sees %d instances, want 2", i+1, cs[i].Instances)
 		}
-		if st.Cluster.Instances != 2 {
-			t.Fatalf("instance %d sees %d instances, want 2", i+1, st.Cluster.Instances)
-		}
-		cs[i] = st.Cluster
 	}
 	t.Logf("cluster stats: instance 1 %+v, instance 2 %+v", cs[0], cs[1])
 	if cs[0].RoutedOut == 0 || cs[1].RoutedIn == 0 {
@@ -97,6 +89,99 @@ func TestWebRTCBrowserTrackerCluster(t *testing.T) {
 		}
 	default:
 		t.Errorf("the swarm should be owned by exactly one instance")
+	}
+}
+
+// TestWebRTCBrowserTrackerClusterThree: three `swarmcast tracker` instances over the real nats-server,
+// a swarmcast seeder announcing only to one, WebTorrent in headless Chromium only to another, and the
+// swarm owned by the third: both announces are forwarded to the owner, which relays the offers to the
+// other instances' sockets, and the page gets the whole file.
+func TestWebRTCBrowserTrackerClusterThree(t *testing.T) {
+	chromium := requireTool(t, "chromium")
+	requireNodeModule(t, "playwright-core")
+	requireNodeModule(t, "webtorrent")
+	swarmcastBin(t)
+	natsURL := startNATSServer(t)
+	var trs []*swarmcastTracker
+	for i := range 3 {
+		trs = append(trs, startTrackerInstance(t, natsURL, i+1))
+	}
+	work := t.TempDir()
+	d := makeSingleData(t, engineRNG(t), work, "cluster3.bin", webrtcDataSize)
+	seed := func(i int) *swarmcastSeeder {
+		return startSwarmcastSeed(t, bgOpts{}, "127.0.0.1:0", append([]string{d.path,
+			"--tracker", trs[i].ws, "-o", filepath.Join(work, "t.torrent")}, webrtcLoopback...)...)
+	}
+	seederAt := 0
+	seeder := seed(seederAt)
+	owner := swarmOwner(t, trs)
+	if owner == seederAt {
+		// The seeder's instance owns the swarm (one run in three): seed through another instance, so
+		// that the owner is neither the seeder's nor the page's.
+		seeder.stop()
+		seederAt = 1
+		seeder = seed(seederAt)
+	}
+	pageAt := 3 - owner - seederAt
+	t.Logf("seeder on instance %d, page on instance %d, swarm owned by instance %d", seederAt+1, pageAt+1, owner+1)
+	base := wtPageServer(t)
+	b := startWTBrowser(t, chromium, base, "--tracker", trs[pageAt].ws, "--download", magnetFor(seeder.infoHash, trs[pageAt].ws))
+	start := time.Now()
+	b.result(t, d)
+	t.Logf("the page got %d bytes through three tracker instances in %v", d.size, time.Since(start).Round(time.Millisecond))
+	var cs [3]trackerClusterStats
+	for i, tr := range trs {
+		cs[i] = clusterStatsOf(t, tr)
+		if cs[i].Instances != 3 {
+			t.Fatalf("instance %d sees %d instances, want 3", i+1, cs[i].Instances)
+		}
+	}
+	t.Logf("cluster stats: %+v", cs)
+	if cs[owner].SwarmsOwned != 1 || cs[seederAt].SwarmsOwned+cs[pageAt].SwarmsOwned != 0 {
+		t.Errorf("the swarm should be owned by instance %d alone", owner+1)
+	}
+	if cs[seederAt].Forwarded == 0 || cs[pageAt].Forwarded == 0 || cs[owner].Served == 0 {
+		t.Errorf("the seeder's and the page's announces should both be forwarded to the owner")
+	}
+	if cs[seederAt].RoutedIn == 0 || cs[pageAt].RoutedIn == 0 {
+		t.Errorf("offers and answers should reach both the seeder's and the page's instance from others")
+	}
+}
+
+// trackerClusterStats is what the cluster tests read of an instance's /stats.
+type trackerClusterStats struct {
+	Instances, SwarmsOwned                 int
+	Forwarded, Served, RoutedOut, RoutedIn uint64
+}
+
+// clusterStatsOf reads a tracker instance's cluster figures from its /stats.
+func clusterStatsOf(t testing.TB, tr *swarmcastTracker) trackerClusterStats {
+	t.Helper()
+	var st struct{ Cluster trackerClusterStats }
+	if err := getStats(t, strings.Replace(tr.ws, "ws://", "http://", 1)+"/stats", &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Cluster
+}
+
+// swarmOwner waits until exactly one of the instances owns a swarm, and returns its index.
+func swarmOwner(t testing.TB, trs []*swarmcastTracker) int {
+	t.Helper()
+	deadline := time.Now().Add(engineReadyTimeout)
+	for {
+		owner, owners := -1, 0
+		for i, tr := range trs {
+			if n := clusterStatsOf(t, tr).SwarmsOwned; n > 0 {
+				owner, owners = i, owners+n
+			}
+		}
+		if owners == 1 {
+			return owner
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d swarms owned after %v, want 1", owners, engineReadyTimeout)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
