@@ -1,7 +1,6 @@
 package trackerserver
 
 import (
-	"encoding/binary"
 	"math/rand/v2"
 	"sync"
 )
@@ -45,8 +44,7 @@ func newNearSets() *nearSets {
 }
 
 func (ns *nearSets) shard(ih *[20]byte) *nearShard {
-	h := binary.LittleEndian.Uint64(ih[:8]) ^ binary.LittleEndian.Uint64(ih[8:16])
-	return &ns.shards[(h*ns.seed)>>(64-nearShardBits)]
+	return &ns.shards[shardIndex(ih, ns.seed, nearShardBits)]
 }
 
 // put records peer id of socket c in swarm ih, until expires (server clock).
@@ -164,10 +162,7 @@ func (c *wsConn) relayNear(m *wsMessage, p *announceParams, from []byte) int {
 	var ihBuf [2 + 6*20]byte // the longest JSON string of 20 bytes: each one \u00XX
 	ihJSON := appendBinaryString(ihBuf[:0], m.infoHash[:])
 	for i := range k {
-		o := &m.offers[i]
-		out := getOut()
-		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, from, ihJSON)
-		if c.relayOffer(picks[i], out, m, o.offerID) {
+		if c.relayOffer(picks[i], m, &m.offers[i], from, ihJSON) {
 			cl.ctr.nearRelayed.Add(1)
 		}
 	}
@@ -191,10 +186,7 @@ func (c *wsConn) relaySpare(m *wsMessage, near, relayed int, from, ihJSON []byte
 	left := m.offers[near : len(m.offers)-min(relayed, len(m.offers)-near)]
 	spare := c.sc.spare[min(near, len(c.sc.spare)):]
 	for i := range min(len(left), len(spare)) {
-		o := &left[i]
-		out := getOut()
-		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, from, ihJSON)
-		if c.relayOffer(spare[i], out, m, o.offerID) {
+		if c.relayOffer(spare[i], m, &left[i], from, ihJSON) {
 			c.s.cluster.ctr.nearRelayed.Add(1)
 		}
 	}
@@ -203,12 +195,12 @@ func (c *wsConn) relaySpare(m *wsMessage, near, relayed int, from, ihJSON []byte
 
 // keepNear, after an announce forwarded to the swarm's owner, keeps the
 // socket's peer in the swarm's near set while the owner holds it there
-// (member) and the socket's memberships say so, until the peer's TTL
-// passes without another announce; otherwise it takes the peer out.
-func (c *wsConn) keepNear(m *wsMessage, idx int, ttl int64, member bool) {
+// (member) and the socket's memberships say so, until expires (the
+// announce's time and the peer's TTL); otherwise it takes the peer out.
+func (c *wsConn) keepNear(m *wsMessage, idx int, expires int64, member bool) {
 	cl := c.s.cluster
 	if member && m.event != eventStopped && c.memberships[m.infoHash]&(1<<idx) != 0 {
-		cl.near.put(&m.infoHash, &m.peerID, c, c.s.now()+ttl)
+		cl.near.put(&m.infoHash, &m.peerID, c, expires)
 		return
 	}
 	cl.near.drop(&m.infoHash, &m.peerID, c.ref())

@@ -195,8 +195,15 @@ func newStore(cfg *Config) *store {
 }
 
 func (st *store) shardFor(ih *[20]byte) *shard {
+	return &st.shards[shardIndex(ih, st.seed, shardBits)]
+}
+
+// shardIndex spreads info hashes over 1<<bits shards by a multiplicative
+// hash with seed (odd, random per process), so that a client choosing info
+// hashes cannot pile its torrents into one shard.
+func shardIndex(ih *[20]byte, seed uint64, bits uint) uint64 {
 	h := binary.LittleEndian.Uint64(ih[:8]) ^ binary.LittleEndian.Uint64(ih[8:16])
-	return &st.shards[(h*st.seed)>>(64-shardBits)]
+	return (h * seed) >> (64 - bits)
 }
 
 // announceParams is one announce, whatever protocol it came over.

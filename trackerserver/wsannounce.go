@@ -73,7 +73,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		c.memberships[m.infoHash] |= 1 << idx
 	}
 	if forwarded {
-		c.keepNear(m, idx, p.ttl, res.member)
+		c.keepNear(m, idx, p.now+p.ttl, res.member)
 	}
 	if p.farOnly {
 		// The owner picked far peers only and relayed their offers; those
@@ -96,10 +96,7 @@ func (c *wsConn) announce(m *wsMessage, now int64) {
 		if i == len(m.offers) {
 			break // an owner's reply names no more picks than offers; in case
 		}
-		o := &m.offers[i]
-		out := getOut()
-		out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, from, res.ihJSON)
-		c.relayOffer(t, out, m, o.offerID)
+		c.relayOffer(t, m, &m.offers[i], from, res.ihJSON)
 	}
 	if len(c.sc.batches) > 0 {
 		c.sc.batches = s.cluster.flushOffers(c.sc.batches)
@@ -203,10 +200,13 @@ func (s *Server) sendAnswer(to connRef, conn *wsConn, out *outMsg) {
 // ref is the socket's name across a cluster.
 func (c *wsConn) ref() connRef { return connRef{inst: c.s.inst, id: c.regID} }
 
-// relayOffer sends the offer out, built from m's offer with raw offer_id
-// offerID, to the picked peer t (deliverOffer).
-func (c *wsConn) relayOffer(t pickedPeer, out *outMsg, m *wsMessage, offerID []byte) bool {
-	return c.s.deliverOffer(t, out, c.ref(), &m.infoHash, &m.peerID, offerID, &c.sc.batches, &c.s.ctr.offersRelayed)
+// relayOffer relays offer o of m, made by the peer whose peer_id is the
+// JSON string from, in the swarm whose info hash is the JSON string ihJSON,
+// to the picked peer t (deliverOffer).
+func (c *wsConn) relayOffer(t pickedPeer, m *wsMessage, o *wsOffer, from, ihJSON []byte) bool {
+	out := getOut()
+	out.b = appendRelayed(out.b, relayedOffer, o.offer, o.offerID, from, ihJSON)
+	return c.s.deliverOffer(t, out, c.ref(), &m.infoHash, &m.peerID, o.offerID, &c.sc.batches, &c.s.ctr.offersRelayed)
 }
 
 // deliverOffer sends the relayed offer out, made by peer fromID of socket
